@@ -1,0 +1,287 @@
+//! The in-process local agent: spawns, adopts, probes and stops engine processes.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use larder_model::Engine;
+use nix::sys::signal::Signal;
+
+use crate::config::{
+    config_file, logfile, memcached_args, parse_args, pidfile, redis_config, render_args,
+};
+use crate::probe::probe_once;
+use crate::process::{
+    cmdline_mentions, is_alive, memcached_max_conns, read_pidfile, running_as_root, signal,
+    write_pidfile,
+};
+use crate::{AgentError, NodeSpec};
+
+/// Upper bound of one health probe; a healthy local engine answers in well under 1 ms.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Poll interval of `wait_ready`: start latency is benchmarked against a ~7-15 ms floor.
+const READY_POLL: Duration = Duration::from_millis(2);
+/// Grace period between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Poll interval while waiting for a signalled process to exit.
+const STOP_POLL: Duration = Duration::from_millis(5);
+
+/// Runs cache nodes as local processes under `nodes_root/<key>/`. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct LocalAgent {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    /// Processes this agent spawned, kept so we can reap them (no zombies).
+    /// Adopted processes are not here; they are found through their pidfile.
+    children: Mutex<HashMap<String, Child>>,
+}
+
+/// Every pidfile name an engine of ours may use; `is_running` only knows the key.
+const ENGINES: [Engine; 2] = [Engine::Redis, Engine::Memcached];
+
+impl LocalAgent {
+    /// Creates an agent keeping node directories under `nodes_root`.
+    pub fn new(nodes_root: PathBuf) -> Self {
+        // The path ends up in engine command lines, which adoption matches on: keep it absolute.
+        let root = std::path::absolute(&nodes_root).unwrap_or(nodes_root);
+        LocalAgent {
+            inner: Arc::new(Inner {
+                root,
+                children: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Directory holding a node's config, pidfile, log and data.
+    pub fn node_dir(&self, key: &str) -> PathBuf {
+        self.inner.root.join(key)
+    }
+
+    fn children(&self) -> MutexGuard<'_, HashMap<String, Child>> {
+        // A panic while holding the lock leaves the map usable; recover it.
+        self.inner
+            .children
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Pid of the node's live process: our own child (reaped if it exited), or a
+    /// process named in a pidfile whose command line points into the node dir.
+    fn live_pid(&self, children: &mut HashMap<String, Child>, key: &str) -> Option<u32> {
+        if let Some(child) = children.get_mut(key) {
+            match child.try_wait() {
+                Ok(None) => return Some(child.id()),
+                _ => {
+                    children.remove(key);
+                }
+            }
+        }
+        self.adoptable_pid(key)
+    }
+
+    /// A pid left by an earlier daemon, if it still runs this node.
+    fn adoptable_pid(&self, key: &str) -> Option<u32> {
+        let dir = self.node_dir(key);
+        let needle = format!("{}/", dir.to_string_lossy());
+        ENGINES.iter().find_map(|&engine| {
+            let pid = read_pidfile(&pidfile(&dir, engine))?;
+            (is_alive(pid) && cmdline_mentions(pid, &needle)).then_some(pid)
+        })
+    }
+
+    /// Starts the node unless it already runs (ours or adopted); returns its pid.
+    pub async fn ensure_started(&self, spec: &NodeSpec) -> Result<u32, AgentError> {
+        validate_key(spec)?;
+        // Held across check and spawn so concurrent calls cannot start the node twice.
+        let mut children = self.children();
+        if let Some(pid) = self.live_pid(&mut children, &spec.key) {
+            tracing::debug!(node = %spec.key, pid, "node already running");
+            return Ok(pid);
+        }
+        let dir = self.node_dir(&spec.key);
+        std::fs::create_dir_all(&dir)?;
+        let mut command = build_command(spec, &dir)?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile(&dir, spec.engine))?;
+        command
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Own process group: a Ctrl-C aimed at the daemon must not reach the nodes.
+            .process_group(0);
+        let child = command.spawn().map_err(|source| AgentError::Spawn {
+            binary: spec.engine.binary().to_string(),
+            source,
+        })?;
+        let pid = child.id();
+        children.insert(spec.key.clone(), child);
+        write_pidfile(&pidfile(&dir, spec.engine), pid)?;
+        tracing::info!(node = %spec.key, pid, engine = spec.engine.as_str(), port = spec.port, "node started");
+        Ok(pid)
+    }
+
+    /// True while the node's process exists and is not a zombie.
+    pub fn is_running(&self, key: &str) -> bool {
+        self.pid(key).is_some()
+    }
+
+    /// Pid of the node's running process, if any.
+    pub fn pid(&self, key: &str) -> Option<u32> {
+        let mut children = self.children();
+        self.live_pid(&mut children, key)
+    }
+
+    /// One health probe: redis `PING` or memcached `version`, with a short timeout.
+    pub async fn probe(&self, spec: &NodeSpec) -> bool {
+        probe_once(spec.connect_host(), spec.port, spec.engine, PROBE_TIMEOUT).await
+    }
+
+    /// Polls [`LocalAgent::probe`] until the node answers, it dies, or `timeout` passes.
+    pub async fn wait_ready(&self, spec: &NodeSpec, timeout: Duration) -> Result<(), AgentError> {
+        let start = Instant::now();
+        loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            let limit = left.min(PROBE_TIMEOUT).max(Duration::from_millis(1));
+            if probe_once(spec.connect_host(), spec.port, spec.engine, limit).await {
+                tracing::debug!(node = %spec.key, waited = ?start.elapsed(), "node ready");
+                return Ok(());
+            }
+            if !self.is_running(&spec.key) {
+                return Err(AgentError::Exited {
+                    key: spec.key.clone(),
+                    log: logfile(&self.node_dir(&spec.key), spec.engine),
+                });
+            }
+            if start.elapsed() >= timeout {
+                return Err(AgentError::NotReady {
+                    key: spec.key.clone(),
+                    waited: start.elapsed(),
+                });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// True while `pid` (of node `key`) has not exited; reaps it if it is our child.
+    fn still_alive(&self, key: &str, pid: u32) -> bool {
+        let mut children = self.children();
+        if let Some(child) = children.get_mut(key).filter(|c| c.id() == pid) {
+            return match child.try_wait() {
+                Ok(None) => true,
+                _ => {
+                    children.remove(key);
+                    false
+                }
+            };
+        }
+        is_alive(pid)
+    }
+
+    /// Sends `sig` and waits up to `grace` for the process to go; true if it went.
+    async fn signal_and_wait(&self, key: &str, pid: u32, sig: Signal, grace: Duration) -> bool {
+        if signal(pid, sig).is_err() {
+            return !self.still_alive(key, pid);
+        }
+        let start = Instant::now();
+        while start.elapsed() < grace {
+            if !self.still_alive(key, pid) {
+                return true;
+            }
+            tokio::time::sleep(STOP_POLL).await;
+        }
+        !self.still_alive(key, pid)
+    }
+
+    /// SIGTERM, then SIGKILL after ~5 s. Not running is fine. Works for adopted nodes.
+    pub async fn stop(&self, key: &str) -> Result<(), AgentError> {
+        let Some(pid) = self.pid(key) else {
+            return Ok(());
+        };
+        tracing::info!(node = %key, pid, "stopping node");
+        if !self
+            .signal_and_wait(key, pid, Signal::SIGTERM, STOP_GRACE)
+            .await
+        {
+            tracing::warn!(node = %key, pid, "node ignored SIGTERM; killing");
+            if !self
+                .signal_and_wait(key, pid, Signal::SIGKILL, Duration::from_secs(2))
+                .await
+            {
+                return Err(AgentError::StopFailed {
+                    key: key.to_string(),
+                    pid,
+                });
+            }
+        }
+        let dir = self.node_dir(key);
+        for engine in ENGINES {
+            remove_if_exists(&pidfile(&dir, engine))?;
+        }
+        Ok(())
+    }
+
+    /// Stops and starts the node again with the same dir and port, like a reboot.
+    pub async fn restart(&self, spec: &NodeSpec) -> Result<u32, AgentError> {
+        self.stop(&spec.key).await?;
+        self.ensure_started(spec).await
+    }
+
+    /// Deletes the node directory; call after [`LocalAgent::stop`].
+    pub fn remove_data(&self, key: &str) -> Result<(), AgentError> {
+        if key.is_empty() || key.contains('/') || key == "." || key == ".." {
+            // Never let a bad key turn into removing the root or a sibling.
+            return Ok(());
+        }
+        match std::fs::remove_dir_all(self.node_dir(key)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Node keys become directory names; refuse anything that escapes the root.
+fn validate_key(spec: &NodeSpec) -> Result<(), AgentError> {
+    let k = spec.key.as_str();
+    if k.is_empty() || k == "." || k == ".." || k.contains(['/', '\0', '\n']) {
+        return Err(AgentError::InvalidSpec {
+            key: spec.key.clone(),
+            reason: "node key must be a plain directory name".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Renders the config into the node dir and builds the engine's command line from it.
+fn build_command(spec: &NodeSpec, dir: &Path) -> Result<Command, AgentError> {
+    let path = config_file(dir, spec.engine);
+    let mut command = Command::new(spec.engine.binary());
+    if spec.engine.is_redis_like() {
+        std::fs::write(&path, redis_config(spec, dir)?)?;
+        command.arg(&path);
+    } else {
+        let args = memcached_args(spec, dir, running_as_root(), memcached_max_conns());
+        std::fs::write(&path, render_args(&args))?;
+        // Read back so that a hand-edited args file is what actually runs.
+        command.args(parse_args(&std::fs::read_to_string(&path)?));
+    }
+    Ok(command)
+}
+
+/// Removes a file, treating "already gone" as success.
+fn remove_if_exists(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,52 @@
+//! Errors of the local agent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Why an agent operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A filesystem or socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The engine binary could not be started (usually: not installed).
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        /// Binary we tried to execute.
+        binary: String,
+        /// Underlying error from exec.
+        source: std::io::Error,
+    },
+    /// The node did not answer its health probe in time.
+    #[error("node {key} did not become ready within {waited:?}")]
+    NotReady {
+        /// Node key.
+        key: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The node's process exited while we waited for it; its log usually says why.
+    #[error("node {key} exited during startup; see {log}")]
+    Exited {
+        /// Node key.
+        key: String,
+        /// Log file of the node.
+        log: PathBuf,
+    },
+    /// The spec cannot be rendered safely (e.g. a newline inside a directive).
+    #[error("invalid spec for node {key}: {reason}")]
+    InvalidSpec {
+        /// Node key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The process ignored SIGTERM and SIGKILL.
+    #[error("node {key} (pid {pid}) did not exit")]
+    StopFailed {
+        /// Node key.
+        key: String,
+        /// Process id that would not die.
+        pid: u32,
+    },
+}

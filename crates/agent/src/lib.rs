@@ -1,0 +1,18 @@
+//! The local node agent: owns the engine processes (redis-server, valkey-server,
+//! memcached) of this host. It renders each node's config into its own directory,
+//! spawns the engine detached from the daemon so nodes outlive a daemon crash,
+//! adopts such survivors on the next start, probes health and stops nodes.
+
+mod agent;
+mod config;
+mod error;
+mod installed;
+mod probe;
+mod process;
+mod spec;
+
+pub use agent::LocalAgent;
+pub use config::{memcached_args, redis_config};
+pub use error::AgentError;
+pub use installed::{installed_engines, port_is_free, InstalledEngine};
+pub use spec::NodeSpec;

@@ -1,0 +1,39 @@
+//! The cheapest possible health check: one request that every engine answers
+//! without touching data.
+
+use std::time::Duration;
+
+use larder_model::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Request and expected reply prefix for an engine's liveness probe.
+fn ping(engine: Engine) -> (&'static [u8], &'static [u8]) {
+    if engine.is_redis_like() {
+        // A loading redis answers -LOADING, which correctly counts as not ready.
+        (b"PING\r\n", b"+PONG")
+    } else {
+        (b"version\r\n", b"VERSION ")
+    }
+}
+
+/// Connects to `host:port` and checks the engine answers its ping within `limit`.
+pub(crate) async fn probe_once(host: &str, port: u16, engine: Engine, limit: Duration) -> bool {
+    let (request, expected) = ping(engine);
+    let attempt = async {
+        let mut stream = TcpStream::connect((host, port)).await.ok()?;
+        stream.set_nodelay(true).ok()?;
+        stream.write_all(request).await.ok()?;
+        let mut buf = Vec::with_capacity(64);
+        let mut chunk = [0u8; 64];
+        while !buf.contains(&b'\n') && buf.len() < 1024 {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Some(buf.starts_with(expected))
+    };
+    matches!(tokio::time::timeout(limit, attempt).await, Ok(Some(true)))
+}

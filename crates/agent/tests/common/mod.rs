@@ -1,0 +1,74 @@
+//! Shared fixtures: free ports, node specs, and a guard that kills nodes even when a test panics.
+
+use std::time::Duration;
+
+use larder_agent::{LocalAgent, NodeSpec};
+use larder_model::Engine;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Generous bound for engine start-up on a loaded 2-core box.
+pub const READY: Duration = Duration::from_secs(10);
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A small node spec on a fresh port.
+pub fn spec(key: &str, engine: Engine) -> NodeSpec {
+    NodeSpec {
+        key: key.to_string(),
+        engine,
+        port: free_port(),
+        bind: "127.0.0.1".into(),
+        maxmemory_bytes: 64 * 1024 * 1024,
+        extra_config: vec![],
+    }
+}
+
+/// Owns a temp nodes root and SIGKILLs every node in it on drop.
+pub struct Fixture {
+    pub agent: LocalAgent,
+    pub root: tempfile::TempDir,
+    keys: Vec<String>,
+}
+
+impl Fixture {
+    /// A fresh agent on an empty root.
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let agent = LocalAgent::new(root.path().to_path_buf());
+        Fixture {
+            agent,
+            root,
+            keys: vec![],
+        }
+    }
+
+    /// Remembers a key so the node is killed at the end.
+    pub fn track(&mut self, spec: &NodeSpec) -> NodeSpec {
+        self.keys.push(spec.key.clone());
+        spec.clone()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // A new agent also finds nodes adopted or started by other agents on this root.
+        let finder = LocalAgent::new(self.root.path().to_path_buf());
+        for key in &self.keys {
+            for agent in [&self.agent, &finder] {
+                if let Some(pid) = agent.pid(key) {
+                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// SIGKILLs a pid directly, as a crash would.
+pub fn kill9(pid: u32) {
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+}

@@ -1,0 +1,46 @@
+//! The one place where Larder's faults become AWS error codes and HTTP statuses.
+//! Codes and statuses follow the service model exactly, including its irregular names.
+
+use larder_model::Fault;
+
+/// (error code, HTTP status, `Sender` or `Receiver`).
+pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
+    use Fault::*;
+    match f {
+        InvalidParameterValue(_) | CacheNodeNotFound(_) => ("InvalidParameterValue", 400, "Sender"),
+        InvalidParameterCombination(_) => ("InvalidParameterCombination", 400, "Sender"),
+        InvalidAction(_) => ("InvalidAction", 400, "Sender"),
+        CacheClusterNotFound(_) => ("CacheClusterNotFound", 404, "Sender"),
+        CacheClusterAlreadyExists(_) => ("CacheClusterAlreadyExists", 400, "Sender"),
+        InvalidCacheClusterState(_) => ("InvalidCacheClusterState", 400, "Sender"),
+        InsufficientCacheClusterCapacity(_) => ("InsufficientCacheClusterCapacity", 400, "Sender"),
+        NodeQuotaForClusterExceeded(_) => ("NodeQuotaForClusterExceeded", 400, "Sender"),
+        NodeQuotaForCustomerExceeded(_) => ("NodeQuotaForCustomerExceeded", 400, "Sender"),
+        ClusterQuotaForCustomerExceeded(_) => ("ClusterQuotaForCustomerExceeded", 400, "Sender"),
+        InvalidArn(_) => ("InvalidARN", 400, "Sender"),
+        TagNotFound(_) => ("TagNotFound", 404, "Sender"),
+        TagQuotaPerResourceExceeded(_) => ("TagQuotaPerResourceExceeded", 400, "Sender"),
+        CacheParameterGroupNotFound(_) => ("CacheParameterGroupNotFound", 404, "Sender"),
+        SignatureDoesNotMatch(_) => ("SignatureDoesNotMatch", 403, "Sender"),
+        InvalidClientTokenId(_) => ("InvalidClientTokenId", 403, "Sender"),
+        MissingAuthenticationToken(_) => ("MissingAuthenticationToken", 403, "Sender"),
+        MalformedQueryString(_) => ("MalformedQueryString", 400, "Sender"),
+        Internal(_) => ("InternalFailure", 500, "Receiver"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn irregular_codes_match_the_model() {
+        assert_eq!(
+            wire(&Fault::CacheClusterNotFound("x".into())),
+            ("CacheClusterNotFound", 404, "Sender")
+        );
+        assert_eq!(wire(&Fault::InvalidArn("x".into())).0, "InvalidARN");
+        assert_eq!(wire(&Fault::TagNotFound("x".into())).1, 404);
+        assert_eq!(wire(&Fault::SignatureDoesNotMatch("x".into())).1, 403);
+    }
+}

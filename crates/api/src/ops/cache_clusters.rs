@@ -1,0 +1,202 @@
+//! CreateCacheCluster, DescribeCacheClusters, ModifyCacheCluster, DeleteCacheCluster,
+//! RebootCacheCluster: wire parameters in, typed requests to the controller, XML out.
+
+use larder_controller::Controller;
+use larder_model::requests::{CreateCacheCluster, ModifyCacheCluster};
+use larder_model::{CacheCluster, Fault};
+
+use super::render;
+use super::{p, req, Kind::*, Param};
+use crate::params::Params;
+use crate::xml::Xml;
+
+pub const CREATE: &[Param] = &[
+    req("CacheClusterId", Str),
+    p("ReplicationGroupId", Str),
+    p("AZMode", Str),
+    p("PreferredAvailabilityZone", Str),
+    p("PreferredAvailabilityZones", List),
+    p("NumCacheNodes", Int),
+    p("CacheNodeType", Str),
+    p("Engine", Str),
+    p("EngineVersion", Str),
+    p("CacheParameterGroupName", Str),
+    p("CacheSubnetGroupName", Str),
+    p("CacheSecurityGroupNames", Unsupported),
+    p("SecurityGroupIds", List),
+    p("Tags", List),
+    p("SnapshotArns", Unsupported),
+    p("SnapshotName", Unsupported),
+    p("PreferredMaintenanceWindow", Str),
+    p("Port", Int),
+    p("NotificationTopicArn", Str),
+    p("AutoMinorVersionUpgrade", Bool),
+    p("SnapshotRetentionLimit", Int),
+    p("SnapshotWindow", Str),
+    p("AuthToken", Unsupported),
+    p("OutpostMode", Unsupported),
+    p("PreferredOutpostArn", Unsupported),
+    p("PreferredOutpostArns", Unsupported),
+    p("LogDeliveryConfigurations", Unsupported),
+    p("TransitEncryptionEnabled", Bool),
+    p("NetworkType", Str),
+    p("IpDiscovery", Str),
+];
+
+pub const DESCRIBE: &[Param] = &[
+    p("CacheClusterId", Str),
+    p("MaxRecords", Int),
+    p("Marker", Str),
+    p("ShowCacheNodeInfo", Bool),
+    p("ShowCacheClustersNotInReplicationGroups", Bool),
+];
+
+pub const MODIFY: &[Param] = &[
+    req("CacheClusterId", Str),
+    p("NumCacheNodes", Int),
+    p("CacheNodeIdsToRemove", List),
+    p("AZMode", Str),
+    p("NewAvailabilityZones", List),
+    p("CacheSecurityGroupNames", Unsupported),
+    p("SecurityGroupIds", List),
+    p("PreferredMaintenanceWindow", Str),
+    p("NotificationTopicArn", Str),
+    p("CacheParameterGroupName", Str),
+    p("NotificationTopicStatus", Str),
+    p("ApplyImmediately", Bool),
+    p("Engine", Str),
+    p("EngineVersion", Str),
+    p("AutoMinorVersionUpgrade", Bool),
+    p("SnapshotRetentionLimit", Int),
+    p("SnapshotWindow", Str),
+    p("CacheNodeType", Str),
+    p("AuthToken", Unsupported),
+    p("AuthTokenUpdateStrategy", Unsupported),
+    p("LogDeliveryConfigurations", Unsupported),
+    p("IpDiscovery", Str),
+    p("ScaleConfig", Unsupported),
+];
+
+pub const DELETE: &[Param] = &[
+    req("CacheClusterId", Str),
+    p("FinalSnapshotIdentifier", Str),
+];
+
+pub const REBOOT: &[Param] = &[
+    req("CacheClusterId", Str),
+    req("CacheNodeIdsToReboot", List),
+];
+
+/// Refuses transport and network options Larder cannot honour yet.
+fn refuse_network_options(params: &Params) -> Result<(), Fault> {
+    if params.bool("TransitEncryptionEnabled")? == Some(true) {
+        return Err(Fault::InvalidParameterCombination(
+            "TransitEncryptionEnabled=true is not supported by Larder yet.".into(),
+        ));
+    }
+    for name in ["NetworkType", "IpDiscovery"] {
+        if let Some(v) = params.string(name) {
+            if v != "ipv4" {
+                return Err(Fault::InvalidParameterCombination(format!(
+                    "{name}={v} is not supported by Larder yet; only ipv4."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn one_cluster(ctl: &Controller, c: &CacheCluster) -> String {
+    let mut x = Xml::default();
+    render::cache_cluster(&mut x, ctl, c, false);
+    x.finish()
+}
+
+pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+    refuse_network_options(params)?;
+    let r = CreateCacheCluster {
+        cache_cluster_id: params.required("CacheClusterId")?,
+        engine: params.string("Engine"),
+        engine_version: params.string("EngineVersion"),
+        cache_node_type: params.string("CacheNodeType"),
+        num_cache_nodes: params.int("NumCacheNodes")?,
+        replication_group_id: params.string("ReplicationGroupId"),
+        az_mode: params.string("AZMode"),
+        preferred_availability_zone: params.string("PreferredAvailabilityZone"),
+        preferred_availability_zones: params
+            .list("PreferredAvailabilityZones", "PreferredAvailabilityZone"),
+        cache_parameter_group_name: params.string("CacheParameterGroupName"),
+        cache_subnet_group_name: params.string("CacheSubnetGroupName"),
+        security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
+        tags: params.tags("Tags"),
+        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
+        port: params.int("Port")?,
+        notification_topic_arn: params.string("NotificationTopicArn"),
+        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
+        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
+        snapshot_window: params.string("SnapshotWindow"),
+        unsupported: Vec::new(),
+    };
+    let c = ctl.create_cache_cluster(r)?;
+    Ok(one_cluster(ctl, &c))
+}
+
+pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+    let show_nodes = params.bool("ShowCacheNodeInfo")?.unwrap_or(false);
+    let page = ctl.describe_cache_clusters(
+        params.string("CacheClusterId").as_deref(),
+        params.int("MaxRecords")?,
+        params.string("Marker").as_deref(),
+    )?;
+    let mut x = Xml::default();
+    x.opt("Marker", page.marker.as_deref());
+    x.open("CacheClusters");
+    for c in &page.clusters {
+        render::cache_cluster(&mut x, ctl, c, show_nodes);
+    }
+    x.close("CacheClusters");
+    Ok(x.finish())
+}
+
+pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+    refuse_network_options(params)?;
+    if let Some(engine) = params.string("Engine") {
+        return Err(Fault::InvalidParameterCombination(format!(
+            "Changing the engine to {engine} is not supported by Larder yet."
+        )));
+    }
+    let r = ModifyCacheCluster {
+        cache_cluster_id: params.required("CacheClusterId")?,
+        num_cache_nodes: params.int("NumCacheNodes")?,
+        cache_node_ids_to_remove: params.list("CacheNodeIdsToRemove", "CacheNodeId"),
+        cache_node_type: params.string("CacheNodeType"),
+        apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
+        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
+        security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
+        notification_topic_arn: params.string("NotificationTopicArn"),
+        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
+        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
+        snapshot_window: params.string("SnapshotWindow"),
+        az_mode: params.string("AZMode"),
+        new_availability_zones: params.list("NewAvailabilityZones", "PreferredAvailabilityZone"),
+        engine_version: params.string("EngineVersion"),
+        cache_parameter_group_name: params.string("CacheParameterGroupName"),
+        unsupported: Vec::new(),
+    };
+    let c = ctl.modify_cache_cluster(r)?;
+    Ok(one_cluster(ctl, &c))
+}
+
+pub fn delete(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+    let c = ctl.delete_cache_cluster(
+        &params.required("CacheClusterId")?,
+        params.string("FinalSnapshotIdentifier").as_deref(),
+    )?;
+    Ok(one_cluster(ctl, &c))
+}
+
+pub fn reboot(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+    let ids = params.list("CacheNodeIdsToReboot", "CacheNodeId");
+    let c = ctl.reboot_cache_cluster(&params.required("CacheClusterId")?, &ids)?;
+    Ok(one_cluster(ctl, &c))
+}

@@ -1,0 +1,205 @@
+//! The operation table: every supported Action with its parameters described as data,
+//! checked in one place before the handler runs.
+
+mod cache_clusters;
+mod catalog;
+mod events;
+mod render;
+mod tags;
+
+use larder_controller::Controller;
+use larder_model::Fault;
+
+use crate::params::Params;
+
+/// What a parameter holds, for the shared checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Str,
+    /// An integer.
+    Int,
+    /// `true` or `false`.
+    Bool,
+    /// ISO 8601.
+    Time,
+    /// A flattened list or structure list; checked by the handler.
+    List,
+    /// Accepted by the service but not by Larder yet: refused clearly.
+    Unsupported,
+}
+
+/// One parameter of an operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Wire name.
+    pub name: &'static str,
+    /// Value kind.
+    pub kind: Kind,
+    /// Whether the service requires it.
+    pub required: bool,
+}
+
+const fn p(name: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        kind,
+        required: false,
+    }
+}
+
+const fn req(name: &'static str, kind: Kind) -> Param {
+    Param {
+        name,
+        kind,
+        required: true,
+    }
+}
+
+/// Runs one action and returns the XML of its `<Result>` element.
+pub type Handler = fn(&Controller, &Params) -> Result<String, Fault>;
+
+/// An Action Larder serves.
+pub struct Operation {
+    /// The Action name.
+    pub name: &'static str,
+    /// Its parameters.
+    pub params: &'static [Param],
+    /// What carries it out.
+    pub handler: Handler,
+}
+
+use Kind::*;
+
+/// Every supported operation.
+pub static OPERATIONS: &[Operation] = &[
+    Operation {
+        name: "CreateCacheCluster",
+        params: cache_clusters::CREATE,
+        handler: cache_clusters::create,
+    },
+    Operation {
+        name: "DescribeCacheClusters",
+        params: cache_clusters::DESCRIBE,
+        handler: cache_clusters::describe,
+    },
+    Operation {
+        name: "ModifyCacheCluster",
+        params: cache_clusters::MODIFY,
+        handler: cache_clusters::modify,
+    },
+    Operation {
+        name: "DeleteCacheCluster",
+        params: cache_clusters::DELETE,
+        handler: cache_clusters::delete,
+    },
+    Operation {
+        name: "RebootCacheCluster",
+        params: cache_clusters::REBOOT,
+        handler: cache_clusters::reboot,
+    },
+    Operation {
+        name: "DescribeCacheEngineVersions",
+        params: catalog::ENGINE_VERSIONS,
+        handler: catalog::engine_versions,
+    },
+    Operation {
+        name: "ListAllowedNodeTypeModifications",
+        params: catalog::NODE_TYPE_MODIFICATIONS,
+        handler: catalog::node_type_modifications,
+    },
+    Operation {
+        name: "DescribeEvents",
+        params: events::DESCRIBE,
+        handler: events::describe,
+    },
+    Operation {
+        name: "AddTagsToResource",
+        params: tags::ADD,
+        handler: tags::add,
+    },
+    Operation {
+        name: "RemoveTagsFromResource",
+        params: tags::REMOVE,
+        handler: tags::remove,
+    },
+    Operation {
+        name: "ListTagsForResource",
+        params: tags::LIST,
+        handler: tags::list,
+    },
+];
+
+/// Finds an operation by Action name.
+pub fn find(action: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|o| o.name == action)
+}
+
+/// The shared checks: required parameters present, typed values well formed,
+/// unsupported parameters refused.
+pub fn validate(op: &Operation, params: &Params) -> Result<(), Fault> {
+    for spec in op.params {
+        let present = params.has(spec.name) && params.get(spec.name) != Some("");
+        if spec.required && !present {
+            return Err(Fault::missing(spec.name));
+        }
+        if !present {
+            continue;
+        }
+        match spec.kind {
+            Int => drop(params.int(spec.name)?),
+            Bool => drop(params.bool(spec.name)?),
+            Time => drop(params.timestamp(spec.name)?),
+            Unsupported => {
+                return Err(Fault::InvalidParameterCombination(format!(
+                    "The parameter {} is not supported by Larder yet.",
+                    spec.name
+                )))
+            }
+            Str | List => {}
+        }
+    }
+    Ok(())
+}
+
+/// Validates and runs an action.
+pub fn dispatch(controller: &Controller, action: &str, params: &Params) -> Result<String, Fault> {
+    let op = find(action).ok_or_else(|| {
+        Fault::InvalidAction(format!(
+            "The action {action} is not valid for this web service."
+        ))
+    })?;
+    validate(op, params)?;
+    (op.handler)(controller, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_each_kind() {
+        let op = find("CreateCacheCluster").unwrap();
+        let missing = validate(op, &Params::parse(b"Engine=redis"));
+        assert_eq!(missing, Err(Fault::missing("CacheClusterId")));
+        let bad_int = validate(op, &Params::parse(b"CacheClusterId=a&NumCacheNodes=x"));
+        assert!(matches!(bad_int, Err(Fault::InvalidParameterValue(_))));
+        let unsupported = validate(op, &Params::parse(b"CacheClusterId=a&SnapshotName=s"));
+        assert!(matches!(
+            unsupported,
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        assert!(validate(op, &Params::parse(b"CacheClusterId=a&NumCacheNodes=2")).is_ok());
+    }
+
+    #[test]
+    fn every_operation_is_unique() {
+        for (i, a) in OPERATIONS.iter().enumerate() {
+            assert!(
+                OPERATIONS[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The engine versions this host can run, found by asking the installed binaries.
+
+use larder_model::{Engine, Fault};
+
+/// One installed engine version as DescribeCacheEngineVersions reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineVersion {
+    /// The engine.
+    pub engine: Engine,
+    /// Full version, e.g. `7.0.15`.
+    pub version: String,
+    /// Parameter group family, e.g. `redis7`, `memcached1.6`.
+    pub family: String,
+}
+
+impl EngineVersion {
+    /// Builds the entry for a version string, deriving the family the way ElastiCache
+    /// names them: major version for Redis and Valkey, major.minor for memcached.
+    pub fn new(engine: Engine, version: &str) -> EngineVersion {
+        let mut parts = version.split('.');
+        let major = parts.next().unwrap_or("0");
+        let minor = parts.next().unwrap_or("0");
+        let family = match engine {
+            Engine::Memcached => format!("memcached{major}.{minor}"),
+            Engine::Redis if major == "2" || major == "3" || major == "4" || major == "5" => {
+                format!("redis{major}.{minor}")
+            }
+            Engine::Redis => format!("redis{major}"),
+            Engine::Valkey => format!("valkey{major}"),
+        };
+        EngineVersion {
+            engine,
+            version: version.to_string(),
+            family,
+        }
+    }
+
+    /// The default parameter group of this version's family.
+    pub fn default_parameter_group(&self) -> String {
+        format!("default.{}", self.family)
+    }
+
+    /// Whether a requested version names this one: exact, or a prefix of whole parts
+    /// (`7.0` and `7` both name `7.0.15`).
+    pub fn matches(&self, requested: &str) -> bool {
+        self.version == requested || self.version.starts_with(&format!("{requested}."))
+    }
+
+    /// Human description, shown as CacheEngineDescription.
+    pub fn engine_description(&self) -> &'static str {
+        match self.engine {
+            Engine::Redis => "Redis",
+            Engine::Valkey => "Valkey",
+            Engine::Memcached => "Memcached",
+        }
+    }
+}
+
+/// The installed engines.
+#[derive(Debug, Clone, Default)]
+pub struct EngineCatalog {
+    /// Every installed version.
+    pub versions: Vec<EngineVersion>,
+}
+
+impl EngineCatalog {
+    /// Asks the binaries on PATH.
+    pub fn detect() -> EngineCatalog {
+        let versions = larder_agent::installed_engines()
+            .into_iter()
+            .map(|e| EngineVersion::new(e.engine, &e.version))
+            .collect();
+        EngineCatalog { versions }
+    }
+
+    /// Resolves an engine and optional requested version to an installed version.
+    pub fn resolve(
+        &self,
+        engine: Engine,
+        requested: Option<&str>,
+    ) -> Result<&EngineVersion, Fault> {
+        let mut candidates = self.versions.iter().filter(|v| v.engine == engine);
+        match requested {
+            None => candidates.next().ok_or_else(|| {
+                Fault::InvalidParameterCombination(format!(
+                    "Engine {engine} is not installed on this Larder host."
+                ))
+            }),
+            Some(req) => candidates.find(|v| v.matches(req)).ok_or_else(|| {
+                Fault::InvalidParameterCombination(format!(
+                    "Cannot find version {req} for {engine}"
+                ))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_matching() {
+        let r = EngineVersion::new(Engine::Redis, "7.0.15");
+        assert_eq!(r.family, "redis7");
+        assert!(r.matches("7.0") && r.matches("7") && r.matches("7.0.15"));
+        assert!(!r.matches("7.1") && !r.matches("7.0.1"));
+        let m = EngineVersion::new(Engine::Memcached, "1.6.18");
+        assert_eq!(m.family, "memcached1.6");
+        assert_eq!(m.default_parameter_group(), "default.memcached1.6");
+    }
+
+    #[test]
+    fn resolve_reports_missing_versions() {
+        let c = EngineCatalog {
+            versions: vec![EngineVersion::new(Engine::Redis, "7.0.15")],
+        };
+        assert!(c.resolve(Engine::Redis, Some("6.2")).is_err());
+        assert!(c.resolve(Engine::Memcached, None).is_err());
+        assert_eq!(c.resolve(Engine::Redis, None).unwrap().version, "7.0.15");
+    }
+}

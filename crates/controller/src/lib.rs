@@ -1,0 +1,84 @@
+//! The controller: operations that change intent (the service layer the API calls) and
+//! the reconcile loop that moves running nodes towards that intent, one safe,
+//! idempotent step at a time. Every step's outcome is written to the store, so a
+//! restarted daemon picks up where the last one stopped.
+
+pub mod engines;
+pub mod placement;
+pub mod reconcile;
+pub mod service;
+pub mod settings;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use larder_agent::LocalAgent;
+use larder_endpoints::ConfigEndpoint;
+use larder_store::Store;
+use tokio::sync::Notify;
+
+pub use engines::{EngineCatalog, EngineVersion};
+pub use settings::Settings;
+
+/// Shared state of the control plane. Cheap to clone.
+#[derive(Clone)]
+pub struct Controller {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: Settings,
+    engines: EngineCatalog,
+    agent: LocalAgent,
+    /// Wakes the reconcile loop when intent changes, so workflows start at once.
+    wake: Notify,
+    /// Serialises port and quota decisions across API calls and the maintenance path.
+    placement: Mutex<()>,
+    /// Memcached configuration endpoints by cluster id.
+    config_endpoints: tokio::sync::Mutex<HashMap<String, ConfigEndpoint>>,
+    /// Clusters a reconcile pass is running for; one pass per cluster at a time.
+    inflight: Mutex<HashSet<String>>,
+}
+
+impl Controller {
+    /// Builds the controller over a store and an agent.
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        engines: EngineCatalog,
+        agent: LocalAgent,
+    ) -> Self {
+        Controller {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                engines,
+                agent,
+                wake: Notify::new(),
+                placement: Mutex::new(()),
+                config_endpoints: tokio::sync::Mutex::new(HashMap::new()),
+                inflight: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The installed engines.
+    pub fn engines(&self) -> &EngineCatalog {
+        &self.inner.engines
+    }
+
+    fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+}

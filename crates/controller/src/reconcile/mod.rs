@@ -1,0 +1,151 @@
+//! The reconcile loop. Each cluster gets at most one pass at a time; a pass repeats
+//! node steps until nothing is left to do. Steps are idempotent and each one's result
+//! is committed before the next, so a pass cut short by a crash simply runs again.
+
+mod discovery;
+mod nodes;
+
+use std::time::{Duration, Instant};
+
+use larder_model::{CacheCluster, ClusterStatus, Event, NodeStatus};
+use tokio::sync::watch;
+
+use crate::Controller;
+
+/// How often every cluster is looked at even without a wake-up: the node health check.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the legacy discovery key on memcached nodes is checked.
+const LEGACY_KEY_EVERY: Duration = Duration::from_secs(2);
+/// How often old events are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+impl Controller {
+    /// Runs until `shutdown` turns true.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_legacy = Instant::now();
+        let mut last_prune = Instant::now() - PRUNE_EVERY;
+        loop {
+            self.spawn_passes(last_legacy.elapsed() >= LEGACY_KEY_EVERY);
+            if last_legacy.elapsed() >= LEGACY_KEY_EVERY {
+                last_legacy = Instant::now();
+            }
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = Instant::now();
+                let cutoff = chrono::Utc::now() - chrono::Duration::days(14);
+                if let Err(e) = self.store().prune_events(cutoff) {
+                    tracing::warn!(error = %e, "pruning events failed");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(TICK) => {}
+                _ = self.inner.wake.notified() => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+    }
+
+    fn spawn_passes(&self, refresh_legacy_keys: bool) {
+        let clusters = match self.store().list_clusters() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read clusters");
+                return;
+            }
+        };
+        for c in clusters {
+            let fresh = self
+                .inner
+                .inflight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(c.id.clone());
+            if !fresh {
+                continue;
+            }
+            let me = self.clone();
+            tokio::spawn(async move {
+                let id = c.id.clone();
+                me.pass(c, refresh_legacy_keys).await;
+                me.inner
+                    .inflight
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+            });
+        }
+    }
+
+    /// Drives one cluster until no step makes progress.
+    async fn pass(&self, mut cluster: CacheCluster, mut refresh_legacy_keys: bool) {
+        loop {
+            let progressed = if cluster.status == ClusterStatus::Deleting {
+                self.delete_step(&cluster).await
+            } else {
+                if !cluster.pending.is_empty() {
+                    if let Err(e) = self.apply_due_pending(&cluster.id) {
+                        tracing::warn!(cache_cluster_id = %cluster.id, error = %e, "pending modifications not applied");
+                    }
+                }
+                let mut progressed = self.node_steps(&cluster).await;
+                progressed |= self.sync_discovery(&cluster.id, refresh_legacy_keys).await;
+                refresh_legacy_keys = false;
+                progressed |= self.finish_if_settled(&cluster.id);
+                progressed
+            };
+            if !progressed {
+                return;
+            }
+            match self.store().get_cluster(&cluster.id) {
+                Ok(Some(c)) => cluster = c,
+                _ => return,
+            }
+        }
+    }
+
+    /// Moves a cluster whose nodes are all available back to `available`.
+    fn finish_if_settled(&self, id: &str) -> bool {
+        let r = self.store().update_cluster(id, |c, change| {
+            let busy = matches!(
+                c.status,
+                ClusterStatus::Creating | ClusterStatus::Modifying | ClusterStatus::RebootingNodes
+            );
+            if !busy || c.nodes.iter().any(|n| n.status != NodeStatus::Available) {
+                return Ok(false);
+            }
+            let message = match c.status {
+                ClusterStatus::Creating => "Cache cluster created",
+                ClusterStatus::Modifying => "Cache cluster modified",
+                _ => "Cache cluster nodes rebooted",
+            };
+            change.events.push(Event::cache_cluster(&c.id, message));
+            c.status = ClusterStatus::Available;
+            Ok(true)
+        });
+        match r {
+            Ok(done) => {
+                if done {
+                    tracing::info!(cache_cluster_id = %id, "cache cluster available");
+                }
+                done
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Stops every node process and configuration endpoint (clean daemon shutdown);
+    /// intent stays, so the next start brings them back.
+    pub async fn stop_all_nodes(&self) {
+        let clusters = self.store().list_clusters().unwrap_or_default();
+        for c in &clusters {
+            for n in &c.nodes {
+                if let Err(e) = self.inner.agent.stop(&c.node_key(&n.cache_node_id)).await {
+                    tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, error = %e, "stop failed");
+                }
+            }
+        }
+        let mut eps = self.inner.config_endpoints.lock().await;
+        for (_, ep) in eps.drain() {
+            ep.shutdown();
+        }
+    }
+}

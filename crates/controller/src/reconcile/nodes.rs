@@ -1,0 +1,223 @@
+//! Node-level steps: start, retype, reboot, remove and recover nodes, and tear a
+//! deleted cluster down.
+
+use larder_agent::NodeSpec;
+use larder_model::{CacheCluster, CacheNode, ClusterStatus, Event, Fault, NodeStatus, NodeType};
+
+use crate::Controller;
+
+impl Controller {
+    /// The agent's view of a node, with memory from `node_type`.
+    pub(crate) fn node_spec(&self, c: &CacheCluster, n: &CacheNode, node_type: &str) -> NodeSpec {
+        let maxmemory_bytes = NodeType::find(node_type)
+            .map(|t| t.maxmemory_bytes(self.settings().reserved_memory_percent))
+            .unwrap_or(64 << 20);
+        NodeSpec {
+            key: c.node_key(&n.cache_node_id),
+            engine: c.engine,
+            port: n.port,
+            bind: self.settings().bind_host.clone(),
+            maxmemory_bytes,
+            extra_config: Vec::new(),
+        }
+    }
+
+    async fn step_delay(&self) {
+        let d = self.settings().workflow_step_delay;
+        if !d.is_zero() {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    /// Runs one step for every node that needs one, concurrently. True if any moved.
+    pub(crate) async fn node_steps(&self, c: &CacheCluster) -> bool {
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in c.nodes.clone() {
+            let me = self.clone();
+            let c = c.clone();
+            tasks.spawn(async move {
+                let key = c.node_key(&n.cache_node_id);
+                match me.node_step(&c, &n).await {
+                    Ok(progressed) => progressed,
+                    Err(e) => {
+                        tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "node step failed; will retry");
+                        false
+                    }
+                }
+            });
+        }
+        let mut progressed = false;
+        while let Some(r) = tasks.join_next().await {
+            progressed |= r.unwrap_or(false);
+        }
+        progressed
+    }
+
+    async fn node_step(&self, c: &CacheCluster, n: &CacheNode) -> Result<bool, Fault> {
+        let agent = &self.inner.agent;
+        let timeout = self.settings().node_ready_timeout;
+        let internal = |e: larder_agent::AgentError| Fault::Internal(e.to_string());
+        match n.status {
+            NodeStatus::Available => {
+                let spec = self.node_spec(c, n, &n.node_type);
+                if agent.is_running(&spec.key) {
+                    return Ok(false);
+                }
+                tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, "node process is gone; recovering");
+                let id = n.cache_node_id.clone();
+                self.store().append_events(&[Event::cache_cluster(
+                    &c.id,
+                    format!("Recovering cache nodes {id}"),
+                )])?;
+                agent.ensure_started(&spec).await.map_err(internal)?;
+                agent.wait_ready(&spec, timeout).await.map_err(internal)?;
+                self.store().append_events(&[Event::cache_cluster(
+                    &c.id,
+                    format!("Finished recovery for cache nodes {id}"),
+                )])?;
+                Ok(false)
+            }
+            NodeStatus::Creating => {
+                self.step_delay().await;
+                let spec = self.node_spec(c, n, &n.node_type);
+                agent.ensure_started(&spec).await.map_err(internal)?;
+                agent.wait_ready(&spec, timeout).await.map_err(internal)?;
+                let announce = c.status != ClusterStatus::Creating;
+                self.set_node(c, n, NodeStatus::Creating, |c, node, events| {
+                    node.status = NodeStatus::Available;
+                    if announce {
+                        events.push(Event::cache_cluster(
+                            &c.id,
+                            format!(
+                                "Added cache node {} in availability zone {}",
+                                node.cache_node_id, node.availability_zone
+                            ),
+                        ));
+                    }
+                })
+            }
+            NodeStatus::Modifying => {
+                self.step_delay().await;
+                let spec = self.node_spec(c, n, &c.cache_node_type);
+                if c.engine.is_redis_like() && agent.is_running(&spec.key) {
+                    // Redis can take a new memory limit live, so the data stays.
+                    set_redis_maxmemory(&spec)
+                        .await
+                        .map_err(|e| Fault::Internal(e.to_string()))?;
+                } else {
+                    agent.restart(&spec).await.map_err(internal)?;
+                }
+                agent.wait_ready(&spec, timeout).await.map_err(internal)?;
+                let new_type = c.cache_node_type.clone();
+                self.set_node(c, n, NodeStatus::Modifying, move |_, node, _| {
+                    node.status = NodeStatus::Available;
+                    node.node_type = new_type.clone();
+                })
+            }
+            NodeStatus::Rebooting => {
+                self.step_delay().await;
+                let spec = self.node_spec(c, n, &n.node_type);
+                agent.restart(&spec).await.map_err(internal)?;
+                agent.wait_ready(&spec, timeout).await.map_err(internal)?;
+                self.set_node(c, n, NodeStatus::Rebooting, |c, node, events| {
+                    node.status = NodeStatus::Available;
+                    events.push(Event::cache_cluster(
+                        &c.id,
+                        format!("Cache node {} restarted", node.cache_node_id),
+                    ));
+                })
+            }
+            NodeStatus::Deleting => {
+                self.step_delay().await;
+                let key = c.node_key(&n.cache_node_id);
+                agent.stop(&key).await.map_err(internal)?;
+                agent.remove_data(&key).map_err(internal)?;
+                let node_id = n.cache_node_id.clone();
+                self.store().update_cluster(&c.id, |c, change| {
+                    let before = c.nodes.len();
+                    c.nodes.retain(|x| x.cache_node_id != node_id);
+                    if c.nodes.len() != before {
+                        change.events.push(Event::cache_cluster(
+                            &c.id,
+                            format!("Removed cache nodes {node_id}"),
+                        ));
+                    }
+                    Ok(())
+                })?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Commits a node's next status if it is still where this step found it and the
+    /// cluster is not being deleted meanwhile.
+    fn set_node(
+        &self,
+        c: &CacheCluster,
+        n: &CacheNode,
+        expected: NodeStatus,
+        f: impl Fn(&CacheCluster, &mut CacheNode, &mut Vec<Event>),
+    ) -> Result<bool, Fault> {
+        self.store().update_cluster(&c.id, |c, change| {
+            if c.status == ClusterStatus::Deleting {
+                return Ok(false);
+            }
+            let snapshot = c.clone();
+            let Some(node) = c
+                .nodes
+                .iter_mut()
+                .find(|x| x.cache_node_id == n.cache_node_id)
+            else {
+                return Ok(false);
+            };
+            if node.status != expected {
+                return Ok(false);
+            }
+            f(&snapshot, node, &mut change.events);
+            Ok(true)
+        })
+    }
+
+    /// Tears a `deleting` cluster down: nodes, endpoint, data, then the record.
+    pub(crate) async fn delete_step(&self, c: &CacheCluster) -> bool {
+        for n in &c.nodes {
+            self.step_delay().await;
+            let key = c.node_key(&n.cache_node_id);
+            if let Err(e) = self.inner.agent.stop(&key).await {
+                tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "stop failed; will retry");
+                return false;
+            }
+            if let Err(e) = self.inner.agent.remove_data(&key) {
+                tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "data removal failed; will retry");
+                return false;
+            }
+        }
+        if let Some(ep) = self.inner.config_endpoints.lock().await.remove(&c.id) {
+            ep.shutdown();
+        }
+        let arn = self.settings().cluster_arn(&c.id);
+        let r = self.store().update_cluster(&c.id, |c, change| {
+            change.delete_with_tags_arn = Some(arn.clone());
+            change
+                .events
+                .push(Event::cache_cluster(&c.id, "Cache cluster deleted"));
+            Ok(())
+        });
+        if r.is_ok() {
+            tracing::info!(cache_cluster_id = %c.id, "cache cluster deleted");
+        }
+        false
+    }
+}
+
+/// Changes a running redis node's memory limit in place.
+async fn set_redis_maxmemory(spec: &NodeSpec) -> redis::RedisResult<()> {
+    let client = redis::Client::open(format!("redis://{}:{}/", spec.connect_host(), spec.port))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg(spec.maxmemory_bytes)
+        .query_async::<()>(&mut conn)
+        .await
+}

@@ -1,0 +1,198 @@
+//! Read-only operations: DescribeCacheClusters, DescribeEvents,
+//! ListAllowedNodeTypeModifications and DescribeCacheEngineVersions.
+
+use chrono::{DateTime, Duration, Utc};
+use larder_model::{CacheCluster, Event, Fault, NodeType, SourceType};
+
+use crate::{Controller, EngineVersion};
+
+/// One page of clusters and the marker for the next page.
+pub struct ClusterPage {
+    /// Clusters on this page.
+    pub clusters: Vec<CacheCluster>,
+    /// Where the next page starts, if there is one.
+    pub marker: Option<String>,
+}
+
+/// DescribeEvents filters, already parsed.
+#[derive(Debug, Default, Clone)]
+pub struct EventFilter {
+    /// Resource id.
+    pub source_identifier: Option<String>,
+    /// Resource kind name.
+    pub source_type: Option<String>,
+    /// Window start.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Window end.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Minutes back from now.
+    pub duration: Option<i64>,
+}
+
+/// Checks MaxRecords the way the service does (20..=100, default 100).
+pub fn page_size(max_records: Option<i64>) -> Result<usize, Fault> {
+    match max_records {
+        None => Ok(100),
+        Some(n) if (20..=100).contains(&n) => Ok(n as usize),
+        Some(n) => Err(Fault::invalid(
+            "MaxRecords",
+            &n.to_string(),
+            "must be between 20 and 100",
+        )),
+    }
+}
+
+/// Cuts one page out of `items` starting at the opaque `marker` (an index we issued).
+pub fn paginate<T>(
+    mut items: Vec<T>,
+    max_records: Option<i64>,
+    marker: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), Fault> {
+    let size = page_size(max_records)?;
+    let start: usize = match marker {
+        None => 0,
+        Some(m) => m
+            .parse()
+            .map_err(|_| Fault::invalid("Marker", m, "is not a marker Larder issued"))?,
+    };
+    if start > items.len() {
+        return Ok((Vec::new(), None));
+    }
+    let rest = items.split_off(start);
+    let more = rest.len() > size;
+    let page: Vec<T> = rest.into_iter().take(size).collect();
+    Ok((page, more.then(|| (start + size).to_string())))
+}
+
+impl Controller {
+    /// One cluster (or `CacheClusterNotFound`), or a page of all of them.
+    pub fn describe_cache_clusters(
+        &self,
+        id: Option<&str>,
+        max_records: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<ClusterPage, Fault> {
+        if let Some(id) = id {
+            page_size(max_records)?;
+            let id = id.to_ascii_lowercase();
+            let c = self
+                .store()
+                .get_cluster(&id)?
+                .ok_or(Fault::CacheClusterNotFound(id))?;
+            return Ok(ClusterPage {
+                clusters: vec![c],
+                marker: None,
+            });
+        }
+        let (clusters, marker) = paginate(self.store().list_clusters()?, max_records, marker)?;
+        Ok(ClusterPage { clusters, marker })
+    }
+
+    /// Events matching the filter, oldest first, within the last 14 days.
+    pub fn describe_events(&self, f: &EventFilter) -> Result<Vec<Event>, Fault> {
+        let source_type = match &f.source_type {
+            Some(s) => Some(
+                SourceType::parse(s)
+                    .ok_or_else(|| Fault::invalid("SourceType", s, "is not a known source type"))?,
+            ),
+            None => None,
+        };
+        if f.source_identifier.is_some() && source_type.is_none() {
+            return Err(Fault::InvalidParameterCombination(
+                "SourceType must be given with SourceIdentifier.".into(),
+            ));
+        }
+        if let Some(d) = f.duration {
+            if !(0..=20160).contains(&d) {
+                return Err(Fault::invalid(
+                    "Duration",
+                    &d.to_string(),
+                    "must be 0-20160 minutes",
+                ));
+            }
+        }
+        let now = Utc::now();
+        let end = f.end_time.unwrap_or(now);
+        let start = match (f.start_time, f.duration) {
+            (Some(s), _) => s,
+            (None, Some(d)) => end - Duration::minutes(d),
+            (None, None) => now - Duration::minutes(60),
+        };
+        let oldest = now - Duration::days(14);
+        Ok(self
+            .store()
+            .list_events()?
+            .into_iter()
+            .filter(|e| e.date >= start && e.date <= end && e.date >= oldest)
+            .filter(|e| source_type.is_none_or(|t| e.source_type == t))
+            .filter(|e| {
+                f.source_identifier
+                    .as_deref()
+                    .is_none_or(|id| e.source_identifier == id.to_ascii_lowercase())
+            })
+            .collect())
+    }
+
+    /// (scale up, scale down) node types for a cluster.
+    pub fn list_allowed_node_type_modifications(
+        &self,
+        cluster_id: Option<&str>,
+        replication_group_id: Option<&str>,
+    ) -> Result<(Vec<&'static str>, Vec<&'static str>), Fault> {
+        let id = match (cluster_id, replication_group_id) {
+            (Some(id), None) => id.to_ascii_lowercase(),
+            (None, Some(_)) => {
+                return Err(Fault::InvalidParameterCombination(
+                    "Replication groups are not supported by Larder yet.".into(),
+                ))
+            }
+            _ => {
+                return Err(Fault::InvalidParameterCombination(
+                    "Exactly one of CacheClusterId and ReplicationGroupId must be given.".into(),
+                ))
+            }
+        };
+        let c = self
+            .store()
+            .get_cluster(&id)?
+            .ok_or(Fault::CacheClusterNotFound(id))?;
+        let t = NodeType::find(&c.cache_node_type).ok_or_else(|| {
+            Fault::Internal(format!("unknown stored node type {}", c.cache_node_type))
+        })?;
+        Ok(t.allowed_modifications())
+    }
+
+    /// Installed engine versions matching the filters.
+    pub fn describe_cache_engine_versions(
+        &self,
+        engine: Option<&str>,
+        version: Option<&str>,
+        family: Option<&str>,
+    ) -> Vec<EngineVersion> {
+        self.engines()
+            .versions
+            .iter()
+            .filter(|v| engine.is_none_or(|e| v.engine.as_str().eq_ignore_ascii_case(e)))
+            .filter(|v| version.is_none_or(|r| v.matches(r)))
+            .filter(|v| family.is_none_or(|f| v.family == f))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_cover_everything_once() {
+        let items: Vec<u32> = (0..45).collect();
+        let (p1, m1) = paginate(items.clone(), Some(20), None).unwrap();
+        let (p2, m2) = paginate(items.clone(), Some(20), m1.as_deref()).unwrap();
+        let (p3, m3) = paginate(items.clone(), Some(20), m2.as_deref()).unwrap();
+        assert_eq!((p1.len(), p2.len(), p3.len()), (20, 20, 5));
+        assert!(m3.is_none());
+        assert!(paginate(items.clone(), Some(19), None).is_err());
+        assert!(paginate(items, None, Some("x")).is_err());
+    }
+}

@@ -1,0 +1,71 @@
+//! DeleteCacheCluster and RebootCacheCluster.
+
+use larder_model::{CacheCluster, ClusterStatus, Fault, NodeStatus};
+
+use super::require_available;
+use crate::Controller;
+
+impl Controller {
+    /// Marks an available cluster `deleting`; the reconcile loop stops its nodes,
+    /// removes their data and finally the record.
+    pub fn delete_cache_cluster(
+        &self,
+        id: &str,
+        final_snapshot_identifier: Option<&str>,
+    ) -> Result<CacheCluster, Fault> {
+        if id.is_empty() {
+            return Err(Fault::missing("CacheClusterId"));
+        }
+        let id = id.to_ascii_lowercase();
+        let out = self.store().update_cluster(&id, |c, _| {
+            require_available(c)?;
+            if final_snapshot_identifier.is_some() {
+                return Err(Fault::InvalidParameterCombination(
+                    "FinalSnapshotIdentifier is not supported by Larder yet.".into(),
+                ));
+            }
+            c.status = ClusterStatus::Deleting;
+            Ok(c.clone())
+        })?;
+        tracing::info!(cache_cluster_id = %id, "cache cluster deletion requested");
+        self.wake();
+        Ok(out)
+    }
+
+    /// Restarts the named nodes of an available cluster.
+    pub fn reboot_cache_cluster(
+        &self,
+        id: &str,
+        node_ids: &[String],
+    ) -> Result<CacheCluster, Fault> {
+        if id.is_empty() {
+            return Err(Fault::missing("CacheClusterId"));
+        }
+        if node_ids.is_empty() {
+            return Err(Fault::missing("CacheNodeIdsToReboot"));
+        }
+        let id = id.to_ascii_lowercase();
+        let out = self.store().update_cluster(&id, |c, _| {
+            require_available(c)?;
+            for n in node_ids {
+                if c.node(n).is_none() {
+                    return Err(Fault::InvalidParameterValue(format!(
+                        "Cache node {n} does not exist in cache cluster {}.",
+                        c.id
+                    )));
+                }
+            }
+            for node in c
+                .nodes
+                .iter_mut()
+                .filter(|n| node_ids.contains(&n.cache_node_id))
+            {
+                node.status = NodeStatus::Rebooting;
+            }
+            c.status = ClusterStatus::RebootingNodes;
+            Ok(c.clone())
+        })?;
+        self.wake();
+        Ok(out)
+    }
+}

@@ -1,0 +1,69 @@
+//! Operations that change or read intent. They validate like ElastiCache, commit the
+//! new intent in one store transaction and wake the reconcile loop; they never touch
+//! processes themselves.
+
+mod create;
+mod describe;
+mod lifecycle;
+mod modify;
+mod tags;
+
+pub use describe::{paginate, ClusterPage, EventFilter};
+pub use modify::NodeChanges;
+
+use larder_model::{CacheCluster, ClusterStatus, Fault};
+
+/// Refuses an operation unless the cluster is `available`, as the service does.
+fn require_available(c: &CacheCluster) -> Result<(), Fault> {
+    if c.status != ClusterStatus::Available {
+        return Err(Fault::InvalidCacheClusterState(format!(
+            "Cache cluster {} is not in available state (it is {}).",
+            c.id,
+            c.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a requested parameter group: Larder has only each family's default group.
+fn check_parameter_group(requested: Option<&str>, default: &str) -> Result<String, Fault> {
+    match requested {
+        None => Ok(default.to_string()),
+        Some(name) if name == default => Ok(name.to_string()),
+        Some(name) => Err(Fault::CacheParameterGroupNotFound(name.to_string())),
+    }
+}
+
+/// The first unsupported parameter in a request, as a clear refusal.
+fn refuse_unsupported(names: &[&'static str]) -> Result<(), Fault> {
+    match names.first() {
+        Some(name) => Err(Fault::InvalidParameterCombination(format!(
+            "The parameter {name} is not supported by Larder yet."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Validates a retention limit: memcached has no snapshots; at most 35 days.
+fn check_snapshot_settings(
+    engine: larder_model::Engine,
+    retention: Option<i64>,
+    window: Option<&str>,
+) -> Result<(), Fault> {
+    if let Some(r) = retention {
+        if !(0..=35).contains(&r) {
+            return Err(Fault::invalid(
+                "SnapshotRetentionLimit",
+                &r.to_string(),
+                "must be 0-35",
+            ));
+        }
+    }
+    let wants_snapshots = retention.unwrap_or(0) > 0 || window.is_some();
+    if engine == larder_model::Engine::Memcached && wants_snapshots {
+        return Err(Fault::InvalidParameterCombination(
+            "Snapshots are not supported for memcached clusters.".into(),
+        ));
+    }
+    Ok(())
+}

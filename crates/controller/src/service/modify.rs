@@ -1,0 +1,323 @@
+//! ModifyCacheCluster: node count and node type changes, applied now or in the
+//! maintenance window.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use larder_model::requests::ModifyCacheCluster;
+use larder_model::{
+    CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow, NodeStatus,
+    NodeType,
+};
+
+use super::create::MAX_MEMCACHED_NODES;
+use super::{
+    check_parameter_group, check_snapshot_settings, refuse_unsupported, require_available,
+};
+use crate::placement::{allocate_ports, choose_zones, used_ports};
+use crate::{Controller, Settings};
+
+/// The node-level part of a modification, the part that can wait for the window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeChanges {
+    /// Target node count.
+    pub num_cache_nodes: Option<u32>,
+    /// Nodes to remove.
+    pub ids_to_remove: Vec<String>,
+    /// Target node type.
+    pub node_type: Option<String>,
+    /// Zones for added nodes.
+    pub new_zones: Vec<String>,
+}
+
+impl NodeChanges {
+    fn is_empty(&self) -> bool {
+        self.num_cache_nodes.is_none() && self.ids_to_remove.is_empty() && self.node_type.is_none()
+    }
+}
+
+/// Checks node changes against a cluster; returns them with no-ops dropped.
+fn validate_node_changes(c: &CacheCluster, mut ch: NodeChanges) -> Result<NodeChanges, Fault> {
+    let current = c.num_cache_nodes();
+    if ch.node_type.as_deref() == Some(c.cache_node_type.as_str()) {
+        ch.node_type = None;
+    }
+    if let Some(t) = &ch.node_type {
+        NodeType::find(t)
+            .ok_or_else(|| Fault::InvalidParameterValue(format!("Invalid node type: {t}")))?;
+    }
+    if ch.num_cache_nodes == Some(current) && ch.ids_to_remove.is_empty() {
+        ch.num_cache_nodes = None;
+    }
+    if ch.num_cache_nodes.is_some() && ch.node_type.is_some() {
+        return Err(Fault::InvalidParameterCombination(
+            "NumCacheNodes and CacheNodeType cannot be changed in the same request.".into(),
+        ));
+    }
+    if !ch.ids_to_remove.is_empty() && ch.num_cache_nodes.is_none() {
+        return Err(Fault::InvalidParameterCombination(
+            "CacheNodeIdsToRemove requires a smaller NumCacheNodes.".into(),
+        ));
+    }
+    if let Some(n) = ch.num_cache_nodes {
+        if c.engine.is_redis_like() {
+            return Err(Fault::InvalidParameterValue(format!(
+                "Cannot change NumCacheNodes of a {} cluster; it always has 1 node.",
+                c.engine
+            )));
+        }
+        if n == 0 {
+            return Err(Fault::invalid("NumCacheNodes", "0", "must be at least 1"));
+        }
+        if i64::from(n) > MAX_MEMCACHED_NODES {
+            return Err(Fault::NodeQuotaForClusterExceeded(format!(
+                "A memcached cluster can have at most {MAX_MEMCACHED_NODES} nodes."
+            )));
+        }
+        if n < current {
+            let unique: HashSet<&String> = ch.ids_to_remove.iter().collect();
+            if unique.len() != ch.ids_to_remove.len()
+                || ch.ids_to_remove.len() as u32 != current - n
+            {
+                return Err(Fault::InvalidParameterValue(format!(
+                    "Reducing NumCacheNodes from {current} to {n} requires exactly {} distinct CacheNodeIdsToRemove.",
+                    current - n
+                )));
+            }
+            for id in &ch.ids_to_remove {
+                if !c.member_nodes().any(|m| &m.cache_node_id == id) {
+                    return Err(Fault::InvalidParameterValue(format!(
+                        "Cache node {id} does not exist in cache cluster {}.",
+                        c.id
+                    )));
+                }
+            }
+        } else if !ch.ids_to_remove.is_empty() {
+            return Err(Fault::InvalidParameterCombination(
+                "CacheNodeIdsToRemove can only be given when NumCacheNodes decreases.".into(),
+            ));
+        }
+    }
+    Ok(ch)
+}
+
+/// Turns node changes into node records: new nodes as `creating` with ports and zones,
+/// removed ones as `deleting`, retyped ones as `modifying`. The caller holds the
+/// placement lock and passes every other cluster, so ports are not handed out twice.
+pub(crate) fn apply_node_changes(
+    settings: &Settings,
+    c: &mut CacheCluster,
+    others: &[CacheCluster],
+    ch: &NodeChanges,
+) -> Result<bool, Fault> {
+    let mut changed = false;
+    if let Some(n) = ch.num_cache_nodes {
+        let current = c.num_cache_nodes();
+        if n > current {
+            let add = (n - current) as usize;
+            let mut used = used_ports(others);
+            used.extend(used_ports(std::slice::from_ref(c)));
+            let ports = allocate_ports(settings, &mut used, add)?;
+            let existing: Vec<String> = c
+                .member_nodes()
+                .map(|m| m.availability_zone.clone())
+                .collect();
+            let zones = choose_zones(
+                settings,
+                &existing,
+                &ch.new_zones,
+                c.az_mode == "cross-az",
+                add,
+            )?;
+            let now = Utc::now();
+            for (port, zone) in ports.into_iter().zip(zones) {
+                let id = larder_model::ids::cache_node_id(c.next_node_number);
+                c.next_node_number += 1;
+                c.nodes.push(CacheNode {
+                    cache_node_id: id,
+                    status: NodeStatus::Creating,
+                    create_time: now,
+                    port,
+                    availability_zone: zone,
+                    node_type: c.cache_node_type.clone(),
+                });
+            }
+        }
+        for node in c.nodes.iter_mut() {
+            if ch.ids_to_remove.contains(&node.cache_node_id) {
+                node.status = NodeStatus::Deleting;
+            }
+        }
+        changed = true;
+    }
+    if let Some(t) = &ch.node_type {
+        c.cache_node_type = t.clone();
+        for node in c
+            .nodes
+            .iter_mut()
+            .filter(|n| n.status != NodeStatus::Deleting)
+        {
+            node.status = NodeStatus::Modifying;
+        }
+        changed = true;
+    }
+    if changed {
+        c.status = ClusterStatus::Modifying;
+    }
+    Ok(changed)
+}
+
+impl Controller {
+    /// Validates and records a modification. Node changes happen now with
+    /// `ApplyImmediately`, otherwise they wait in PendingModifiedValues.
+    pub fn modify_cache_cluster(&self, req: ModifyCacheCluster) -> Result<CacheCluster, Fault> {
+        if req.cache_cluster_id.is_empty() {
+            return Err(Fault::missing("CacheClusterId"));
+        }
+        let id = req.cache_cluster_id.to_ascii_lowercase();
+        refuse_unsupported(&req.unsupported)?;
+        if let Some(w) = &req.preferred_maintenance_window {
+            MaintenanceWindow::parse(w)?;
+        }
+        match req.az_mode.as_deref() {
+            None | Some("single-az") | Some("cross-az") => {}
+            Some(other) => {
+                return Err(Fault::invalid(
+                    "AZMode",
+                    other,
+                    "must be single-az or cross-az",
+                ))
+            }
+        }
+        let settings = self.settings().clone();
+        let _placement = self
+            .inner
+            .placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let others: Vec<CacheCluster> = self
+            .store()
+            .list_clusters()?
+            .into_iter()
+            .filter(|c| c.id != id)
+            .collect();
+        let max_nodes = settings.max_nodes as usize;
+        let out = self.store().update_cluster(&id, |c, change| {
+            require_available(c)?;
+            if let Some(v) = &req.engine_version {
+                if !c.engine_version.starts_with(v.as_str()) {
+                    return Err(Fault::InvalidParameterCombination(
+                        "Changing the engine version is not supported by Larder yet.".into(),
+                    ));
+                }
+            }
+            let family_default =
+                crate::EngineVersion::new(c.engine, &c.engine_version).default_parameter_group();
+            check_parameter_group(req.cache_parameter_group_name.as_deref(), &family_default)?;
+            let engine = c.engine;
+            check_snapshot_settings(
+                engine,
+                req.snapshot_retention_limit,
+                req.snapshot_window.as_deref(),
+            )?;
+            let requested = NodeChanges {
+                num_cache_nodes: req
+                    .num_cache_nodes
+                    .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                ids_to_remove: req.cache_node_ids_to_remove.clone(),
+                node_type: req.cache_node_type.clone(),
+                new_zones: req.new_availability_zones.clone(),
+            };
+            let ch = validate_node_changes(c, requested)?;
+            if let Some(n) = ch.num_cache_nodes {
+                let total: usize =
+                    others.iter().map(|o| o.nodes.len()).sum::<usize>() + c.nodes.len();
+                let add = n.saturating_sub(c.num_cache_nodes()) as usize;
+                if total + add > max_nodes {
+                    return Err(Fault::NodeQuotaForCustomerExceeded(format!(
+                        "This host runs at most {max_nodes} cache nodes."
+                    )));
+                }
+            }
+            if let Some(w) = &req.preferred_maintenance_window {
+                c.preferred_maintenance_window = w.to_ascii_lowercase();
+            }
+            if !req.security_group_ids.is_empty() {
+                c.security_group_ids = req.security_group_ids.clone();
+            }
+            if let Some(t) = &req.notification_topic_arn {
+                c.notification_topic_arn = Some(t.clone());
+            }
+            if let Some(a) = req.auto_minor_version_upgrade {
+                c.auto_minor_version_upgrade = a;
+            }
+            if let Some(r) = req.snapshot_retention_limit {
+                c.snapshot_retention_limit = r as u32;
+            }
+            if let Some(w) = &req.snapshot_window {
+                c.snapshot_window = Some(w.clone());
+            }
+            if let Some(m) = &req.az_mode {
+                if engine == Engine::Memcached {
+                    c.az_mode = m.clone();
+                }
+            }
+            if ch.is_empty() {
+                return Ok(c.clone());
+            }
+            if req.apply_immediately {
+                c.pending = Default::default();
+                apply_node_changes(&settings, c, &others, &ch)?;
+                change.events.push(Event::cache_cluster(
+                    &c.id,
+                    "Cache cluster modification started",
+                ));
+            } else {
+                c.pending.num_cache_nodes = ch.num_cache_nodes;
+                c.pending.cache_node_ids_to_remove = ch.ids_to_remove.clone();
+                c.pending.cache_node_type = ch.node_type.clone();
+            }
+            Ok(c.clone())
+        })?;
+        self.wake();
+        Ok(out)
+    }
+
+    /// Applies pending modifications of clusters whose maintenance window is open.
+    pub(crate) fn apply_due_pending(&self, id: &str) -> Result<(), Fault> {
+        let settings = self.settings().clone();
+        let _placement = self
+            .inner
+            .placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let others: Vec<CacheCluster> = self
+            .store()
+            .list_clusters()?
+            .into_iter()
+            .filter(|c| c.id != id)
+            .collect();
+        self.store().update_cluster(id, |c, change| {
+            if c.pending.is_empty() || c.status != ClusterStatus::Available {
+                return Ok(());
+            }
+            let window = MaintenanceWindow::parse(&c.preferred_maintenance_window)?;
+            if !window.contains(Utc::now()) {
+                return Ok(());
+            }
+            let ch = NodeChanges {
+                num_cache_nodes: c.pending.num_cache_nodes,
+                ids_to_remove: c.pending.cache_node_ids_to_remove.clone(),
+                node_type: c.pending.cache_node_type.clone(),
+                new_zones: Vec::new(),
+            };
+            c.pending = Default::default();
+            apply_node_changes(&settings, c, &others, &ch)?;
+            change.events.push(Event::cache_cluster(
+                &c.id,
+                "Applying pending modifications in the maintenance window",
+            ));
+            Ok(())
+        })
+    }
+}

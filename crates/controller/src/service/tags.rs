@@ -1,0 +1,71 @@
+//! AddTagsToResource, RemoveTagsFromResource, ListTagsForResource.
+
+use larder_model::{arn, Arn, Fault, Tag};
+
+use crate::Controller;
+
+impl Controller {
+    /// Checks that an ARN names a resource that exists here and returns it normalised.
+    fn taggable(&self, resource_name: &str) -> Result<String, Fault> {
+        if resource_name.is_empty() {
+            return Err(Fault::missing("ResourceName"));
+        }
+        let parsed = Arn::parse(resource_name)?;
+        if parsed.resource_type != "cluster" {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Tagging {} resources is not supported by Larder yet.",
+                parsed.resource_type
+            )));
+        }
+        let id = parsed.name.to_ascii_lowercase();
+        let s = self.settings();
+        if parsed.region != s.region
+            || parsed.account_id != s.account_id
+            || self.store().get_cluster(&id)?.is_none()
+        {
+            return Err(Fault::CacheClusterNotFound(id));
+        }
+        Ok(s.cluster_arn(&id))
+    }
+
+    /// Adds or replaces tags; returns the resource's tags afterwards.
+    pub fn add_tags_to_resource(
+        &self,
+        resource_name: &str,
+        tags: Vec<Tag>,
+    ) -> Result<Vec<Tag>, Fault> {
+        let key = self.taggable(resource_name)?;
+        if tags.is_empty() {
+            return Err(Fault::missing("Tags"));
+        }
+        self.store()
+            .update_tags(&key, |t| arn::merge_tags(t, tags.clone()))
+    }
+
+    /// Removes tags by key; every key must be present.
+    pub fn remove_tags_from_resource(
+        &self,
+        resource_name: &str,
+        keys: &[String],
+    ) -> Result<Vec<Tag>, Fault> {
+        let key = self.taggable(resource_name)?;
+        if keys.is_empty() {
+            return Err(Fault::missing("TagKeys"));
+        }
+        self.store().update_tags(&key, |t| {
+            if let Some(missing) = keys.iter().find(|k| !t.iter().any(|x| &x.key == *k)) {
+                return Err(Fault::TagNotFound(format!(
+                    "Tag {missing} not found on {resource_name}."
+                )));
+            }
+            t.retain(|x| !keys.contains(&x.key));
+            Ok(())
+        })
+    }
+
+    /// The resource's tags.
+    pub fn list_tags_for_resource(&self, resource_name: &str) -> Result<Vec<Tag>, Fault> {
+        let key = self.taggable(resource_name)?;
+        self.store().tags(&key)
+    }
+}

@@ -1,0 +1,59 @@
+//! Daemon-wide settings the controller needs; filled in by the `larder` binary.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// How this host runs clusters.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Region written into ARNs and zone names.
+    pub region: String,
+    /// Account id written into ARNs.
+    pub account_id: String,
+    /// Address written into endpoints.
+    pub advertise_host: String,
+    /// Address node processes and endpoints listen on.
+    pub bind_host: String,
+    /// Ports for nodes and configuration endpoints.
+    pub node_ports: RangeInclusive<u16>,
+    /// Availability zone names this host offers.
+    pub availability_zones: Vec<String>,
+    /// Most nodes this host runs across all clusters (ElastiCache's per-customer node quota).
+    pub max_nodes: u32,
+    /// Most clusters (ElastiCache's per-customer cluster quota).
+    pub max_clusters: u32,
+    /// `reserved-memory-percent` applied to every node type.
+    pub reserved_memory_percent: u64,
+    /// Test seam: pause before each node-level workflow step, so crash tests can kill the
+    /// daemon in the middle of a workflow.
+    pub workflow_step_delay: Duration,
+    /// How long a node may take to answer after it is spawned.
+    pub node_ready_timeout: Duration,
+}
+
+impl Settings {
+    /// Settings for a region with its default three zones.
+    pub fn new(region: &str) -> Settings {
+        Settings {
+            region: region.to_string(),
+            account_id: "000000000000".into(),
+            advertise_host: "127.0.0.1".into(),
+            bind_host: "127.0.0.1".into(),
+            node_ports: 21000..=21999,
+            availability_zones: ["a", "b", "c"]
+                .iter()
+                .map(|s| format!("{region}{s}"))
+                .collect(),
+            max_nodes: 300,
+            max_clusters: 300,
+            reserved_memory_percent: larder_model::node_type::DEFAULT_RESERVED_MEMORY_PERCENT,
+            workflow_step_delay: Duration::ZERO,
+            node_ready_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The ARN of a cache cluster.
+    pub fn cluster_arn(&self, id: &str) -> String {
+        larder_model::Arn::format(&self.region, &self.account_id, "cluster", id)
+    }
+}

@@ -1,0 +1,85 @@
+//! The pre-1.4.14 discovery mechanism: clients `get AmazonElastiCache:cluster`
+//! from any node, so every node must hold the current document under that key.
+
+use std::io::{Error, ErrorKind};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::discovery_payload;
+use crate::relay::{read_line, trim_eol};
+use crate::DiscoveryConfig;
+
+/// The key legacy ElastiCache clients read the discovery document from.
+pub const LEGACY_DISCOVERY_KEY: &str = "AmazonElastiCache:cluster";
+
+/// Bound on the whole check-and-set, so a hung node cannot stall the controller.
+const TIMEOUT: Duration = Duration::from_secs(4);
+
+fn protocol_error(what: &str, line: &[u8]) -> Error {
+    Error::new(
+        ErrorKind::InvalidData,
+        format!("{what}: {}", String::from_utf8_lossy(trim_eol(line))),
+    )
+}
+
+/// Makes `get AmazonElastiCache:cluster` on the node at `addr` return the current
+/// discovery payload; Ok(true) if it had to write it.
+pub async fn ensure_legacy_discovery_key(
+    addr: &str,
+    cfg: &DiscoveryConfig,
+) -> std::io::Result<bool> {
+    let payload = discovery_payload(cfg);
+    let work = async {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let mut stream = BufReader::new(stream);
+        if read_value(&mut stream).await?.as_deref() == Some(payload.as_slice()) {
+            return Ok(false);
+        }
+        let mut request =
+            format!("set {LEGACY_DISCOVERY_KEY} 0 0 {}\r\n", payload.len()).into_bytes();
+        request.extend_from_slice(&payload);
+        request.extend_from_slice(b"\r\n");
+        stream.get_mut().write_all(&request).await?;
+        let mut line = Vec::new();
+        read_line(&mut stream, &mut line).await?;
+        if trim_eol(&line) != b"STORED" {
+            return Err(protocol_error("set of discovery key failed", &line));
+        }
+        Ok(true)
+    };
+    tokio::time::timeout(TIMEOUT, work)
+        .await
+        .map_err(|_| Error::new(ErrorKind::TimedOut, format!("{addr} did not answer")))?
+}
+
+/// Reads the current value of the legacy key, if any.
+async fn read_value(stream: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8>>> {
+    stream
+        .get_mut()
+        .write_all(format!("get {LEGACY_DISCOVERY_KEY}\r\n").as_bytes())
+        .await?;
+    let mut line = Vec::new();
+    read_line(stream, &mut line).await?;
+    if trim_eol(&line) == b"END" {
+        return Ok(None);
+    }
+    if !line.starts_with(b"VALUE ") {
+        return Err(protocol_error("unexpected reply to get", &line));
+    }
+    let len = trim_eol(&line)
+        .split(|&b| b == b' ')
+        .nth(3)
+        .and_then(crate::protocol::parse_len)
+        .ok_or_else(|| protocol_error("bad VALUE line", &line))?;
+    let mut value = vec![0; len + 2];
+    stream.read_exact(&mut value).await?;
+    value.truncate(len);
+    read_line(stream, &mut line).await?;
+    if trim_eol(&line) != b"END" {
+        return Err(protocol_error("missing END", &line));
+    }
+    Ok(Some(value))
+}

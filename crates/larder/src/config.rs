@@ -1,0 +1,208 @@
+//! `larder server` settings: flags, `LARDER_*` environment variables and a TOML file,
+//! in that order of precedence, then built-in defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Defaults a user can rely on; documented in the README.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8500";
+/// Default access key id (and secret) accepted when none is configured.
+pub const DEFAULT_KEY: &str = "larder";
+
+/// Flags of `larder server`. Each is optional here so the config file can fill gaps.
+#[derive(Debug, Args, Default)]
+pub struct ServerArgs {
+    /// TOML file with the same settings (keys as the flag names with underscores).
+    #[arg(long, env = "LARDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address of the ElastiCache API [default: 127.0.0.1:8500].
+    #[arg(long, env = "LARDER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for all state and node data [default: ./larder-data].
+    #[arg(long, env = "LARDER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Access key id clients must sign with [default: larder].
+    #[arg(long, env = "LARDER_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// Secret access key clients must sign with [default: larder].
+    #[arg(long, env = "LARDER_SECRET_ACCESS_KEY")]
+    pub secret_access_key: Option<String>,
+    /// Region in ARNs and zone names [default: us-east-1].
+    #[arg(long, env = "LARDER_REGION")]
+    pub region: Option<String>,
+    /// Account id in ARNs [default: 000000000000].
+    #[arg(long, env = "LARDER_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Port range for nodes and endpoints, START-END [default: 21000-21999].
+    #[arg(long, env = "LARDER_NODE_PORTS")]
+    pub node_ports: Option<String>,
+    /// Host written into endpoints [default: 127.0.0.1].
+    #[arg(long, env = "LARDER_ADVERTISE_HOST")]
+    pub advertise_host: Option<String>,
+    /// Address nodes and endpoints listen on [default: 127.0.0.1].
+    #[arg(long, env = "LARDER_NODE_BIND")]
+    pub node_bind: Option<String>,
+    /// Comma-separated availability zone names [default: <region>a,<region>b,<region>c].
+    #[arg(long, env = "LARDER_AVAILABILITY_ZONES")]
+    pub availability_zones: Option<String>,
+    /// Most cache nodes this host runs [default: 300].
+    #[arg(long, env = "LARDER_MAX_NODES")]
+    pub max_nodes: Option<u32>,
+    /// Test seam: pause before each node-level workflow step.
+    #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
+    pub workflow_step_delay_ms: Option<u64>,
+}
+
+/// The same settings as read from the TOML file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    region: Option<String>,
+    account_id: Option<String>,
+    node_ports: Option<String>,
+    advertise_host: Option<String>,
+    node_bind: Option<String>,
+    availability_zones: Option<String>,
+    max_nodes: Option<u32>,
+    workflow_step_delay_ms: Option<u64>,
+}
+
+/// Fully resolved daemon settings.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// API address.
+    pub listen: SocketAddr,
+    /// State and node data.
+    pub data_dir: PathBuf,
+    /// Accepted credentials.
+    pub credentials: larder_api::Credentials,
+    /// Controller settings.
+    pub settings: larder_controller::Settings,
+}
+
+fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("--node-ports {s}: expected START-END"))?;
+    let start: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("--node-ports {s}: bad start"))?;
+    let end: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("--node-ports {s}: bad end"))?;
+    if start == 0 || start > end {
+        return Err(format!("--node-ports {s}: START must be 1..=END"));
+    }
+    Ok(start..=end)
+}
+
+impl ServerArgs {
+    /// Merges flags, environment, file and defaults.
+    pub fn resolve(self) -> Result<ServerConfig, String> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let region = self
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let mut settings = larder_controller::Settings::new(&region);
+        if let Some(a) = self.account_id.or(file.account_id) {
+            settings.account_id = a;
+        }
+        if let Some(h) = self.advertise_host.or(file.advertise_host) {
+            settings.advertise_host = h;
+        }
+        if let Some(b) = self.node_bind.or(file.node_bind) {
+            settings.bind_host = b;
+        }
+        if let Some(p) = self.node_ports.or(file.node_ports) {
+            settings.node_ports = parse_ports(&p)?;
+        }
+        if let Some(z) = self.availability_zones.or(file.availability_zones) {
+            settings.availability_zones = z
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if settings.availability_zones.is_empty() {
+                return Err("--availability-zones needs at least one zone".into());
+            }
+        }
+        if let Some(m) = self.max_nodes.or(file.max_nodes) {
+            settings.max_nodes = m;
+        }
+        if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
+            settings.workflow_step_delay = Duration::from_millis(ms);
+        }
+        let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("valid default");
+        Ok(ServerConfig {
+            listen: self.listen.or(file.listen).unwrap_or(default_listen),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("larder-data")),
+            credentials: larder_api::Credentials {
+                access_key_id: self
+                    .access_key_id
+                    .or(file.access_key_id)
+                    .unwrap_or_else(|| DEFAULT_KEY.into()),
+                secret_access_key: self
+                    .secret_access_key
+                    .or(file.secret_access_key)
+                    .unwrap_or_else(|| DEFAULT_KEY.into()),
+            },
+            settings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_and_defaults_fill_gaps() {
+        let dir = std::env::temp_dir().join(format!("larder-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("larder.toml");
+        std::fs::write(
+            &path,
+            "region = \"eu-west-1\"\nnode_ports = \"30000-30010\"\nlisten = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Default::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.settings.region, "eu-west-1");
+        assert_eq!(c.settings.availability_zones[0], "eu-west-1a");
+        assert_eq!(c.settings.node_ports, 30000..=30010);
+        assert_eq!(c.credentials.access_key_id, "larder");
+    }
+
+    #[test]
+    fn bad_port_ranges_are_refused() {
+        assert!(parse_ports("10-5").is_err());
+        assert!(parse_ports("abc").is_err());
+        assert!(parse_ports("0-10").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+//! `larder server`: opens the store, starts the controller and serves the API until
+//! SIGINT or SIGTERM, then stops the node processes it runs.
+
+use std::sync::Arc;
+
+use larder_agent::LocalAgent;
+use larder_controller::{Controller, EngineCatalog};
+
+use crate::config::ServerConfig;
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Runs the daemon until a shutdown signal.
+pub async fn run(config: ServerConfig) -> Result<(), String> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let data_dir = std::path::absolute(&config.data_dir).map_err(|e| e.to_string())?;
+    let store = larder_store::open_embedded(&data_dir.join("larder.redb"))
+        .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
+    let engines = EngineCatalog::detect();
+    for v in &engines.versions {
+        tracing::info!(engine = %v.engine, version = %v.version, family = %v.family, "engine found");
+    }
+    if engines.versions.is_empty() {
+        tracing::warn!(
+            "no redis-server, valkey-server or memcached on PATH; clusters cannot start"
+        );
+    }
+    let agent = LocalAgent::new(data_dir.join("nodes"));
+    let controller = Controller::new(store, config.settings, engines, agent);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let loop_controller = controller.clone();
+    let reconciler = tokio::spawn(async move { loop_controller.run(stop_rx).await });
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(listen = %config.listen, data_dir = %data_dir.display(), "larder API listening");
+    let app = larder_api::router(larder_api::ApiState {
+        controller: controller.clone(),
+        credentials: Arc::new(config.credentials),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = stop_tx.send(true);
+    let _ = reconciler.await;
+    controller.stop_all_nodes().await;
+    tracing::info!("larder stopped");
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Cache clusters and their nodes: the intent a user expressed plus the status the
+//! controller has reached. The record is the workflow's state, so a restarted daemon
+//! resumes from it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Engine;
+
+/// The lifecycle of a cache cluster, with ElastiCache's status strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClusterStatus {
+    /// Nodes are being started for the first time.
+    Creating,
+    /// Every node is up and nothing is in progress.
+    Available,
+    /// Nodes are being added, removed or changed.
+    Modifying,
+    /// Some nodes are being restarted on request.
+    RebootingNodes,
+    /// The cluster is being torn down.
+    Deleting,
+}
+
+impl ClusterStatus {
+    /// The status string the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Creating => "creating",
+            ClusterStatus::Available => "available",
+            ClusterStatus::Modifying => "modifying",
+            ClusterStatus::RebootingNodes => "rebooting cache cluster nodes",
+            ClusterStatus::Deleting => "deleting",
+        }
+    }
+}
+
+/// What the controller should do with one node next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Not started yet, or started but not yet answering.
+    Creating,
+    /// Answering clients.
+    Available,
+    /// A reboot was requested and has not finished.
+    Rebooting,
+    /// The node's process is being replaced with a new node type or config.
+    Modifying,
+    /// The node is being removed from the cluster.
+    Deleting,
+}
+
+impl NodeStatus {
+    /// The status string the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Creating => "creating",
+            NodeStatus::Available => "available",
+            NodeStatus::Rebooting => "rebooting",
+            NodeStatus::Modifying => "modifying",
+            NodeStatus::Deleting => "deleting",
+        }
+    }
+}
+
+/// One node of a cluster: a single engine process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheNode {
+    /// "0001", "0002", ...
+    pub cache_node_id: String,
+    /// Where the node is in its lifecycle.
+    pub status: NodeStatus,
+    /// When the node was first requested.
+    pub create_time: DateTime<Utc>,
+    /// The port the engine listens on; fixed for the node's life.
+    pub port: u16,
+    /// The availability zone the node was placed in.
+    pub availability_zone: String,
+    /// The node type the running process was configured for.
+    pub node_type: String,
+}
+
+/// Changes accepted with `ApplyImmediately=false`, waiting for the maintenance window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PendingModifiedValues {
+    /// The node count the cluster will move to.
+    pub num_cache_nodes: Option<u32>,
+    /// Nodes that will be removed.
+    pub cache_node_ids_to_remove: Vec<String>,
+    /// The node type the cluster will move to.
+    pub cache_node_type: Option<String>,
+}
+
+impl PendingModifiedValues {
+    /// True when nothing waits for the maintenance window.
+    pub fn is_empty(&self) -> bool {
+        self.num_cache_nodes.is_none()
+            && self.cache_node_ids_to_remove.is_empty()
+            && self.cache_node_type.is_none()
+    }
+}
+
+/// A cache cluster: the user's intent and the controller's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheCluster {
+    /// Lower-case CacheClusterId.
+    pub id: String,
+    /// The engine every node runs.
+    pub engine: Engine,
+    /// The engine version the nodes run (the installed one).
+    pub engine_version: String,
+    /// The node type the cluster should have.
+    pub cache_node_type: String,
+    /// Current lifecycle status.
+    pub status: ClusterStatus,
+    /// The nodes, in id order. Nodes being removed stay here until they are gone.
+    pub nodes: Vec<CacheNode>,
+    /// The next node number to hand out; node ids are never reused in a cluster's life.
+    pub next_node_number: u32,
+    /// The zone of the first node, or the preferred zone.
+    pub preferred_availability_zone: String,
+    /// `single-az` or `cross-az` (memcached only).
+    pub az_mode: String,
+    /// `ddd:hh24:mi-ddd:hh24:mi` in UTC.
+    pub preferred_maintenance_window: String,
+    /// The parameter group the nodes use.
+    pub cache_parameter_group_name: String,
+    /// The port requested by the user (recorded; node ports come from Larder's range).
+    pub requested_port: Option<u16>,
+    /// When the cluster was requested.
+    pub create_time: DateTime<Utc>,
+    /// Memcached configuration endpoint port.
+    pub configuration_endpoint_port: Option<u16>,
+    /// Memcached auto discovery config version; increases on every membership change.
+    pub config_version: u64,
+    /// The node ids published at `config_version`, to tell when membership changed.
+    #[serde(default)]
+    pub published_members: Vec<String>,
+    /// Changes waiting for the maintenance window.
+    pub pending: PendingModifiedValues,
+    /// Security group ids, recorded and reported.
+    pub security_group_ids: Vec<String>,
+    /// Subnet group name, recorded and reported.
+    pub cache_subnet_group_name: Option<String>,
+    /// Whether minor engine upgrades happen in the maintenance window.
+    pub auto_minor_version_upgrade: bool,
+    /// Days of automatic snapshots to keep (Redis).
+    pub snapshot_retention_limit: u32,
+    /// Daily snapshot window (Redis).
+    pub snapshot_window: Option<String>,
+    /// SNS topic for events, recorded and reported.
+    pub notification_topic_arn: Option<String>,
+}
+
+impl CacheCluster {
+    /// Nodes that are part of the cluster's membership (not being removed).
+    pub fn member_nodes(&self) -> impl Iterator<Item = &CacheNode> {
+        self.nodes
+            .iter()
+            .filter(|n| n.status != NodeStatus::Deleting)
+    }
+
+    /// The number of nodes the cluster has or is converging to.
+    pub fn num_cache_nodes(&self) -> u32 {
+        self.member_nodes().count() as u32
+    }
+
+    /// Finds a node by id.
+    pub fn node(&self, id: &str) -> Option<&CacheNode> {
+        self.nodes.iter().find(|n| n.cache_node_id == id)
+    }
+
+    /// The key naming a node's process and data directory on the host.
+    pub fn node_key(&self, node_id: &str) -> String {
+        format!("{}-{}", self.id, node_id)
+    }
+}

@@ -1,0 +1,83 @@
+//! The one error type every layer returns to the API. Each variant is an ElastiCache
+//! fault; the api crate maps variants to wire codes and HTTP statuses in one place.
+
+use thiserror::Error;
+
+/// A failure a user can see, named after the ElastiCache error it becomes.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Fault {
+    /// A parameter is missing, malformed or out of range.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// Parameters that are each valid but do not go together.
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    /// The Action is not one Larder knows.
+    #[error("{0}")]
+    InvalidAction(String),
+    /// No cache cluster with this id.
+    #[error("CacheCluster not found: {0}")]
+    CacheClusterNotFound(String),
+    /// A cache cluster with this id exists already.
+    #[error("Cache cluster {0} already exists.")]
+    CacheClusterAlreadyExists(String),
+    /// The cluster is in a status that does not allow the operation.
+    #[error("{0}")]
+    InvalidCacheClusterState(String),
+    /// A node id given in a request does not belong to the cluster.
+    #[error("{0}")]
+    CacheNodeNotFound(String),
+    /// The host cannot place more nodes (for Larder: the node port range is full).
+    #[error("{0}")]
+    InsufficientCacheClusterCapacity(String),
+    /// More nodes in one cluster than the service allows.
+    #[error("{0}")]
+    NodeQuotaForClusterExceeded(String),
+    /// More nodes on this host than the configured limit.
+    #[error("{0}")]
+    NodeQuotaForCustomerExceeded(String),
+    /// More clusters than the configured limit.
+    #[error("{0}")]
+    ClusterQuotaForCustomerExceeded(String),
+    /// The ARN is malformed or names an unsupported resource type.
+    #[error("{0}")]
+    InvalidArn(String),
+    /// RemoveTagsFromResource named a key the resource does not carry.
+    #[error("{0}")]
+    TagNotFound(String),
+    /// More than 50 tags on one resource.
+    #[error("{0}")]
+    TagQuotaPerResourceExceeded(String),
+    /// No cache parameter group with this name.
+    #[error("CacheParameterGroup {0} not found.")]
+    CacheParameterGroupNotFound(String),
+    /// The request's signature does not match the one we compute.
+    #[error("{0}")]
+    SignatureDoesNotMatch(String),
+    /// The access key id is not one we accept.
+    #[error("{0}")]
+    InvalidClientTokenId(String),
+    /// The request carries no authentication at all.
+    #[error("{0}")]
+    MissingAuthenticationToken(String),
+    /// The body or query string could not be read.
+    #[error("{0}")]
+    MalformedQueryString(String),
+    /// Something went wrong inside Larder; the message says what.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Fault {
+    /// The service's wording for a missing required parameter.
+    pub fn missing(param: &str) -> Fault {
+        Fault::InvalidParameterValue(format!(
+            "The parameter {param} must be provided and must not be blank."
+        ))
+    }
+
+    /// A malformed value for a named parameter.
+    pub fn invalid(param: &str, value: &str, why: &str) -> Fault {
+        Fault::InvalidParameterValue(format!("Invalid value '{value}' for {param}: {why}"))
+    }
+}

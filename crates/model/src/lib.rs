@@ -1,0 +1,19 @@
+//! Larder's domain types, in ElastiCache's vocabulary. No I/O lives here.
+
+pub mod arn;
+pub mod cluster;
+pub mod engine;
+pub mod event;
+pub mod fault;
+pub mod ids;
+pub mod maintenance_window;
+pub mod node_type;
+pub mod requests;
+
+pub use arn::{Arn, Tag};
+pub use cluster::{CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingModifiedValues};
+pub use engine::Engine;
+pub use event::{Event, SourceType};
+pub use fault::Fault;
+pub use maintenance_window::MaintenanceWindow;
+pub use node_type::NodeType;

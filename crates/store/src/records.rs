@@ -1,0 +1,254 @@
+//! Typed access to the backend: cache clusters, events and tags as serde records.
+//! Every change to a cluster and the events it causes commit in one transaction.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use larder_model::{CacheCluster, Event, Fault, Tag};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::backend::{Backend, StoreError, Table, Txn};
+
+impl From<StoreError> for Fault {
+    fn from(e: StoreError) -> Fault {
+        Fault::Internal(e.to_string())
+    }
+}
+
+fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|source| StoreError::Codec {
+        key: key.into(),
+        source,
+    })
+}
+
+fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|source| StoreError::Codec {
+        key: key.into(),
+        source,
+    })
+}
+
+/// The store Larder's layers share.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    event_seq: Arc<AtomicU64>,
+}
+
+/// What a closure passed to [`Store::update_cluster`] may do besides editing the record.
+pub struct ClusterChange {
+    /// Events to record with the change.
+    pub events: Vec<Event>,
+    /// Set to remove the record (and its tags) instead of writing it back.
+    pub delete_with_tags_arn: Option<String>,
+}
+
+impl Store {
+    /// Wraps a backend.
+    pub fn new(backend: Arc<dyn Backend>) -> Store {
+        Store {
+            backend,
+            event_seq: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn event_key(&self, e: &Event) -> String {
+        let nanos = e.date.timestamp_nanos_opt().unwrap_or_default();
+        let seq = self.event_seq.fetch_add(1, Ordering::Relaxed);
+        format!("{nanos:020}-{seq:010}")
+    }
+
+    fn put_events(&self, txn: &mut dyn Txn, events: &[Event]) -> Result<(), StoreError> {
+        for e in events {
+            let key = self.event_key(e);
+            txn.put(Table::Events, &key, &encode(&key, e)?)?;
+        }
+        Ok(())
+    }
+
+    /// One cluster by id.
+    pub fn get_cluster(&self, id: &str) -> Result<Option<CacheCluster>, Fault> {
+        let mut out = None;
+        self.backend.read(&mut |txn| {
+            out = match txn.get(Table::CacheClusters, id)? {
+                Some(v) => Some(decode(id, &v)?),
+                None => None,
+            };
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Every cluster, ordered by id.
+    pub fn list_clusters(&self) -> Result<Vec<CacheCluster>, Fault> {
+        let mut out = Vec::new();
+        self.backend.read(&mut |txn| {
+            out = txn
+                .scan(Table::CacheClusters)?
+                .iter()
+                .map(|(k, v)| decode(k, v))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Inserts a new cluster with its tags and events; fails with
+    /// `CacheClusterAlreadyExists` if the id is taken. `check` runs inside the same
+    /// transaction against every existing cluster, for quotas that span clusters.
+    pub fn create_cluster(
+        &self,
+        cluster: &CacheCluster,
+        tags: Option<(&str, &[Tag])>,
+        events: &[Event],
+        check: &dyn Fn(&[CacheCluster]) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
+        let mut fault = None;
+        self.backend.transact(&mut |txn| {
+            if txn.get(Table::CacheClusters, &cluster.id)?.is_some() {
+                fault = Some(Fault::CacheClusterAlreadyExists(cluster.id.clone()));
+                return Ok(false);
+            }
+            let existing: Vec<CacheCluster> = txn
+                .scan(Table::CacheClusters)?
+                .iter()
+                .map(|(k, v)| decode(k, v))
+                .collect::<Result<_, _>>()?;
+            if let Err(f) = check(&existing) {
+                fault = Some(f);
+                return Ok(false);
+            }
+            txn.put(
+                Table::CacheClusters,
+                &cluster.id,
+                &encode(&cluster.id, cluster)?,
+            )?;
+            if let Some((arn, tags)) = tags {
+                txn.put(Table::Tags, arn, &encode(arn, &tags)?)?;
+            }
+            self.put_events(txn, events)?;
+            Ok(true)
+        })?;
+        fault.map_or(Ok(()), Err)
+    }
+
+    /// Reads a cluster, lets `f` change it, and writes it back with the events `f`
+    /// queued, all in one transaction. An error from `f` changes nothing.
+    pub fn update_cluster<T>(
+        &self,
+        id: &str,
+        mut f: impl FnMut(&mut CacheCluster, &mut ClusterChange) -> Result<T, Fault>,
+    ) -> Result<T, Fault> {
+        let mut result: Option<Result<T, Fault>> = None;
+        self.backend.transact(&mut |txn| {
+            let Some(raw) = txn.get(Table::CacheClusters, id)? else {
+                result = Some(Err(Fault::CacheClusterNotFound(id.to_string())));
+                return Ok(false);
+            };
+            let mut cluster: CacheCluster = decode(id, &raw)?;
+            let mut change = ClusterChange {
+                events: Vec::new(),
+                delete_with_tags_arn: None,
+            };
+            match f(&mut cluster, &mut change) {
+                Ok(v) => {
+                    if let Some(arn) = &change.delete_with_tags_arn {
+                        txn.delete(Table::CacheClusters, id)?;
+                        txn.delete(Table::Tags, arn)?;
+                    } else {
+                        txn.put(Table::CacheClusters, id, &encode(id, &cluster)?)?;
+                    }
+                    self.put_events(txn, &change.events)?;
+                    result = Some(Ok(v));
+                    Ok(true)
+                }
+                Err(e) => {
+                    result = Some(Err(e));
+                    Ok(false)
+                }
+            }
+        })?;
+        result.unwrap_or_else(|| Err(Fault::Internal("transaction did not run".into())))
+    }
+
+    /// Records events that belong to no record change.
+    pub fn append_events(&self, events: &[Event]) -> Result<(), Fault> {
+        self.backend.transact(&mut |txn| {
+            self.put_events(txn, events)?;
+            Ok(true)
+        })?;
+        Ok(())
+    }
+
+    /// Every stored event, oldest first.
+    pub fn list_events(&self) -> Result<Vec<Event>, Fault> {
+        let mut out = Vec::new();
+        self.backend.read(&mut |txn| {
+            out = txn
+                .scan(Table::Events)?
+                .iter()
+                .map(|(k, v)| decode(k, v))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Drops events older than `cutoff` (ElastiCache keeps 14 days).
+    pub fn prune_events(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<(), Fault> {
+        let limit = format!("{:020}", cutoff.timestamp_nanos_opt().unwrap_or_default());
+        self.backend.transact(&mut |txn| {
+            let old: Vec<String> = txn
+                .scan(Table::Events)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .take_while(|k| k.as_str() < limit.as_str())
+                .collect();
+            for k in &old {
+                txn.delete(Table::Events, k)?;
+            }
+            Ok(!old.is_empty())
+        })?;
+        Ok(())
+    }
+
+    /// The tags on a resource.
+    pub fn tags(&self, arn: &str) -> Result<Vec<Tag>, Fault> {
+        let mut out = Vec::new();
+        self.backend.read(&mut |txn| {
+            if let Some(v) = txn.get(Table::Tags, arn)? {
+                out = decode(arn, &v)?;
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Changes the tags on a resource in one transaction; an error from `f` changes nothing.
+    pub fn update_tags(
+        &self,
+        arn: &str,
+        mut f: impl FnMut(&mut Vec<Tag>) -> Result<(), Fault>,
+    ) -> Result<Vec<Tag>, Fault> {
+        let mut result = None;
+        self.backend.transact(&mut |txn| {
+            let mut tags: Vec<Tag> = match txn.get(Table::Tags, arn)? {
+                Some(v) => decode(arn, &v)?,
+                None => Vec::new(),
+            };
+            match f(&mut tags) {
+                Ok(()) => {
+                    txn.put(Table::Tags, arn, &encode(arn, &tags)?)?;
+                    result = Some(Ok(tags));
+                    Ok(true)
+                }
+                Err(e) => {
+                    result = Some(Err(e));
+                    Ok(false)
+                }
+            }
+        })?;
+        result.unwrap_or_else(|| Err(Fault::Internal("transaction did not run".into())))
+    }
+}

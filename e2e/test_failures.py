@@ -1,0 +1,162 @@
+"""Crashes: engine processes dying, the daemon dying mid-workflow, adoption and clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import redis
+from pymemcache.client.base import Client as Memcache
+
+from harness import (
+    node_endpoints,
+    pid_alive,
+    pids_listening_on,
+    wait_event,
+    wait_gone,
+    wait_status,
+    wait_until,
+)
+
+
+def _redis(addr) -> redis.Redis:
+    return redis.Redis(host=addr[0], port=addr[1], socket_timeout=3, decode_responses=True)
+
+
+def _node_pids(larder, c) -> dict[str, int]:
+    return {nid: larder.node_pid(c, nid) for nid in node_endpoints(c)}
+
+
+def test_killed_node_is_recovered_on_the_same_port(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="fragile", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    c = wait_status(ec, "fragile", timeout=30)
+    addr = node_endpoints(c)["0001"]
+    old = larder.node_pid(c, "0001")
+    assert _redis(addr).set("before", "1")
+
+    os.kill(old, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(old), 5, what="killed node to exit")
+    new = wait_until(lambda: (pids_listening_on(addr[1]) - {larder.pid}) or None, 15,
+                     what="node process back on its port")
+    assert old not in new and len(new) == 1
+    r = _redis(addr)
+    assert wait_until(lambda: r.ping(), 10, what="PING after recovery")
+    assert r.set("after", "2") and r.get("after") == "2"
+
+    wait_event(ec, "fragile", r"Recovering cache nodes 0001")
+    wait_event(ec, "fragile", r"Finished recovery for cache nodes 0001")
+    c = wait_status(ec, "fragile", timeout=15)
+    assert [n["CacheNodeStatus"] for n in c["CacheNodes"]] == ["available"]
+
+
+def test_killed_memcached_node_recovers_and_discovery_is_unchanged(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="mcfrag", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=2)
+    c = wait_status(ec, "mcfrag", timeout=30)
+    addr = node_endpoints(c)["0002"]
+    old = larder.node_pid(c, "0002")
+    os.kill(old, signal.SIGKILL)
+    wait_event(ec, "mcfrag", r"Finished recovery for cache nodes 0002")
+    client = Memcache(addr, connect_timeout=3, timeout=3)
+    assert wait_until(lambda: client.set("x", b"1") and client.get("x") == b"1", 10,
+                      what="memcached node 0002 answering again")
+    assert larder.node_pid(wait_status(ec, "mcfrag"), "0002") != old
+
+
+@pytest.mark.larder_args("--workflow-step-delay-ms", "400")
+def test_daemon_killed_during_create_resumes(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="halfborn", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=3)
+    time.sleep(0.5)
+    assert ec.describe_cache_clusters(CacheClusterId="halfborn")["CacheClusters"][0][
+        "CacheClusterStatus"] == "creating"
+    larder.kill9()
+
+    larder.restart(kill9=True, extra_args=[])
+    ec = larder.client()
+    c = wait_status(ec, "halfborn", timeout=60)
+    assert sorted(node_endpoints(c)) == ["0001", "0002", "0003"]
+    pids = _node_pids(larder, c)
+    assert len(set(pids.values())) == 3
+    # Exactly the three node processes, nothing orphaned (any half-started node was
+    # adopted or replaced, not duplicated).
+    time.sleep(1)
+    assert larder.owned_pids() == set(pids.values()), (larder.owned_pids(), pids)
+    for addr in node_endpoints(c).values():
+        client = Memcache(addr, connect_timeout=3, timeout=3)
+        assert client.set("k", b"v") and client.get("k") == b"v"
+
+
+@pytest.mark.larder_args("--workflow-step-delay-ms", "400")
+def test_daemon_killed_during_delete_resumes(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="doomed", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=3)
+    c = wait_status(ec, "doomed", timeout=60)
+    node_dirs = [larder.node_dir("doomed", nid) for nid in node_endpoints(c)]
+    assert all(d.is_dir() for d in node_dirs), node_dirs
+    ec.delete_cache_cluster(CacheClusterId="doomed")
+    time.sleep(0.5)
+    larder.kill9()
+
+    larder.restart(kill9=True, extra_args=[])
+    ec = larder.client()
+    wait_gone(ec, "doomed", timeout=60)
+    wait_until(lambda: not larder.owned_pids(), 10, what="no node processes left")
+    assert [d for d in node_dirs if d.exists()] == []
+    assert ec.describe_cache_clusters()["CacheClusters"] == []
+
+
+def test_daemon_sigkill_leaves_nodes_and_restart_adopts_them(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="keeper", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    c = wait_status(ec, "keeper", timeout=30)
+    addr = node_endpoints(c)["0001"]
+    pid = larder.node_pid(c, "0001")
+    r = _redis(addr)
+    r.set("precious", "cargo")
+
+    larder.kill9()
+    assert pid_alive(pid), "SIGKILL of the daemon must not take the node down"
+    assert r.get("precious") == "cargo"
+
+    larder.restart(kill9=True, extra_args=[])
+    ec = larder.client()
+    c = wait_status(ec, "keeper", timeout=30)
+    time.sleep(2)  # give a wrongly-restarting controller time to show itself
+    c = wait_status(ec, "keeper", timeout=5)
+    assert larder.node_pid(c, "0001") == pid
+    assert node_endpoints(c)["0001"] == addr
+    assert _redis(addr).get("precious") == "cargo"
+    assert larder.owned_pids() == {pid}
+    # still managed: a delete after adoption really removes the adopted process
+    ec.delete_cache_cluster(CacheClusterId="keeper")
+    wait_gone(ec, "keeper", timeout=30)
+    assert wait_until(lambda: not pid_alive(pid), 10, what="adopted node stopped by delete")
+
+
+def test_sigterm_stops_daemon_and_nodes_then_restart_brings_them_back(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="calm", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=2)
+    c = wait_status(ec, "calm", timeout=30)
+    pids = _node_pids(larder, c)
+
+    t0 = time.monotonic()
+    rc = larder.terminate(timeout=15)
+    took = time.monotonic() - t0
+    assert rc == 0, f"exit code {rc}"
+    assert took < 10, f"shutdown took {took:.1f}s"
+    assert wait_until(lambda: not any(pid_alive(p) for p in pids.values()), 5,
+                      what="node processes stopped with the daemon")
+    assert larder.owned_pids() == set()
+
+    larder.start(extra_args=[])
+    ec = larder.client()
+    c2 = wait_status(ec, "calm", timeout=30)
+    assert node_endpoints(c2) == node_endpoints(c)
+    for addr in node_endpoints(c2).values():
+        client = Memcache(addr, connect_timeout=3, timeout=3)
+        assert wait_until(lambda: client.set("k", b"v") and client.get("k") == b"v", 10,
+                          what=f"node {addr} serving after restart")
