@@ -74,7 +74,7 @@ impl NodeType {
 
     /// The instance memory in bytes.
     pub fn memory_bytes(&self) -> u64 {
-        (self.memory_gib * 1024.0 * 1024.0 * 1024.0) as u64
+        (self.memory_gib * 1024.0 * 1024.0 * 1024.0).round() as u64
     }
 
     /// The engine's memory limit: instance memory less the reserved share.

@@ -30,27 +30,37 @@ impl Controller {
     }
 
     /// Runs one step for every node that needs one, concurrently. True if any moved.
+    /// With the step-delay test seam set, steps run one after another instead, so a
+    /// crash test can stop the daemon between two of them.
     pub(crate) async fn node_steps(&self, c: &CacheCluster) -> bool {
+        if !self.settings().workflow_step_delay.is_zero() {
+            let mut progressed = false;
+            for n in &c.nodes {
+                progressed |= self.node_step_logged(c, n).await;
+            }
+            return progressed;
+        }
         let mut tasks = tokio::task::JoinSet::new();
         for n in c.nodes.clone() {
             let me = self.clone();
             let c = c.clone();
-            tasks.spawn(async move {
-                let key = c.node_key(&n.cache_node_id);
-                match me.node_step(&c, &n).await {
-                    Ok(progressed) => progressed,
-                    Err(e) => {
-                        tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "node step failed; will retry");
-                        false
-                    }
-                }
-            });
+            tasks.spawn(async move { me.node_step_logged(&c, &n).await });
         }
         let mut progressed = false;
         while let Some(r) = tasks.join_next().await {
             progressed |= r.unwrap_or(false);
         }
         progressed
+    }
+
+    async fn node_step_logged(&self, c: &CacheCluster, n: &CacheNode) -> bool {
+        match self.node_step(c, n).await {
+            Ok(progressed) => progressed,
+            Err(e) => {
+                tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, error = %e, "node step failed; will retry");
+                false
+            }
+        }
     }
 
     async fn node_step(&self, c: &CacheCluster, n: &CacheNode) -> Result<bool, Fault> {

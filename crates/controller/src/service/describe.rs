@@ -84,8 +84,26 @@ impl Controller {
                 marker: None,
             });
         }
-        let (clusters, marker) = paginate(self.store().list_clusters()?, max_records, marker)?;
-        Ok(ClusterPage { clusters, marker })
+        // The marker is the last id returned, so deleting or adding clusters between
+        // pages neither skips nor repeats any (the store lists in id order).
+        let size = page_size(max_records)?;
+        let mut rest: Vec<CacheCluster> = self
+            .store()
+            .list_clusters()?
+            .into_iter()
+            .filter(|c| marker.is_none_or(|m| c.id.as_str() > m))
+            .collect();
+        let more = rest.len() > size;
+        rest.truncate(size);
+        let marker = if more {
+            rest.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        Ok(ClusterPage {
+            clusters: rest,
+            marker,
+        })
     }
 
     /// Events matching the filter, oldest first, within the last 14 days.
