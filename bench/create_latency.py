@@ -36,6 +36,7 @@ import harness  # noqa: E402  (shared daemon/port helpers from the e2e suite)
 
 POLL = 0.002
 FLOOR_POLL = 0.001
+SETTLE = 0.2  # idle time before every measurement, so the previous delete's work is done
 
 
 # --------------------------------------------------------------------------- floor
@@ -63,6 +64,7 @@ def _until_answers(ports: list[int], command: bytes, prefix: bytes, t0: float, t
 
 def floor_redis(workdir: Path) -> float:
     port = harness.free_port()
+    time.sleep(SETTLE)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
@@ -77,6 +79,7 @@ def floor_redis(workdir: Path) -> float:
 
 def floor_memcached(n: int = 3) -> float:
     ports = [harness.free_port() for _ in range(n)]
+    time.sleep(SETTLE)
     t0 = time.perf_counter()
     # memcached refuses to run as root unless told which user to be.
     as_root = ["-u", "root"] if os.geteuid() == 0 else []
@@ -98,6 +101,7 @@ def floor_memcached(n: int = 3) -> float:
 
 
 def create_until_available(ec, cluster_id: str, engine: str, nodes: int) -> float:
+    time.sleep(SETTLE)
     t0 = time.perf_counter()
     ec.create_cache_cluster(CacheClusterId=cluster_id, Engine=engine,
                             CacheNodeType="cache.t4g.micro", NumCacheNodes=nodes)

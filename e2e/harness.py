@@ -440,6 +440,7 @@ class Larder:
         self._log.flush()
         env = {k: v for k, v in os.environ.items() if not k.startswith("LARDER_")}
         env.setdefault("RUST_LOG", "info")
+        env.setdefault("NO_COLOR", "1")
         env.update(self.env_extra)
         self.proc = subprocess.Popen(
             self.args(extra), stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL,

@@ -74,6 +74,8 @@ def test_daemon_killed_during_create_resumes(larder, ec):
     assert ec.describe_cache_clusters(CacheClusterId="halfborn")["CacheClusters"][0][
         "CacheClusterStatus"] == "creating"
     larder.kill9()
+    # Node steps are 400 ms apart, so at most one of three nodes can be up by now.
+    assert len(larder.owned_pids()) < 3, f"create was not interrupted: {larder.owned_pids()}"
 
     larder.restart(kill9=True, extra_args=[])
     ec = larder.client()
@@ -100,6 +102,8 @@ def test_daemon_killed_during_delete_resumes(larder, ec):
     ec.delete_cache_cluster(CacheClusterId="doomed")
     time.sleep(0.5)
     larder.kill9()
+    # The last node stop cannot have happened yet (three steps, 400 ms apart).
+    assert larder.owned_pids(), "delete finished before the daemon was killed"
 
     larder.restart(kill9=True, extra_args=[])
     ec = larder.client()

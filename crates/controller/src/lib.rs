@@ -35,6 +35,8 @@ struct Inner {
     wake: Notify,
     /// Serialises port and quota decisions across API calls and the maintenance path.
     placement: Mutex<()>,
+    /// Primary and reader endpoints by replication group id.
+    group_endpoints: tokio::sync::Mutex<HashMap<String, reconcile::GroupEndpoints>>,
     /// Memcached configuration endpoints by cluster id.
     config_endpoints: tokio::sync::Mutex<HashMap<String, ConfigEndpoint>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
@@ -58,6 +60,7 @@ impl Controller {
                 wake: Notify::new(),
                 placement: Mutex::new(()),
                 config_endpoints: tokio::sync::Mutex::new(HashMap::new()),
+                group_endpoints: tokio::sync::Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
             }),
         }

@@ -16,6 +16,17 @@ pub fn used_ports(clusters: &[CacheCluster]) -> HashSet<u16> {
     used
 }
 
+impl crate::Controller {
+    /// Ports held by the given clusters and by every replication group's endpoints.
+    pub(crate) fn reserved_ports(&self, clusters: &[CacheCluster]) -> Result<HashSet<u16>, Fault> {
+        let mut used = used_ports(clusters);
+        for g in self.store().list_replication_groups()? {
+            used.extend([g.primary_endpoint_port, g.reader_endpoint_port]);
+        }
+        Ok(used)
+    }
+}
+
 /// Picks `count` ports that no cluster holds and that nothing else on the host is
 /// listening on right now.
 pub fn allocate_ports(

@@ -29,6 +29,12 @@ pub struct Settings {
     pub workflow_step_delay: Duration,
     /// How long a node may take to answer after it is spawned.
     pub node_ready_timeout: Duration,
+    /// How often replication group primaries are probed.
+    pub health_check_interval: Duration,
+    /// How long one probe may take.
+    pub health_check_timeout: Duration,
+    /// Missed probes in a row before a live but silent primary counts as failed.
+    pub health_check_failures: u32,
 }
 
 impl Settings {
@@ -49,11 +55,19 @@ impl Settings {
             reserved_memory_percent: larder_model::node_type::DEFAULT_RESERVED_MEMORY_PERCENT,
             workflow_step_delay: Duration::ZERO,
             node_ready_timeout: Duration::from_secs(10),
+            health_check_interval: Duration::from_millis(100),
+            health_check_timeout: Duration::from_millis(250),
+            health_check_failures: 3,
         }
     }
 
     /// The ARN of a cache cluster.
     pub fn cluster_arn(&self, id: &str) -> String {
-        larder_model::Arn::format(&self.region, &self.account_id, "cluster", id)
+        self.arn("cluster", id)
+    }
+
+    /// The ARN of any resource kind (`cluster`, `replicationgroup`, ...).
+    pub fn arn(&self, resource_type: &str, id: &str) -> String {
+        larder_model::Arn::format(&self.region, &self.account_id, resource_type, id)
     }
 }

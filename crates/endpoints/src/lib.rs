@@ -1,9 +1,11 @@
-//! Stable client-facing addresses. For now: the memcached configuration endpoint
-//! with ElastiCache auto discovery (`config get cluster`), which also forwards
-//! ordinary memcached commands to a node, and the legacy discovery key.
+//! Stable client-facing addresses: the memcached configuration endpoint with
+//! ElastiCache auto discovery (`config get cluster`), which also forwards ordinary
+//! memcached commands to a node, the legacy discovery key, and the Redis primary
+//! and reader endpoints that follow failover.
 
 mod discovery;
 mod endpoint;
+mod forwarder;
 mod legacy;
 mod protocol;
 mod relay;
@@ -11,4 +13,7 @@ mod upstream;
 
 pub use discovery::{config_get_cluster_reply, discovery_payload, DiscoveryConfig, DiscoveryNode};
 pub use endpoint::ConfigEndpoint;
+pub use forwarder::{
+    EndpointRole, RedisEndpoint, RedisTargets, CONNECT_TIMEOUT, COPY_BUFFER, WAIT_FOR_TARGET,
+};
 pub use legacy::{ensure_legacy_discovery_key, LEGACY_DISCOVERY_KEY};

@@ -38,7 +38,10 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let controller = Controller::new(store, config.settings, engines, agent);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_controller = controller.clone();
+    let health_controller = controller.clone();
+    let health_rx = stop_rx.clone();
     let reconciler = tokio::spawn(async move { loop_controller.run(stop_rx).await });
+    let health = tokio::spawn(async move { health_controller.health_loop(health_rx).await });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -54,6 +57,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let _ = stop_tx.send(true);
     let _ = reconciler.await;
+    let _ = health.await;
     controller.stop_all_nodes().await;
     tracing::info!("larder stopped");
     Ok(())

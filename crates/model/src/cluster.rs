@@ -152,6 +152,9 @@ pub struct CacheCluster {
     pub snapshot_window: Option<String>,
     /// SNS topic for events, recorded and reported.
     pub notification_topic_arn: Option<String>,
+    /// The replication group this cluster is a member of.
+    #[serde(default)]
+    pub replication_group_id: Option<String>,
 }
 
 impl CacheCluster {

@@ -21,6 +21,24 @@ pub enum Fault {
     /// A cache cluster with this id exists already.
     #[error("Cache cluster {0} already exists.")]
     CacheClusterAlreadyExists(String),
+    /// No replication group with this id.
+    #[error("ReplicationGroup not found: {0}")]
+    ReplicationGroupNotFound(String),
+    /// A replication group with this id exists already.
+    #[error("Replication group {0} already exists.")]
+    ReplicationGroupAlreadyExists(String),
+    /// The group is in a status that does not allow the operation.
+    #[error("{0}")]
+    InvalidReplicationGroupState(String),
+    /// The node group id does not exist in the group.
+    #[error("{0}")]
+    NodeGroupNotFound(String),
+    /// TestFailover cannot run now.
+    #[error("{0}")]
+    TestFailoverNotAvailable(String),
+    /// The request would change nothing.
+    #[error("{0}")]
+    NoOperation(String),
     /// The cluster is in a status that does not allow the operation.
     #[error("{0}")]
     InvalidCacheClusterState(String),

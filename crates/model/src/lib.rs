@@ -8,6 +8,7 @@ pub mod fault;
 pub mod ids;
 pub mod maintenance_window;
 pub mod node_type;
+pub mod replication_group;
 pub mod requests;
 
 pub use arn::{Arn, Tag};
@@ -17,3 +18,4 @@ pub use event::{Event, SourceType};
 pub use fault::Fault;
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
+pub use replication_group::{Failover, ReplicationGroup, ReplicationGroupStatus};

@@ -84,3 +84,85 @@ pub struct ModifyCacheCluster {
     /// Parameters Larder does not support yet.
     pub unsupported: Vec<&'static str>,
 }
+
+/// CreateReplicationGroup (cluster mode disabled).
+#[derive(Debug, Clone, Default)]
+pub struct CreateReplicationGroup {
+    /// Required.
+    pub replication_group_id: String,
+    /// Required.
+    pub description: String,
+    /// Grow the group from this existing cluster.
+    pub primary_cluster_id: Option<String>,
+    /// AutomaticFailoverEnabled.
+    pub automatic_failover: Option<bool>,
+    /// MultiAZEnabled.
+    pub multi_az: Option<bool>,
+    /// Members including the primary (1..=6).
+    pub num_cache_clusters: Option<i64>,
+    /// Replicas (0..=5); an alternative to NumCacheClusters.
+    pub replicas_per_node_group: Option<i64>,
+    /// Node groups; more than one means cluster mode, not supported yet.
+    pub num_node_groups: Option<i64>,
+    /// Zone per member, primary first.
+    pub preferred_cache_cluster_azs: Vec<String>,
+    /// Node type (inherited from the primary cluster when growing).
+    pub cache_node_type: Option<String>,
+    /// `redis` or `valkey`.
+    pub engine: Option<String>,
+    /// Engine version.
+    pub engine_version: Option<String>,
+    /// Parameter group.
+    pub cache_parameter_group_name: Option<String>,
+    /// Recorded.
+    pub cache_subnet_group_name: Option<String>,
+    /// Recorded.
+    pub security_group_ids: Vec<String>,
+    /// Tags for the group.
+    pub tags: Vec<Tag>,
+    /// Weekly window.
+    pub preferred_maintenance_window: Option<String>,
+    /// Requested port.
+    pub port: Option<i64>,
+    /// Minor upgrades.
+    pub auto_minor_version_upgrade: Option<bool>,
+    /// Snapshot retention.
+    pub snapshot_retention_limit: Option<i64>,
+    /// Snapshot window.
+    pub snapshot_window: Option<String>,
+    /// `enabled`/`compatible` are not supported yet.
+    pub cluster_mode: Option<String>,
+}
+
+/// ModifyReplicationGroup.
+#[derive(Debug, Clone, Default)]
+pub struct ModifyReplicationGroup {
+    /// Required.
+    pub replication_group_id: String,
+    /// New description.
+    pub description: Option<String>,
+    /// Planned switchover to this member.
+    pub primary_cluster_id: Option<String>,
+    /// AutomaticFailoverEnabled.
+    pub automatic_failover: Option<bool>,
+    /// MultiAZEnabled.
+    pub multi_az: Option<bool>,
+    /// Node group for PrimaryClusterId.
+    pub node_group_id: Option<String>,
+    /// Online vertical scaling.
+    pub cache_node_type: Option<String>,
+    /// Weekly window.
+    pub preferred_maintenance_window: Option<String>,
+    /// Snapshot retention.
+    pub snapshot_retention_limit: Option<i64>,
+    /// Snapshot window.
+    pub snapshot_window: Option<String>,
+    /// Parameter group.
+    pub cache_parameter_group_name: Option<String>,
+    /// Engine version changes are not supported yet.
+    pub engine_version: Option<String>,
+    /// Minor upgrades.
+    pub auto_minor_version_upgrade: Option<bool>,
+    /// Recorded security groups.
+    pub security_group_ids: Vec<String>,
+}

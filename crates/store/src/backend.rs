@@ -8,6 +8,8 @@ use thiserror::Error;
 pub enum Table {
     /// CacheClusterId → cluster record (intent + progress).
     CacheClusters,
+    /// ReplicationGroupId → replication group record.
+    ReplicationGroups,
     /// Time-ordered key → event.
     Events,
     /// ARN → tag list.
@@ -18,8 +20,9 @@ pub enum Table {
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::CacheClusters,
+        Table::ReplicationGroups,
         Table::Events,
         Table::Tags,
         Table::Meta,
@@ -29,6 +32,7 @@ impl Table {
     pub fn name(self) -> &'static str {
         match self {
             Table::CacheClusters => "cache_clusters",
+            Table::ReplicationGroups => "replication_groups",
             Table::Events => "events",
             Table::Tags => "tags",
             Table::Meta => "meta",

@@ -4,10 +4,12 @@
 pub mod backend;
 pub mod records;
 pub mod redb_backend;
+pub mod tx;
 
 pub use backend::{Backend, StoreError, Table, Txn};
 pub use records::{ClusterChange, Store};
 pub use redb_backend::RedbBackend;
+pub use tx::Tx;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -15,14 +15,14 @@ impl From<StoreError> for Fault {
     }
 }
 
-fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize>(key: &str, v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|source| StoreError::Codec {
         key: key.into(),
         source,
     })
 }
 
-fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(v).map_err(|source| StoreError::Codec {
         key: key.into(),
         source,
@@ -59,12 +59,16 @@ impl Store {
         format!("{nanos:020}-{seq:010}")
     }
 
-    fn put_events(&self, txn: &mut dyn Txn, events: &[Event]) -> Result<(), StoreError> {
+    pub(crate) fn put_events(&self, txn: &mut dyn Txn, events: &[Event]) -> Result<(), StoreError> {
         for e in events {
             let key = self.event_key(e);
             txn.put(Table::Events, &key, &encode(&key, e)?)?;
         }
         Ok(())
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
     }
 
     /// One cluster by id.

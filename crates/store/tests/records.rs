@@ -30,6 +30,7 @@ fn cluster(id: &str) -> CacheCluster {
         snapshot_retention_limit: 0,
         snapshot_window: None,
         notification_topic_arn: None,
+        replication_group_id: None,
     }
 }
 

@@ -5,6 +5,7 @@ mod cache_clusters;
 mod catalog;
 mod events;
 mod render;
+mod replication_groups;
 mod tags;
 
 use larder_controller::Controller;
@@ -112,6 +113,41 @@ pub static OPERATIONS: &[Operation] = &[
         name: "DescribeEvents",
         params: events::DESCRIBE,
         handler: events::describe,
+    },
+    Operation {
+        name: "CreateReplicationGroup",
+        params: replication_groups::CREATE,
+        handler: replication_groups::create,
+    },
+    Operation {
+        name: "DescribeReplicationGroups",
+        params: replication_groups::DESCRIBE,
+        handler: replication_groups::describe,
+    },
+    Operation {
+        name: "ModifyReplicationGroup",
+        params: replication_groups::MODIFY,
+        handler: replication_groups::modify,
+    },
+    Operation {
+        name: "DeleteReplicationGroup",
+        params: replication_groups::DELETE,
+        handler: replication_groups::delete,
+    },
+    Operation {
+        name: "IncreaseReplicaCount",
+        params: replication_groups::INCREASE,
+        handler: replication_groups::increase,
+    },
+    Operation {
+        name: "DecreaseReplicaCount",
+        params: replication_groups::DECREASE,
+        handler: replication_groups::decrease,
+    },
+    Operation {
+        name: "TestFailover",
+        params: replication_groups::TEST_FAILOVER,
+        handler: replication_groups::test_failover,
     },
     Operation {
         name: "AddTagsToResource",

@@ -92,6 +92,7 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
             .close("member");
     }
     x.close("SecurityGroups");
+    x.opt("ReplicationGroupId", c.replication_group_id.as_deref());
     if c.engine.is_redis_like() {
         x.leaf("SnapshotRetentionLimit", c.snapshot_retention_limit);
         x.opt("SnapshotWindow", c.snapshot_window.as_deref());

@@ -3,7 +3,13 @@
 //! is committed before the next, so a pass cut short by a crash simply runs again.
 
 mod discovery;
+mod failover;
+mod health;
 mod nodes;
+mod redis_ops;
+mod replication;
+
+pub(crate) use replication::GroupEndpoints;
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +58,38 @@ impl Controller {
                 return;
             }
         };
+        match self.store().list_replication_groups() {
+            Ok(groups) => {
+                for g in groups {
+                    let key = format!("replicationgroup:{}", g.id);
+                    if !self
+                        .inner
+                        .inflight
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone())
+                    {
+                        continue;
+                    }
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let mut g = g;
+                        while me.group_step(&g).await {
+                            match me.store().get_replication_group(&g.id) {
+                                Ok(Some(next)) => g = next,
+                                _ => break,
+                            }
+                        }
+                        me.inner
+                            .inflight
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&key);
+                    });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read replication groups"),
+        }
         for c in clusters {
             let fresh = self
                 .inner
@@ -147,5 +185,6 @@ impl Controller {
         for (_, ep) in eps.drain() {
             ep.shutdown();
         }
+        self.inner.group_endpoints.lock().await.clear();
     }
 }

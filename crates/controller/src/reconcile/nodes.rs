@@ -18,7 +18,7 @@ impl Controller {
             port: n.port,
             bind: self.settings().bind_host.clone(),
             maxmemory_bytes,
-            extra_config: Vec::new(),
+            extra_config: self.replication_config(c),
         }
     }
 
@@ -70,7 +70,8 @@ impl Controller {
         match n.status {
             NodeStatus::Available => {
                 let spec = self.node_spec(c, n, &n.node_type);
-                if agent.is_running(&spec.key) {
+                if agent.is_running(&spec.key) || self.failover_covers(c) {
+                    // A group primary with a live replica is replaced by failover, not restarted.
                     return Ok(false);
                 }
                 tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, "node process is gone; recovering");

@@ -10,7 +10,7 @@ use larder_model::{
 };
 
 use super::{check_parameter_group, check_snapshot_settings, refuse_unsupported};
-use crate::placement::{allocate_ports, choose_zones, used_ports};
+use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
 /// Most nodes in one memcached cluster, as on ElastiCache.
@@ -131,7 +131,7 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let existing = self.store().list_clusters()?;
-        let mut used = used_ports(&existing);
+        let mut used = self.reserved_ports(&existing)?;
         let endpoint_ports = usize::from(engine == Engine::Memcached);
         let ports = allocate_ports(settings, &mut used, num as usize + endpoint_ports)?;
         let zones = choose_zones(settings, &[], &requested_zones, cross_az, num as usize)?;
@@ -169,6 +169,7 @@ impl Controller {
             snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0) as u32,
             snapshot_window: req.snapshot_window.clone(),
             notification_topic_arn: req.notification_topic_arn.clone(),
+            replication_group_id: None,
             nodes,
         };
         let max_nodes = settings.max_nodes as usize;

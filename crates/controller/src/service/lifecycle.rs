@@ -19,6 +19,7 @@ impl Controller {
         let id = id.to_ascii_lowercase();
         let out = self.store().update_cluster(&id, |c, _| {
             require_available(c)?;
+            super::refuse_member(c)?;
             if final_snapshot_identifier.is_some() {
                 return Err(Fault::InvalidParameterCombination(
                     "FinalSnapshotIdentifier is not supported by Larder yet.".into(),

@@ -4,12 +4,16 @@
 
 mod create;
 mod describe;
+mod failover;
 mod lifecycle;
 mod modify;
+mod replicas;
+mod replication_groups;
 mod tags;
 
 pub use describe::{paginate, ClusterPage, EventFilter};
 pub use modify::NodeChanges;
+pub(crate) use replication_groups::{group_event, new_member, require_group_available};
 
 use larder_model::{CacheCluster, ClusterStatus, Fault};
 
@@ -66,4 +70,15 @@ fn check_snapshot_settings(
         ));
     }
     Ok(())
+}
+
+/// Member clusters change through their replication group, as on the service.
+fn refuse_member(c: &CacheCluster) -> Result<(), Fault> {
+    match &c.replication_group_id {
+        Some(g) => Err(Fault::InvalidParameterCombination(format!(
+            "Cache cluster {} is a member of replication group {g}; use the replication group operations.",
+            c.id
+        ))),
+        None => Ok(()),
+    }
 }

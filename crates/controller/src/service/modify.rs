@@ -107,7 +107,7 @@ fn validate_node_changes(c: &CacheCluster, mut ch: NodeChanges) -> Result<NodeCh
 pub(crate) fn apply_node_changes(
     settings: &Settings,
     c: &mut CacheCluster,
-    others: &[CacheCluster],
+    reserved: &HashSet<u16>,
     ch: &NodeChanges,
 ) -> Result<bool, Fault> {
     let mut changed = false;
@@ -115,7 +115,7 @@ pub(crate) fn apply_node_changes(
         let current = c.num_cache_nodes();
         if n > current {
             let add = (n - current) as usize;
-            let mut used = used_ports(others);
+            let mut used = reserved.clone();
             used.extend(used_ports(std::slice::from_ref(c)));
             let ports = allocate_ports(settings, &mut used, add)?;
             let existing: Vec<String> = c
@@ -201,9 +201,11 @@ impl Controller {
             .into_iter()
             .filter(|c| c.id != id)
             .collect();
+        let reserved = self.reserved_ports(&others)?;
         let max_nodes = settings.max_nodes as usize;
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
+            super::refuse_member(c)?;
             if let Some(v) = &req.engine_version {
                 if !c.engine_version.starts_with(v.as_str()) {
                     return Err(Fault::InvalidParameterCombination(
@@ -267,7 +269,7 @@ impl Controller {
             }
             if req.apply_immediately {
                 c.pending = Default::default();
-                apply_node_changes(&settings, c, &others, &ch)?;
+                apply_node_changes(&settings, c, &reserved, &ch)?;
                 change.events.push(Event::cache_cluster(
                     &c.id,
                     "Cache cluster modification started",
@@ -297,6 +299,7 @@ impl Controller {
             .into_iter()
             .filter(|c| c.id != id)
             .collect();
+        let reserved = self.reserved_ports(&others)?;
         self.store().update_cluster(id, |c, change| {
             if c.pending.is_empty() || c.status != ClusterStatus::Available {
                 return Ok(());
@@ -312,7 +315,7 @@ impl Controller {
                 new_zones: Vec::new(),
             };
             c.pending = Default::default();
-            apply_node_changes(&settings, c, &others, &ch)?;
+            apply_node_changes(&settings, c, &reserved, &ch)?;
             change.events.push(Event::cache_cluster(
                 &c.id,
                 "Applying pending modifications in the maintenance window",

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Redis primary endpoint throughput against a direct connection and HAProxy.
+
+Starts one redis-server, then measures `redis-benchmark -c 50 -n 200000 -t set,get`
+at -P 1 and -P 16 (a) direct, (b) through the Larder primary endpoint and (c) through
+HAProxy in TCP mode, each 3 times interleaved, and prints medians and ratios.
+
+    python3 bench/endpoint.py [--record] [--runs 3] [--daemon URL]
+
+Without --daemon, (b) is the standalone `redis_forward` example. With --daemon URL,
+a replication group is created in a running Larder daemon via boto3 and its
+PrimaryEndpoint is compared with the member node's own endpoint.
+"""
+
+import argparse
+import csv
+import datetime
+import io
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FORWARDER = os.path.join(ROOT, "target", "release", "examples", "redis_forward")
+CLIENTS, REQUESTS = 50, 200_000
+PIPELINES = (1, 16)
+TESTS = ("SET", "GET")
+
+procs = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def spawn(args, port):
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    wait_port(port, proc)
+    return proc
+
+
+def cleanup():
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def start_redis():
+    port = free_port()
+    spawn(["redis-server", "--port", str(port), "--save", "", "--appendonly", "no",
+           "--bind", "127.0.0.1"], port)
+    return port
+
+
+def start_forwarder(upstream):
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "larder-endpoints",
+                    "--example", "redis_forward"], cwd=ROOT, check=True)
+    port = free_port()
+    spawn([FORWARDER, "--listen", f"127.0.0.1:{port}", "--primary",
+           f"127.0.0.1:{upstream}"], port)
+    return port
+
+
+def start_haproxy(upstream, workdir):
+    """HAProxy in TCP mode in front of `upstream` ("host:port")."""
+    port = free_port()
+    cfg = os.path.join(workdir, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(f"""global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server redis {upstream}
+""")
+    spawn(["haproxy", "-f", cfg], port)
+    return port
+
+
+def daemon_endpoints(url):
+    """(direct host, direct port, endpoint host, endpoint port) of a new group."""
+    venv = os.path.join(ROOT, ".venv", "lib")
+    if os.path.isdir(venv):
+        for d in os.listdir(venv):
+            sys.path.append(os.path.join(venv, d, "site-packages"))
+    import boto3  # only needed for --daemon
+
+    ec = boto3.client("elasticache", endpoint_url=url, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    group = f"bench-{os.getpid()}"
+    ec.create_replication_group(
+        ReplicationGroupId=group, ReplicationGroupDescription="bench", Engine="redis",
+        CacheNodeType="cache.t4g.micro", NumCacheClusters=1)
+    deadline = time.time() + 120
+    while True:
+        rg = ec.describe_replication_groups(ReplicationGroupId=group)["ReplicationGroups"][0]
+        if rg["Status"] == "available":
+            break
+        if time.time() > deadline:
+            raise RuntimeError(f"{group} not available: {rg['Status']}")
+        time.sleep(0.5)
+    ng = rg["NodeGroups"][0]
+    node, ep = ng["NodeGroupMembers"][0]["ReadEndpoint"], ng["PrimaryEndpoint"]
+    return group, ec, (node["Address"], node["Port"]), (ep["Address"], ep["Port"])
+
+
+def bench(host, port, pipeline):
+    out = subprocess.run(
+        ["redis-benchmark", "-h", host, "-p", str(port), "-q", "--csv", "-c", str(CLIENTS),
+         "-n", str(REQUESTS), "-t", "set,get", "-P", str(pipeline)],
+        check=True, capture_output=True, text=True).stdout
+    rows = csv.reader(io.StringIO(out))
+    header = next(rows)
+    rps = header.index("rps")
+    return {row[0]: float(row[rps]) for row in rows if row}
+
+
+def run(targets, runs):
+    """{(config, pipeline, test): median rps}, running the configs interleaved."""
+    samples = {}
+    for i in range(runs):
+        for pipeline in PIPELINES:
+            for name, (host, port) in targets.items():
+                for test, rps in bench(host, port, pipeline).items():
+                    samples.setdefault((name, pipeline, test), []).append(rps)
+        print(f"  run {i + 1}/{runs} done", file=sys.stderr)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def table(results, names):
+    endpoint = names[1]
+    cols = ["direct", endpoint] + (["haproxy"] if "haproxy" in names else [])
+    head = f"| test | P | {' | '.join(c + ' rps' for c in cols)} | {endpoint}/direct"
+    head += " | haproxy/direct | endpoint/haproxy |" if "haproxy" in names else " |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for pipeline in PIPELINES:
+        for test in TESTS:
+            r = {c: results[(c, pipeline, test)] for c in cols}
+            line = f"| {test} | {pipeline} | " + " | ".join(f"{r[c]:,.0f}" for c in cols)
+            line += f" | {r[endpoint] / r['direct']:.2f}"
+            if "haproxy" in r:
+                line += f" | {r['haproxy'] / r['direct']:.2f} | {r[endpoint] / r['haproxy']:.2f}"
+            lines.append(line + " |")
+    return "\n".join(lines)
+
+
+def version(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        return out.splitlines()[0].strip()
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def record(text, runs, mode):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    new = not os.path.exists(path)
+    with open(path, "a") as f:
+        if new:
+            f.write("# Benchmarks\n")
+        f.write(f"""
+## Redis primary endpoint throughput ({datetime.datetime.now():%Y-%m-%d %H:%M})
+
+`bench/endpoint.py` ({mode}): redis-benchmark -c {CLIENTS} -n {REQUESTS} -t set,get,
+median of {runs} interleaved runs, requests/s.
+
+- nproc {os.cpu_count()}, CPU {cpu}, kernel {platform.release()}
+- {version(["redis-server", "--version"])}
+- {version(["haproxy", "-v"])}
+
+{text}
+""")
+    print(f"appended to {path}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--record", action="store_true", help="append to docs/BENCHMARKS.md")
+    ap.add_argument("--daemon", metavar="URL", help="use a Larder daemon's replication group")
+    args = ap.parse_args()
+    for tool in ("redis-server", "redis-benchmark", "haproxy"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed")
+    # SIGTERM should clean up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    workdir = tempfile.mkdtemp(prefix="larder-bench-")
+    group = None
+    try:
+        if args.daemon:
+            group, ec, direct, endpoint = daemon_endpoints(args.daemon)
+            targets = {"direct": direct, "endpoint": endpoint,
+                       "haproxy": ("127.0.0.1", start_haproxy(f"{direct[0]}:{direct[1]}", workdir))}
+            mode = f"daemon {args.daemon}"
+        else:
+            redis = start_redis()
+            targets = {"direct": ("127.0.0.1", redis),
+                       "endpoint": ("127.0.0.1", start_forwarder(redis)),
+                       "haproxy": ("127.0.0.1", start_haproxy(f"127.0.0.1:{redis}", workdir))}
+            mode = "standalone redis_forward example"
+        results = run(targets, args.runs)
+        text = table(results, list(targets))
+        print(text)
+        if args.record:
+            record(text, args.runs, mode)
+    finally:
+        cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if group:
+            try:
+                ec.delete_replication_group(ReplicationGroupId=group)
+            except Exception as e:  # best effort; the group is named after our pid
+                print(f"could not delete {group}: {e}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

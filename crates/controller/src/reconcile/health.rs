@@ -1,0 +1,105 @@
+//! Failure detection for replication group primaries. A dead process is a failure at
+//! once; a live but silent one after a few missed probes in a row, so one slow reply
+//! does not cause a failover.
+
+use std::collections::HashMap;
+
+use larder_model::{Failover, NodeStatus, ReplicationGroupStatus};
+use tokio::sync::watch;
+
+use super::redis_ops;
+use crate::service::group_event;
+use crate::Controller;
+
+impl Controller {
+    /// Probes every group's primary until shutdown.
+    pub async fn health_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        let interval = self.settings().health_check_interval;
+        let mut failures: HashMap<String, u32> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => return,
+            }
+            let Ok(groups) = self.store().list_replication_groups() else {
+                continue;
+            };
+            for g in groups {
+                let watching = g.automatic_failover
+                    && g.failover.is_none()
+                    && matches!(
+                        g.status,
+                        ReplicationGroupStatus::Available | ReplicationGroupStatus::Modifying
+                    );
+                let Some(c) = watching
+                    .then(|| self.store().get_cluster(&g.primary).ok().flatten())
+                    .flatten()
+                else {
+                    failures.remove(&g.id);
+                    continue;
+                };
+                let Some(n) = c
+                    .nodes
+                    .first()
+                    .filter(|n| n.status == NodeStatus::Available)
+                else {
+                    continue;
+                };
+                let dead = !self.inner.agent.is_running(&c.node_key(&n.cache_node_id));
+                let healthy = !dead
+                    && redis_ops::ping(
+                        &self.node_addr(n.port),
+                        self.settings().health_check_timeout,
+                    )
+                    .await;
+                if healthy {
+                    failures.remove(&g.id);
+                    continue;
+                }
+                let misses = failures.entry(g.id.clone()).or_insert(0);
+                *misses += 1;
+                if !dead && *misses < self.settings().health_check_failures {
+                    continue;
+                }
+                failures.remove(&g.id);
+                if !self.failover_covers(&c) {
+                    continue;
+                }
+                let reason = if dead {
+                    "process exited"
+                } else {
+                    "not answering health checks"
+                };
+                self.start_automatic_failover(&g.id, &g.primary, reason);
+            }
+        }
+    }
+
+    fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {
+        let started = self.store().transaction(|tx| {
+            let Some(mut g) = tx.replication_group(id)? else {
+                return Ok(false);
+            };
+            if g.primary != primary || g.failover.is_some() {
+                return Ok(false);
+            }
+            g.failover = Some(Failover {
+                from: primary.to_string(),
+                to: None,
+                planned: false,
+                reason: reason.to_string(),
+            });
+            g.status = ReplicationGroupStatus::Modifying;
+            tx.put_replication_group(&g)?;
+            tx.event(group_event(
+                id,
+                format!("Primary node {primary} failed ({reason}); automatic failover started"),
+            ));
+            Ok(true)
+        });
+        if started.unwrap_or(false) {
+            tracing::warn!(replication_group_id = %id, primary, reason, "automatic failover started");
+            self.wake();
+        }
+    }
+}

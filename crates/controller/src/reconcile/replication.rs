@@ -1,0 +1,291 @@
+//! Replication groups: keep members attached to the current primary, keep the primary
+//! and reader endpoints pointing at the right nodes, finish creates, resizes and
+//! deletes. Failovers live in `failover.rs`.
+
+use larder_endpoints::{EndpointRole, RedisEndpoint, RedisTargets};
+use larder_model::{
+    CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
+};
+
+use super::redis_ops;
+use crate::service::group_event;
+use crate::Controller;
+
+/// A group's two endpoints.
+pub(crate) struct GroupEndpoints {
+    primary: RedisEndpoint,
+    reader: RedisEndpoint,
+}
+
+impl Controller {
+    /// Where the daemon reaches a node on this host.
+    pub(crate) fn node_addr(&self, port: u16) -> String {
+        format!("{}:{port}", self.connect_host())
+    }
+
+    /// The host the daemon dials for nodes: loopback for wildcard binds.
+    pub(crate) fn connect_host(&self) -> String {
+        match self.settings().bind_host.as_str() {
+            "0.0.0.0" | "" => "127.0.0.1".into(),
+            "::" => "::1".into(),
+            b => b.into(),
+        }
+    }
+
+    /// The single node of a member cluster, if it has one.
+    fn member_node(&self, id: &str) -> Option<(CacheCluster, u16)> {
+        let c = self.store().get_cluster(id).ok()??;
+        let port = c.nodes.first()?.port;
+        Some((c, port))
+    }
+
+    /// What the endpoints should point at now. No primary while a failover runs, so
+    /// new connections wait for the promoted node instead of reaching the old one.
+    pub(crate) fn group_targets(&self, g: &ReplicationGroup) -> RedisTargets {
+        let running = |c: &CacheCluster| {
+            c.nodes.first().is_some_and(|n| {
+                n.status == NodeStatus::Available
+                    && self.inner.agent.is_running(&c.node_key(&n.cache_node_id))
+            })
+        };
+        let mut primary = None;
+        let mut replicas = Vec::new();
+        for m in &g.members {
+            let Some((c, port)) = self.member_node(m) else {
+                continue;
+            };
+            if !running(&c) {
+                continue;
+            }
+            if *m == g.primary {
+                if g.failover.is_none() {
+                    primary = Some(self.node_addr(port));
+                }
+            } else {
+                replicas.push(self.node_addr(port));
+            }
+        }
+        RedisTargets {
+            generation: g.role_generation,
+            primary,
+            replicas,
+        }
+    }
+
+    /// Starts or updates a group's endpoints.
+    pub(crate) async fn sync_group_endpoints(&self, g: &ReplicationGroup) {
+        let targets = self.group_targets(g);
+        let mut eps = self.inner.group_endpoints.lock().await;
+        if let Some(ep) = eps.get(&g.id) {
+            ep.primary.update(targets.clone());
+            ep.reader.update(targets);
+            return;
+        }
+        let bind = self.settings().bind_host.clone();
+        let primary = RedisEndpoint::start(
+            &bind,
+            g.primary_endpoint_port,
+            EndpointRole::Primary,
+            targets.clone(),
+        )
+        .await;
+        let reader =
+            RedisEndpoint::start(&bind, g.reader_endpoint_port, EndpointRole::Reader, targets)
+                .await;
+        match (primary, reader) {
+            (Ok(primary), Ok(reader)) => {
+                tracing::info!(replication_group_id = %g.id, primary_port = g.primary_endpoint_port, reader_port = g.reader_endpoint_port, "endpoints listening");
+                eps.insert(g.id.clone(), GroupEndpoints { primary, reader });
+            }
+            (p, r) => {
+                tracing::warn!(replication_group_id = %g.id, primary = ?p.err(), reader = ?r.err(), "endpoints failed to start; will retry")
+            }
+        }
+    }
+
+    /// Points every replica at the primary and makes sure the primary is not a replica.
+    /// Returns true when every replica reports a live link.
+    async fn converge_replication(&self, g: &ReplicationGroup) -> bool {
+        let Some((_, primary_port)) = self.member_node(&g.primary) else {
+            return false;
+        };
+        let host = self.connect_host();
+        let mut all_linked = true;
+        for m in &g.members {
+            let Some((c, port)) = self.member_node(m) else {
+                all_linked = false;
+                continue;
+            };
+            if c.nodes
+                .first()
+                .is_none_or(|n| n.status != NodeStatus::Available)
+            {
+                all_linked = false;
+                continue;
+            }
+            let addr = self.node_addr(port);
+            let Ok(info) = redis_ops::info_replication(&addr).await else {
+                all_linked = false;
+                continue;
+            };
+            let role = info.get("role").map(String::as_str);
+            if *m == g.primary {
+                if role != Some("master") {
+                    tracing::warn!(replication_group_id = %g.id, member = %m, "primary was a replica; promoting");
+                    let _ = redis_ops::replicaof(&addr, None).await;
+                }
+                continue;
+            }
+            let attached = role == Some("slave")
+                && info.get("master_port").map(String::as_str) == Some(&primary_port.to_string());
+            if !attached {
+                // Also fences a demoted primary that came back believing it still leads.
+                tracing::info!(replication_group_id = %g.id, member = %m, "attaching replica to the primary");
+                let _ = redis_ops::replicaof(&addr, Some((&host, primary_port))).await;
+                all_linked = false;
+            } else if info.get("master_link_status").map(String::as_str) != Some("up") {
+                all_linked = false;
+            }
+        }
+        all_linked
+    }
+
+    /// One step for a group. True when something moved.
+    pub(crate) async fn group_step(&self, g: &ReplicationGroup) -> bool {
+        if g.status == ReplicationGroupStatus::Deleting {
+            return self.delete_group_step(g).await;
+        }
+        if g.failover.is_some() {
+            self.sync_group_endpoints(g).await;
+            return self.failover_step(g).await;
+        }
+        self.sync_group_endpoints(g).await;
+        let settled = self.converge_replication(g).await;
+        if !settled || g.status == ReplicationGroupStatus::Available {
+            return false;
+        }
+        let members_ready = g.members.iter().all(|m| {
+            self.member_node(m)
+                .is_some_and(|(c, _)| c.status == ClusterStatus::Available)
+        });
+        let leftovers = self
+            .store()
+            .list_clusters()
+            .map(|all| {
+                all.iter().any(|c| {
+                    c.replication_group_id.as_deref() == Some(&g.id) && !g.members.contains(&c.id)
+                })
+            })
+            .unwrap_or(true);
+        if !members_ready || leftovers {
+            return false;
+        }
+        let id = g.id.clone();
+        self.store()
+            .transaction(|tx| {
+                let Some(mut cur) = tx.replication_group(&id)? else {
+                    return Ok(false);
+                };
+                if cur.status == ReplicationGroupStatus::Available
+                    || cur.failover.is_some()
+                    || cur.status == ReplicationGroupStatus::Deleting
+                {
+                    return Ok(false);
+                }
+                let message = if cur.status == ReplicationGroupStatus::Creating {
+                    "Replication group created"
+                } else {
+                    "Replication group modified"
+                };
+                cur.status = ReplicationGroupStatus::Available;
+                tx.put_replication_group(&cur)?;
+                tx.event(group_event(&id, message));
+                Ok(true)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Tears a deleting group down: members first (the primary kept as a standalone
+    /// cluster when asked), then endpoints and the record.
+    async fn delete_group_step(&self, g: &ReplicationGroup) -> bool {
+        let id = g.id.clone();
+        let retain = g.retain_primary_on_delete.then(|| g.primary.clone());
+        let arn = self.settings().arn("replicationgroup", &id);
+        let done = self.store().transaction(|tx| {
+            let mut remaining = false;
+            for c in tx.clusters()? {
+                if c.replication_group_id.as_deref() != Some(id.as_str()) {
+                    continue;
+                }
+                if Some(&c.id) == retain.as_ref() {
+                    let mut c = c;
+                    c.replication_group_id = None;
+                    tx.put_cluster(&c)?;
+                    continue;
+                }
+                remaining = true;
+                if c.status != ClusterStatus::Deleting {
+                    let mut c = c;
+                    c.status = ClusterStatus::Deleting;
+                    tx.put_cluster(&c)?;
+                }
+            }
+            if remaining {
+                return Ok(false);
+            }
+            tx.delete_replication_group(&id)?;
+            tx.delete_tags(&arn)?;
+            tx.event(group_event(&id, "Replication group deleted"));
+            Ok(true)
+        });
+        if done.unwrap_or(false) {
+            self.inner.group_endpoints.lock().await.remove(&id);
+            tracing::info!(replication_group_id = %id, "replication group deleted");
+            self.wake();
+            return true;
+        }
+        false
+    }
+
+    /// The replication group a member belongs to, when it is the primary of a group
+    /// whose failover can take over (automatic failover on and a replica running).
+    pub(crate) fn failover_covers(&self, c: &CacheCluster) -> bool {
+        let Some(gid) = &c.replication_group_id else {
+            return false;
+        };
+        let Ok(Some(g)) = self.store().get_replication_group(gid) else {
+            return false;
+        };
+        if g.primary != c.id || !g.automatic_failover {
+            return false;
+        }
+        let covered = g.replicas().any(|r| {
+            self.member_node(r).is_some_and(|(rc, _)| {
+                rc.nodes
+                    .first()
+                    .is_some_and(|n| self.inner.agent.is_running(&rc.node_key(&n.cache_node_id)))
+            })
+        });
+        covered
+    }
+
+    /// The `replicaof` directive a member's node starts with.
+    pub(crate) fn replication_config(&self, c: &CacheCluster) -> Vec<(String, String)> {
+        let Some(gid) = &c.replication_group_id else {
+            return Vec::new();
+        };
+        let Ok(Some(g)) = self.store().get_replication_group(gid) else {
+            return Vec::new();
+        };
+        if g.primary == c.id {
+            return Vec::new();
+        }
+        match self.member_node(&g.primary) {
+            Some((_, port)) => vec![(
+                "replicaof".into(),
+                format!("{} {port}", self.connect_host()),
+            )],
+            None => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! TestFailover and ModifyReplicationGroup: both may start a planned primary change.
+
+use larder_model::requests::ModifyReplicationGroup;
+use larder_model::{
+    ClusterStatus, Failover, Fault, MaintenanceWindow, NodeStatus, ReplicationGroup,
+    ReplicationGroupStatus,
+};
+
+use super::{check_parameter_group, group_event, require_group_available};
+use crate::Controller;
+
+/// The only node group a cluster-mode-disabled group has.
+pub const NODE_GROUP_ID: &str = "0001";
+
+impl Controller {
+    /// Starts a planned failover to the most up-to-date replica.
+    pub fn test_failover(&self, id: &str, node_group_id: &str) -> Result<ReplicationGroup, Fault> {
+        let id = id.to_ascii_lowercase();
+        let out = self.store().transaction(|tx| {
+            let mut g = tx
+                .replication_group(&id)?
+                .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
+            if node_group_id != NODE_GROUP_ID {
+                return Err(Fault::NodeGroupNotFound(format!(
+                    "Node group {node_group_id} not found in {id}."
+                )));
+            }
+            require_group_available(&g)?;
+            if !g.automatic_failover {
+                return Err(Fault::InvalidReplicationGroupState(format!(
+                    "Replication group {id} does not have automatic failover enabled."
+                )));
+            }
+            if g.replicas().next().is_none() {
+                return Err(Fault::TestFailoverNotAvailable(format!(
+                    "Replication group {id} has no replica."
+                )));
+            }
+            g.failover = Some(Failover {
+                from: g.primary.clone(),
+                to: None,
+                planned: true,
+                reason: "TestFailover".into(),
+            });
+            g.status = ReplicationGroupStatus::Modifying;
+            tx.put_replication_group(&g)?;
+            tx.event(group_event(
+                &id,
+                format!("Test Failover API called for node group {NODE_GROUP_ID}"),
+            ));
+            Ok(g)
+        })?;
+        self.wake();
+        Ok(out)
+    }
+
+    /// Applies group settings; PrimaryClusterId starts a planned switchover and
+    /// CacheNodeType resizes every member online.
+    pub fn modify_replication_group(
+        &self,
+        req: ModifyReplicationGroup,
+    ) -> Result<ReplicationGroup, Fault> {
+        let id = req.replication_group_id.to_ascii_lowercase();
+        if let Some(w) = &req.preferred_maintenance_window {
+            MaintenanceWindow::parse(w)?;
+        }
+        if let Some(t) = &req.cache_node_type {
+            larder_model::NodeType::find(t)
+                .ok_or_else(|| Fault::InvalidParameterValue(format!("Invalid node type: {t}")))?;
+        }
+        if let Some(ng) = &req.node_group_id {
+            if ng != NODE_GROUP_ID {
+                return Err(Fault::NodeGroupNotFound(format!(
+                    "Node group {ng} not found in {id}."
+                )));
+            }
+        }
+        let out = self.store().transaction(|tx| {
+            let mut g = tx
+                .replication_group(&id)?
+                .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
+            require_group_available(&g)?;
+            if let Some(v) = &req.engine_version {
+                if !g.engine_version.starts_with(v.as_str()) {
+                    return Err(Fault::InvalidParameterCombination(
+                        "Changing the engine version is not supported by Larder yet.".into(),
+                    ));
+                }
+            }
+            let family_default =
+                crate::EngineVersion::new(g.engine, &g.engine_version).default_parameter_group();
+            check_parameter_group(req.cache_parameter_group_name.as_deref(), &family_default)?;
+            let automatic_failover = req.automatic_failover.unwrap_or(g.automatic_failover);
+            let multi_az = req.multi_az.unwrap_or(if automatic_failover {
+                g.multi_az
+            } else {
+                false
+            });
+            if automatic_failover && g.replicas().next().is_none() {
+                return Err(Fault::InvalidParameterCombination(
+                    "Automatic failover needs at least one replica.".into(),
+                ));
+            }
+            if multi_az && !automatic_failover {
+                return Err(Fault::InvalidParameterCombination(
+                    "Multi-AZ needs automatic failover.".into(),
+                ));
+            }
+            if req.multi_az == Some(true) && req.automatic_failover == Some(false) {
+                return Err(Fault::InvalidParameterCombination(
+                    "Multi-AZ needs automatic failover.".into(),
+                ));
+            }
+            let switch_to = match &req.primary_cluster_id {
+                Some(p) => {
+                    let p = p.to_ascii_lowercase();
+                    if !g.members.contains(&p) {
+                        return Err(Fault::InvalidParameterValue(format!(
+                            "{p} is not a member of replication group {id}."
+                        )));
+                    }
+                    (p != g.primary).then_some(p)
+                }
+                None => None,
+            };
+            g.automatic_failover = automatic_failover;
+            g.multi_az = multi_az;
+            if let Some(d) = &req.description {
+                g.description = d.clone();
+            }
+            if let Some(w) = &req.preferred_maintenance_window {
+                g.preferred_maintenance_window = w.to_ascii_lowercase();
+            }
+            if let Some(r) = req.snapshot_retention_limit {
+                if !(0..=35).contains(&r) {
+                    return Err(Fault::invalid(
+                        "SnapshotRetentionLimit",
+                        &r.to_string(),
+                        "must be 0-35",
+                    ));
+                }
+                g.snapshot_retention_limit = r as u32;
+            }
+            if let Some(w) = &req.snapshot_window {
+                g.snapshot_window = Some(w.clone());
+            }
+            if let Some(a) = req.auto_minor_version_upgrade {
+                g.auto_minor_version_upgrade = a;
+            }
+            if !req.security_group_ids.is_empty() {
+                g.security_group_ids = req.security_group_ids.clone();
+            }
+            if let Some(t) = req
+                .cache_node_type
+                .as_ref()
+                .filter(|t| **t != g.cache_node_type)
+            {
+                g.cache_node_type = t.clone();
+                for m in &g.members {
+                    let Some(mut c) = tx.cluster(m)? else {
+                        continue;
+                    };
+                    c.cache_node_type = t.clone();
+                    for n in c.nodes.iter_mut() {
+                        n.status = NodeStatus::Modifying;
+                    }
+                    c.status = ClusterStatus::Modifying;
+                    tx.put_cluster(&c)?;
+                }
+                g.status = ReplicationGroupStatus::Modifying;
+                tx.event(group_event(
+                    &id,
+                    format!("Scaling replication group to node type {t}"),
+                ));
+            }
+            if let Some(to) = switch_to {
+                g.failover = Some(Failover {
+                    from: g.primary.clone(),
+                    to: Some(to.clone()),
+                    planned: true,
+                    reason: "ModifyReplicationGroup PrimaryClusterId".into(),
+                });
+                g.status = ReplicationGroupStatus::Modifying;
+                tx.event(group_event(
+                    &id,
+                    format!("Primary switchover to {to} requested"),
+                ));
+            }
+            tx.put_replication_group(&g)?;
+            Ok(g)
+        })?;
+        self.wake();
+        Ok(out)
+    }
+}

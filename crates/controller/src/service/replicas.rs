@@ -1,0 +1,157 @@
+//! IncreaseReplicaCount and DecreaseReplicaCount.
+
+use larder_model::replication_group::MAX_REPLICAS;
+use larder_model::{ClusterStatus, Fault, ReplicationGroup, ReplicationGroupStatus};
+
+use super::{group_event, new_member, require_group_available};
+use crate::placement::{allocate_ports, choose_zones};
+use crate::Controller;
+
+impl Controller {
+    /// Adds replicas until the group has `new_replica_count`.
+    pub fn increase_replica_count(
+        &self,
+        id: &str,
+        new_replica_count: Option<i64>,
+        zones: &[String],
+    ) -> Result<ReplicationGroup, Fault> {
+        let id = id.to_ascii_lowercase();
+        let target = new_replica_count.ok_or_else(|| Fault::missing("NewReplicaCount"))?;
+        let settings = self.settings().clone();
+        let _placement = self
+            .inner
+            .placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let clusters = self.store().list_clusters()?;
+        let mut used = self.reserved_ports(&clusters)?;
+        let max_nodes = settings.max_nodes as usize;
+        let out = self.store().transaction(|tx| {
+            let mut g = tx
+                .replication_group(&id)?
+                .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
+            require_group_available(&g)?;
+            let current = g.replicas().count() as i64;
+            if target <= current {
+                return Err(Fault::InvalidParameterValue(format!(
+                    "NewReplicaCount {target} must be greater than the current {current} replicas."
+                )));
+            }
+            if target > i64::from(MAX_REPLICAS) {
+                return Err(Fault::InvalidParameterValue(format!(
+                    "A node group has at most {MAX_REPLICAS} replicas."
+                )));
+            }
+            let add = (target - current) as usize;
+            let all = tx.clusters()?;
+            if all.iter().map(|c| c.nodes.len()).sum::<usize>() + add > max_nodes {
+                return Err(Fault::NodeQuotaForCustomerExceeded(format!(
+                    "This host runs at most {max_nodes} cache nodes."
+                )));
+            }
+            let existing_zones: Vec<String> = all
+                .iter()
+                .filter(|c| g.members.contains(&c.id))
+                .map(|c| c.preferred_availability_zone.clone())
+                .collect();
+            let mut local_used = used.clone();
+            let ports = allocate_ports(&settings, &mut local_used, add)?;
+            let zones = choose_zones(&settings, &existing_zones, zones, true, add)?;
+            for (port, zone) in ports.into_iter().zip(zones) {
+                let member_id = g.member_id(g.next_member_number);
+                g.next_member_number += 1;
+                if tx.cluster(&member_id)?.is_some() {
+                    return Err(Fault::CacheClusterAlreadyExists(member_id));
+                }
+                tx.put_cluster(&new_member(&g, member_id.clone(), port, zone))?;
+                g.members.push(member_id);
+            }
+            used = local_used;
+            g.status = ReplicationGroupStatus::Modifying;
+            tx.put_replication_group(&g)?;
+            tx.event(group_event(
+                &id,
+                format!("Increasing replica count to {target}"),
+            ));
+            Ok(g)
+        })?;
+        self.wake();
+        Ok(out)
+    }
+
+    /// Removes replicas: the named ones, or enough of the newest to reach the count.
+    pub fn decrease_replica_count(
+        &self,
+        id: &str,
+        new_replica_count: Option<i64>,
+        replicas_to_remove: &[String],
+    ) -> Result<ReplicationGroup, Fault> {
+        let id = id.to_ascii_lowercase();
+        if new_replica_count.is_none() && replicas_to_remove.is_empty() {
+            return Err(Fault::InvalidParameterValue(
+                "Either NewReplicaCount or ReplicasToRemove must be given.".into(),
+            ));
+        }
+        let out = self.store().transaction(|tx| {
+            let mut g = tx.replication_group(&id)?.ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
+            require_group_available(&g)?;
+            let replicas: Vec<String> = g.replicas().cloned().collect();
+            let mut remove: Vec<String> = Vec::new();
+            for r in replicas_to_remove {
+                let r = r.to_ascii_lowercase();
+                if r == g.primary {
+                    return Err(Fault::InvalidParameterValue(format!("{r} is the primary and cannot be removed.")));
+                }
+                if !replicas.contains(&r) {
+                    return Err(Fault::InvalidParameterValue(format!("{r} is not a replica in replication group {id}.")));
+                }
+                if !remove.contains(&r) {
+                    remove.push(r);
+                }
+            }
+            let target = match new_replica_count {
+                Some(n) => {
+                    if !remove.is_empty() && n != (replicas.len() - remove.len()) as i64 {
+                        return Err(Fault::InvalidParameterCombination(
+                            "NewReplicaCount does not match the number of ReplicasToRemove.".into(),
+                        ));
+                    }
+                    n
+                }
+                None => (replicas.len() - remove.len()) as i64,
+            };
+            if target < 0 || target >= replicas.len() as i64 {
+                return Err(Fault::InvalidParameterValue(format!(
+                    "NewReplicaCount {target} must be less than the current {} replicas and not negative.",
+                    replicas.len()
+                )));
+            }
+            if g.automatic_failover && target < 1 {
+                return Err(Fault::InvalidParameterCombination(
+                    "A group with automatic failover needs at least one replica.".into(),
+                ));
+            }
+            for r in replicas.iter().rev() {
+                if (replicas.len() - remove.len()) as i64 <= target {
+                    break;
+                }
+                if !remove.contains(r) {
+                    remove.push(r.clone());
+                }
+            }
+            for r in &remove {
+                if let Some(mut c) = tx.cluster(r)? {
+                    c.status = ClusterStatus::Deleting;
+                    tx.put_cluster(&c)?;
+                }
+            }
+            g.members.retain(|m| !remove.contains(m));
+            g.status = ReplicationGroupStatus::Modifying;
+            tx.put_replication_group(&g)?;
+            tx.event(group_event(&id, format!("Decreasing replica count to {target}: removing {}", remove.join(", "))));
+            Ok(g)
+        })?;
+        self.wake();
+        Ok(out)
+    }
+}

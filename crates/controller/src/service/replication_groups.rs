@@ -1,0 +1,390 @@
+//! CreateReplicationGroup, DescribeReplicationGroups, DeleteReplicationGroup.
+
+use chrono::Utc;
+use larder_model::ids::{cache_node_id, normalize_identifier, REPLICATION_GROUP_ID_MAX};
+use larder_model::maintenance_window::DEFAULT_MAINTENANCE_WINDOW;
+use larder_model::replication_group::MAX_REPLICAS;
+use larder_model::requests::CreateReplicationGroup;
+use larder_model::{
+    arn, CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow,
+    NodeStatus, NodeType, PendingModifiedValues, ReplicationGroup, ReplicationGroupStatus,
+    SourceType,
+};
+
+use super::{check_parameter_group, check_snapshot_settings};
+use crate::placement::{allocate_ports, choose_zones};
+use crate::Controller;
+
+/// An event about a replication group, now.
+pub(crate) fn group_event(id: &str, message: impl Into<String>) -> Event {
+    Event {
+        source_identifier: id.to_string(),
+        source_type: SourceType::ReplicationGroup,
+        message: message.into(),
+        date: Utc::now(),
+    }
+}
+
+/// Refuses an operation unless the group is `available`.
+pub(crate) fn require_group_available(g: &ReplicationGroup) -> Result<(), Fault> {
+    if g.status != ReplicationGroupStatus::Available {
+        return Err(Fault::InvalidReplicationGroupState(format!(
+            "Replication group {} is not in available state (it is {}).",
+            g.id,
+            g.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// A new one-node member cluster of a group, waiting to be started.
+pub(crate) fn new_member(
+    g: &ReplicationGroup,
+    id: String,
+    port: u16,
+    zone: String,
+) -> CacheCluster {
+    let now = Utc::now();
+    CacheCluster {
+        id,
+        engine: g.engine,
+        engine_version: g.engine_version.clone(),
+        cache_node_type: g.cache_node_type.clone(),
+        status: ClusterStatus::Creating,
+        nodes: vec![CacheNode {
+            cache_node_id: cache_node_id(1),
+            status: NodeStatus::Creating,
+            create_time: now,
+            port,
+            availability_zone: zone.clone(),
+            node_type: g.cache_node_type.clone(),
+        }],
+        next_node_number: 2,
+        preferred_availability_zone: zone,
+        az_mode: "single-az".into(),
+        preferred_maintenance_window: g.preferred_maintenance_window.clone(),
+        cache_parameter_group_name: g.cache_parameter_group_name.clone(),
+        requested_port: g.requested_port,
+        create_time: now,
+        configuration_endpoint_port: None,
+        config_version: 0,
+        published_members: Vec::new(),
+        pending: PendingModifiedValues::default(),
+        security_group_ids: g.security_group_ids.clone(),
+        cache_subnet_group_name: g.cache_subnet_group_name.clone(),
+        auto_minor_version_upgrade: g.auto_minor_version_upgrade,
+        snapshot_retention_limit: g.snapshot_retention_limit,
+        snapshot_window: g.snapshot_window.clone(),
+        notification_topic_arn: None,
+        replication_group_id: Some(g.id.clone()),
+    }
+}
+
+impl Controller {
+    /// Validates and records a new group and its member clusters as `creating`.
+    pub fn create_replication_group(
+        &self,
+        req: CreateReplicationGroup,
+    ) -> Result<ReplicationGroup, Fault> {
+        let id = normalize_identifier(
+            "ReplicationGroupId",
+            &req.replication_group_id,
+            REPLICATION_GROUP_ID_MAX,
+        )?;
+        if req.description.is_empty() {
+            return Err(Fault::missing("ReplicationGroupDescription"));
+        }
+        if req.num_node_groups.unwrap_or(1) > 1
+            || matches!(
+                req.cluster_mode.as_deref(),
+                Some("enabled") | Some("compatible")
+            )
+        {
+            return Err(Fault::InvalidParameterCombination(
+                "Cluster mode (more than one node group) is not supported by Larder yet.".into(),
+            ));
+        }
+        let engine_name = req.engine.clone().unwrap_or_else(|| "redis".into());
+        let engine = Engine::parse(&engine_name)
+            .filter(|e| e.is_redis_like())
+            .ok_or_else(|| {
+                Fault::invalid(
+                    "Engine",
+                    &engine_name,
+                    "replication groups need redis or valkey",
+                )
+            })?;
+        let existing_primary = match &req.primary_cluster_id {
+            Some(pid) => {
+                let pid = pid.to_ascii_lowercase();
+                let c = self
+                    .store()
+                    .get_cluster(&pid)?
+                    .ok_or(Fault::CacheClusterNotFound(pid.clone()))?;
+                if c.status != ClusterStatus::Available {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {pid} is not available."
+                    )));
+                }
+                if !c.engine.is_redis_like() || c.replication_group_id.is_some() {
+                    return Err(Fault::InvalidParameterValue(format!(
+                        "Cache cluster {pid} cannot become a primary: it must be a standalone Redis cluster."
+                    )));
+                }
+                Some(c)
+            }
+            None => None,
+        };
+        let total: i64 = match (req.num_cache_clusters, req.replicas_per_node_group) {
+            (Some(n), Some(r)) if n != r + 1 => {
+                return Err(Fault::InvalidParameterCombination(
+                    "NumCacheClusters must equal ReplicasPerNodeGroup + 1 when both are given."
+                        .into(),
+                ))
+            }
+            (Some(n), _) => n,
+            (None, Some(r)) => r + 1,
+            (None, None) => 1,
+        };
+        if !(1..=i64::from(MAX_REPLICAS) + 1).contains(&total) {
+            return Err(Fault::InvalidParameterValue(format!(
+                "A replication group has 1 to {} cache clusters (at most {MAX_REPLICAS} replicas); {total} requested.",
+                MAX_REPLICAS + 1
+            )));
+        }
+        let automatic_failover = req.automatic_failover.unwrap_or(false);
+        let multi_az = req.multi_az.unwrap_or(false);
+        if automatic_failover && total < 2 {
+            return Err(Fault::InvalidParameterCombination(
+                "Automatic failover needs at least one replica (NumCacheClusters of 2 or more)."
+                    .into(),
+            ));
+        }
+        if multi_az && !automatic_failover {
+            return Err(Fault::InvalidParameterCombination(
+                "Multi-AZ needs automatic failover (AutomaticFailoverEnabled=true).".into(),
+            ));
+        }
+        if !req.preferred_cache_cluster_azs.is_empty()
+            && req.preferred_cache_cluster_azs.len() as i64 != total
+        {
+            return Err(Fault::InvalidParameterValue(
+                "The number of PreferredCacheClusterAZs must equal the number of cache clusters."
+                    .into(),
+            ));
+        }
+        let node_type_name = match (&req.cache_node_type, &existing_primary) {
+            (Some(t), _) => t.clone(),
+            (None, Some(p)) => p.cache_node_type.clone(),
+            (None, None) => return Err(Fault::missing("CacheNodeType")),
+        };
+        let node_type = NodeType::find(&node_type_name).ok_or_else(|| {
+            Fault::InvalidParameterValue(format!("Invalid node type: {node_type_name}"))
+        })?;
+        let version = match &existing_primary {
+            Some(p) => self
+                .engines()
+                .resolve(p.engine, Some(&p.engine_version))?
+                .clone(),
+            None => self
+                .engines()
+                .resolve(engine, req.engine_version.as_deref())?
+                .clone(),
+        };
+        let parameter_group = check_parameter_group(
+            req.cache_parameter_group_name.as_deref(),
+            &version.default_parameter_group(),
+        )?;
+        let window = req
+            .preferred_maintenance_window
+            .clone()
+            .unwrap_or_else(|| DEFAULT_MAINTENANCE_WINDOW.into());
+        MaintenanceWindow::parse(&window)?;
+        if let Some(p) = req.port {
+            if !(1..=65535).contains(&p) {
+                return Err(Fault::invalid("Port", &p.to_string(), "must be 1-65535"));
+            }
+        }
+        check_snapshot_settings(
+            engine,
+            req.snapshot_retention_limit,
+            req.snapshot_window.as_deref(),
+        )?;
+        let mut tags = Vec::new();
+        arn::merge_tags(&mut tags, req.tags.clone())?;
+
+        let settings = self.settings().clone();
+        let _placement = self
+            .inner
+            .placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let clusters = self.store().list_clusters()?;
+        let new_members = (total - i64::from(existing_primary.is_some())) as usize;
+        let mut used = self.reserved_ports(&clusters)?;
+        let ports = allocate_ports(&settings, &mut used, new_members + 2)?;
+        let existing_zones: Vec<String> = existing_primary
+            .iter()
+            .map(|p| p.preferred_availability_zone.clone())
+            .collect();
+        let requested_zones: Vec<String> = if existing_primary.is_some() {
+            req.preferred_cache_cluster_azs
+                .iter()
+                .skip(1)
+                .cloned()
+                .collect()
+        } else {
+            req.preferred_cache_cluster_azs.clone()
+        };
+        let zones = choose_zones(
+            &settings,
+            &existing_zones,
+            &requested_zones,
+            true,
+            new_members,
+        )?;
+        let first_new = if existing_primary.is_some() { 2 } else { 1 };
+        let mut group = ReplicationGroup {
+            id: id.clone(),
+            description: req.description.clone(),
+            status: ReplicationGroupStatus::Creating,
+            engine: version.engine,
+            engine_version: version.version.clone(),
+            cache_node_type: node_type.name.to_string(),
+            cache_parameter_group_name: parameter_group,
+            members: Vec::new(),
+            primary: String::new(),
+            role_generation: 1,
+            automatic_failover,
+            multi_az,
+            primary_endpoint_port: ports[new_members],
+            reader_endpoint_port: ports[new_members + 1],
+            next_member_number: first_new + new_members as u32,
+            failover: None,
+            retain_primary_on_delete: false,
+            create_time: Utc::now(),
+            preferred_maintenance_window: window.to_ascii_lowercase(),
+            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0) as u32,
+            snapshot_window: req.snapshot_window.clone(),
+            auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
+            security_group_ids: req.security_group_ids.clone(),
+            cache_subnet_group_name: req.cache_subnet_group_name.clone(),
+            requested_port: req.port.map(|p| p as u16),
+        };
+        let mut members: Vec<CacheCluster> = Vec::new();
+        for i in 0..new_members {
+            let member_id = group.member_id(first_new + i as u32);
+            members.push(new_member(&group, member_id, ports[i], zones[i].clone()));
+        }
+        group.members = existing_primary
+            .iter()
+            .map(|p| p.id.clone())
+            .chain(members.iter().map(|m| m.id.clone()))
+            .collect();
+        group.primary = group.members[0].clone();
+        let max_nodes = settings.max_nodes as usize;
+        let arn = settings.arn("replicationgroup", &id);
+        let out = group.clone();
+        self.store().transaction(|tx| {
+            if tx.replication_group(&id)?.is_some() {
+                return Err(Fault::ReplicationGroupAlreadyExists(id.clone()));
+            }
+            let all = tx.clusters()?;
+            let nodes: usize = all.iter().map(|c| c.nodes.len()).sum();
+            if nodes + members.len() > max_nodes {
+                return Err(Fault::NodeQuotaForCustomerExceeded(format!(
+                    "This host runs at most {max_nodes} cache nodes."
+                )));
+            }
+            for m in &members {
+                if tx.cluster(&m.id)?.is_some() {
+                    return Err(Fault::CacheClusterAlreadyExists(m.id.clone()));
+                }
+                tx.put_cluster(m)?;
+            }
+            if let Some(p) = &existing_primary {
+                let mut p = tx
+                    .cluster(&p.id)?
+                    .ok_or_else(|| Fault::CacheClusterNotFound(p.id.clone()))?;
+                if p.status != ClusterStatus::Available || p.replication_group_id.is_some() {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {} is not available.",
+                        p.id
+                    )));
+                }
+                p.replication_group_id = Some(id.clone());
+                tx.put_cluster(&p)?;
+            }
+            tx.put_replication_group(&group)?;
+            if !tags.is_empty() {
+                tx.put_tags(&arn, &tags)?;
+            }
+            tx.event(group_event(&id, "Replication group creation started"));
+            Ok(())
+        })?;
+        tracing::info!(replication_group_id = %id, members = total, "replication group requested");
+        self.wake();
+        Ok(out)
+    }
+
+    /// One group (or `ReplicationGroupNotFoundFault`), or a page of all of them.
+    pub fn describe_replication_groups(
+        &self,
+        id: Option<&str>,
+        max_records: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<(Vec<ReplicationGroup>, Option<String>), Fault> {
+        let size = super::describe::page_size(max_records)?;
+        if let Some(id) = id {
+            let id = id.to_ascii_lowercase();
+            let g = self
+                .store()
+                .get_replication_group(&id)?
+                .ok_or(Fault::ReplicationGroupNotFound(id))?;
+            return Ok((vec![g], None));
+        }
+        let mut rest: Vec<ReplicationGroup> = self
+            .store()
+            .list_replication_groups()?
+            .into_iter()
+            .filter(|g| marker.is_none_or(|m| g.id.as_str() > m))
+            .collect();
+        let more = rest.len() > size;
+        rest.truncate(size);
+        let marker = if more {
+            rest.last().map(|g| g.id.clone())
+        } else {
+            None
+        };
+        Ok((rest, marker))
+    }
+
+    /// Marks an available group `deleting`; the reconcile loop removes its members
+    /// (keeping the primary as a standalone cluster with RetainPrimaryCluster).
+    pub fn delete_replication_group(
+        &self,
+        id: &str,
+        retain_primary: bool,
+        final_snapshot_identifier: Option<&str>,
+    ) -> Result<ReplicationGroup, Fault> {
+        let id = id.to_ascii_lowercase();
+        if final_snapshot_identifier.is_some() {
+            return Err(Fault::InvalidParameterCombination(
+                "FinalSnapshotIdentifier is not supported by Larder yet.".into(),
+            ));
+        }
+        let out = self.store().transaction(|tx| {
+            let mut g = tx
+                .replication_group(&id)?
+                .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
+            require_group_available(&g)?;
+            g.status = ReplicationGroupStatus::Deleting;
+            g.retain_primary_on_delete = retain_primary;
+            tx.put_replication_group(&g)?;
+            tx.event(group_event(&id, "Replication group deletion started"));
+            Ok(g)
+        })?;
+        self.wake();
+        Ok(out)
+    }
+}

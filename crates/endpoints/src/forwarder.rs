@@ -1,0 +1,290 @@
+//! Redis primary and reader endpoints: byte-transparent TCP forwarders whose
+//! targets follow failover. We never parse RESP, so pub/sub, blocking commands,
+//! MULTI, pipelining and large values behave exactly as on a direct connection.
+//!
+//! Each client gets two tasks: a data task that only copies bytes (no locks, no
+//! extra futures polled per wake-up) and a small control task that sleeps until
+//! the targets change or the endpoint stops, and then aborts the data task. Aborting
+//! drops both sockets, which is how a client learns to reconnect to the new primary.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How long a new client waits for a target while none is known (mid-failover),
+/// so the first command after a failover succeeds instead of being refused.
+pub const WAIT_FOR_TARGET: Duration = Duration::from_secs(10);
+
+/// An unreachable node must not pin a client forever; redis answers in microseconds.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Copy buffer per direction. Larger than tokio's 8 KiB default so pipelined
+/// batches and big values move in fewer syscalls; small enough for many clients.
+pub const COPY_BUFFER: usize = 32 * 1024;
+
+/// Where a replication group's endpoints should send clients right now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisTargets {
+    /// Bumps on every role change (failover).
+    pub generation: u64,
+    /// `host:port` of the current primary; None while a failover is in progress.
+    pub primary: Option<String>,
+    /// `host:port` of the healthy replicas.
+    pub replicas: Vec<String>,
+}
+
+/// Which ElastiCache endpoint an instance plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointRole {
+    /// PrimaryEndpoint: every connection goes to the current primary.
+    Primary,
+    /// ReaderEndpoint: connections are spread round-robin over the replicas.
+    Reader,
+}
+
+impl RedisTargets {
+    /// Whether a connection of `role` to `target` may stay open under these targets.
+    pub fn admits(&self, role: EndpointRole, target: &str) -> bool {
+        match role {
+            EndpointRole::Primary => self.primary.as_deref() == Some(target),
+            EndpointRole::Reader if self.replicas.is_empty() => {
+                self.primary.as_deref() == Some(target)
+            }
+            EndpointRole::Reader => self.replicas.iter().any(|r| r == target),
+        }
+    }
+
+    /// The target for the `nth` new connection of `role`, if any is known.
+    pub fn pick(&self, role: EndpointRole, nth: usize) -> Option<&str> {
+        match role {
+            EndpointRole::Reader if !self.replicas.is_empty() => {
+                Some(&self.replicas[nth % self.replicas.len()])
+            }
+            _ => self.primary.as_deref(),
+        }
+    }
+}
+
+/// A running primary or reader endpoint; stops on `shutdown()` or drop.
+pub struct RedisEndpoint {
+    targets: watch::Sender<RedisTargets>,
+    stop: watch::Sender<bool>,
+    port: u16,
+}
+
+impl RedisEndpoint {
+    /// Binds bind:port (port 0 = pick a free one) and forwards until shutdown/drop.
+    pub async fn start(
+        bind: &str,
+        port: u16,
+        role: EndpointRole,
+        targets: RedisTargets,
+    ) -> std::io::Result<RedisEndpoint> {
+        let listener = TcpListener::bind((bind, port)).await?;
+        let port = listener.local_addr()?.port();
+        let (targets_tx, targets_rx) = watch::channel(targets);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let shared = Shared {
+            role,
+            targets: targets_rx,
+            stop: stop_rx,
+            next: Arc::new(AtomicUsize::new(0)),
+        };
+        tokio::spawn(accept_loop(listener, shared, port));
+        tracing::info!(port, ?role, "redis endpoint listening");
+        Ok(RedisEndpoint {
+            targets: targets_tx,
+            stop: stop_tx,
+            port,
+        })
+    }
+
+    /// Publishes new targets; connections they no longer admit are closed.
+    pub fn update(&self, targets: RedisTargets) {
+        self.targets.send_replace(targets);
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops accepting and closes every client connection.
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+impl Drop for RedisEndpoint {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What every connection of one endpoint needs to know.
+#[derive(Clone)]
+struct Shared {
+    role: EndpointRole,
+    targets: watch::Receiver<RedisTargets>,
+    stop: watch::Receiver<bool>,
+    /// Round-robin counter; only touched once per connection, never per byte.
+    next: Arc<AtomicUsize>,
+}
+
+/// Resolves once shutdown is requested or the endpoint handle is gone.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    // An error means the sender was dropped, which is a shutdown too.
+    let _ = stop.wait_for(|&s| s).await;
+}
+
+async fn accept_loop(listener: TcpListener, shared: Shared, port: u16) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped(shared.stop.clone()) => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((client, _)) => {
+                tokio::spawn(serve(client, shared.clone(), port));
+            }
+            Err(e) => {
+                // Typically EMFILE; back off instead of spinning.
+                tracing::warn!(port, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    tracing::info!(port, "redis endpoint stopped");
+}
+
+/// Runs one client connection: choose a target, connect, copy until something ends it.
+async fn serve(client: TcpStream, mut shared: Shared, port: u16) {
+    let peer = client.peer_addr().ok();
+    let target = tokio::select! {
+        _ = stopped(shared.stop.clone()) => return,
+        target = choose(&mut shared) => target,
+    };
+    let Some(target) = target else {
+        tracing::warn!(
+            port,
+            ?peer,
+            "no target within the wait limit; closing client"
+        );
+        return;
+    };
+    let upstream = tokio::select! {
+        _ = stopped(shared.stop.clone()) => return,
+        upstream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)) => upstream,
+    };
+    let upstream = match upstream {
+        Ok(Ok(upstream)) => upstream,
+        Ok(Err(e)) => {
+            tracing::warn!(port, ?peer, %target, error = %e, "connect to node failed");
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(port, ?peer, %target, "connect to node timed out");
+            return;
+        }
+    };
+    // Without NODELAY every small reply waits for Nagle and latency explodes.
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+    let mut data = tokio::spawn(copy(client, upstream));
+    tokio::select! {
+        _ = &mut data => {}
+        _ = stopped(shared.stop.clone()) => data.abort(),
+        reason = retired(shared.targets, shared.role, &target) => {
+            tracing::info!(port, ?peer, %target, reason, "closing client connection");
+            data.abort();
+        }
+    }
+}
+
+/// Waits until targets give this role a node (up to `WAIT_FOR_TARGET`) and picks one.
+async fn choose(shared: &mut Shared) -> Option<String> {
+    let role = shared.role;
+    let nth = shared.next.fetch_add(1, Ordering::Relaxed);
+    // Marks the current value seen, so `retired` reacts to anything newer.
+    let ready = tokio::time::timeout(
+        WAIT_FOR_TARGET,
+        shared.targets.wait_for(|t| t.pick(role, nth).is_some()),
+    )
+    .await;
+    match ready {
+        Ok(Ok(targets)) => targets.pick(role, nth).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Resolves when the targets no longer admit `target` (or the endpoint is gone).
+async fn retired(
+    mut targets: watch::Receiver<RedisTargets>,
+    role: EndpointRole,
+    target: &str,
+) -> &'static str {
+    loop {
+        if targets.changed().await.is_err() {
+            return "endpoint dropped";
+        }
+        if !targets.borrow_and_update().admits(role, target) {
+            return "target retired";
+        }
+    }
+}
+
+/// Copies bytes both ways until either side closes; errors just end the connection.
+async fn copy(mut client: TcpStream, mut upstream: TcpStream) {
+    let result = tokio::io::copy_bidirectional_with_sizes(
+        &mut client,
+        &mut upstream,
+        COPY_BUFFER,
+        COPY_BUFFER,
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "forwarding ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(primary: Option<&str>, replicas: &[&str]) -> RedisTargets {
+        RedisTargets {
+            generation: 1,
+            primary: primary.map(str::to_owned),
+            replicas: replicas.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn primary_admits_only_the_current_primary() {
+        let t = targets(Some("a:1"), &["b:1"]);
+        assert!(t.admits(EndpointRole::Primary, "a:1"));
+        assert!(!t.admits(EndpointRole::Primary, "b:1"));
+        // Mid-failover nobody is primary: the old one must not keep taking writes.
+        assert!(!targets(None, &["a:1"]).admits(EndpointRole::Primary, "a:1"));
+    }
+
+    #[test]
+    fn reader_admits_replicas_or_falls_back_to_primary() {
+        let t = targets(Some("a:1"), &["b:1", "c:1"]);
+        assert!(t.admits(EndpointRole::Reader, "c:1"));
+        assert!(!t.admits(EndpointRole::Reader, "a:1"));
+        assert!(targets(Some("a:1"), &[]).admits(EndpointRole::Reader, "a:1"));
+    }
+
+    #[test]
+    fn reader_picks_round_robin() {
+        let t = targets(Some("a:1"), &["b:1", "c:1"]);
+        let picks: Vec<_> = (0..4).map(|n| t.pick(EndpointRole::Reader, n)).collect();
+        assert_eq!(picks, [Some("b:1"), Some("c:1"), Some("b:1"), Some("c:1")]);
+        assert_eq!(t.pick(EndpointRole::Primary, 1), Some("a:1"));
+        assert_eq!(targets(None, &[]).pick(EndpointRole::Reader, 0), None);
+    }
+}

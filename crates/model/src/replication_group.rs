@@ -1,0 +1,119 @@
+//! Replication groups (Redis, cluster mode disabled): one primary cluster and up to
+//! five replica clusters behind stable primary and reader endpoints. The record is the
+//! failover workflow's state too, so a restarted daemon resumes a failover mid-way.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Engine;
+
+/// Most replicas per node group, as on ElastiCache.
+pub const MAX_REPLICAS: u32 = 5;
+
+/// The lifecycle of a replication group, with ElastiCache's status strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationGroupStatus {
+    /// Members are being started and attached.
+    Creating,
+    /// Every member is up and replicating.
+    Available,
+    /// Members are being added or removed, or the primary is changing.
+    Modifying,
+    /// The group is being torn down.
+    Deleting,
+}
+
+impl ReplicationGroupStatus {
+    /// The status string the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicationGroupStatus::Creating => "creating",
+            ReplicationGroupStatus::Available => "available",
+            ReplicationGroupStatus::Modifying => "modifying",
+            ReplicationGroupStatus::Deleting => "deleting",
+        }
+    }
+}
+
+/// A primary change in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failover {
+    /// The member that was primary when the failover began.
+    pub from: String,
+    /// The member being promoted; chosen (and then fixed) by the controller when the
+    /// request did not name one.
+    pub to: Option<String>,
+    /// Planned switchovers (TestFailover, PrimaryClusterId) wait for the replica to
+    /// catch up so no acknowledged write is lost; unplanned ones fence the old primary.
+    pub planned: bool,
+    /// Why it happened, for the event log.
+    pub reason: String,
+}
+
+/// A replication group: intent plus the controller's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationGroup {
+    /// Lower-case ReplicationGroupId.
+    pub id: String,
+    /// ReplicationGroupDescription.
+    pub description: String,
+    /// Lifecycle status.
+    pub status: ReplicationGroupStatus,
+    /// Redis or Valkey.
+    pub engine: Engine,
+    /// Installed version the members run.
+    pub engine_version: String,
+    /// Node type of every member.
+    pub cache_node_type: String,
+    /// Parameter group of every member.
+    pub cache_parameter_group_name: String,
+    /// Member cluster ids in creation order.
+    pub members: Vec<String>,
+    /// The member that is primary; endpoints route writes only here.
+    pub primary: String,
+    /// Increases on every primary change; a fencing token for endpoints and logs.
+    pub role_generation: u64,
+    /// AutomaticFailoverEnabled.
+    pub automatic_failover: bool,
+    /// MultiAZEnabled.
+    pub multi_az: bool,
+    /// Port of the primary endpoint.
+    pub primary_endpoint_port: u16,
+    /// Port of the reader endpoint.
+    pub reader_endpoint_port: u16,
+    /// Next member number (`<id>-004`); never reused.
+    pub next_member_number: u32,
+    /// A primary change in progress.
+    pub failover: Option<Failover>,
+    /// Set by DeleteReplicationGroup with RetainPrimaryCluster.
+    pub retain_primary_on_delete: bool,
+    /// When the group was requested.
+    pub create_time: DateTime<Utc>,
+    /// Weekly maintenance window.
+    pub preferred_maintenance_window: String,
+    /// Days of automatic snapshots to keep.
+    pub snapshot_retention_limit: u32,
+    /// Daily snapshot window.
+    pub snapshot_window: Option<String>,
+    /// Minor upgrades in the window.
+    pub auto_minor_version_upgrade: bool,
+    /// Recorded security groups.
+    pub security_group_ids: Vec<String>,
+    /// Recorded subnet group.
+    pub cache_subnet_group_name: Option<String>,
+    /// Requested port (recorded; ports come from Larder's range).
+    pub requested_port: Option<u16>,
+}
+
+impl ReplicationGroup {
+    /// Member cluster id for a member number: `<id>-001`.
+    pub fn member_id(&self, n: u32) -> String {
+        format!("{}-{n:03}", self.id)
+    }
+
+    /// Members other than the primary.
+    pub fn replicas(&self) -> impl Iterator<Item = &String> {
+        self.members.iter().filter(move |m| **m != self.primary)
+    }
+}

@@ -1,0 +1,154 @@
+//! Multi-record transactions: a replication group and its member clusters change
+//! together or not at all.
+
+use larder_model::{CacheCluster, Event, Fault, ReplicationGroup, Tag};
+use serde::de::DeserializeOwned;
+
+use crate::backend::{StoreError, Table, Txn};
+use crate::records::{decode, encode, Store};
+
+/// Typed reads and writes inside one transaction.
+pub struct Tx<'a> {
+    txn: &'a mut dyn Txn,
+    events: Vec<Event>,
+}
+
+impl Tx<'_> {
+    fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, Fault> {
+        Ok(match self.txn.get(table, key)? {
+            Some(v) => Some(decode(key, &v)?),
+            None => None,
+        })
+    }
+
+    fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, Fault> {
+        let rows = self.txn.scan(table)?;
+        Ok(rows
+            .iter()
+            .map(|(k, v)| decode(k, v))
+            .collect::<Result<_, StoreError>>()?)
+    }
+
+    /// One cluster.
+    pub fn cluster(&self, id: &str) -> Result<Option<CacheCluster>, Fault> {
+        self.get(Table::CacheClusters, id)
+    }
+
+    /// Every cluster.
+    pub fn clusters(&self) -> Result<Vec<CacheCluster>, Fault> {
+        self.all(Table::CacheClusters)
+    }
+
+    /// Writes a cluster.
+    pub fn put_cluster(&mut self, c: &CacheCluster) -> Result<(), Fault> {
+        Ok(self
+            .txn
+            .put(Table::CacheClusters, &c.id, &encode(&c.id, c)?)?)
+    }
+
+    /// Removes a cluster record.
+    pub fn delete_cluster(&mut self, id: &str) -> Result<(), Fault> {
+        Ok(self.txn.delete(Table::CacheClusters, id)?)
+    }
+
+    /// One replication group.
+    pub fn replication_group(&self, id: &str) -> Result<Option<ReplicationGroup>, Fault> {
+        self.get(Table::ReplicationGroups, id)
+    }
+
+    /// Every replication group.
+    pub fn replication_groups(&self) -> Result<Vec<ReplicationGroup>, Fault> {
+        self.all(Table::ReplicationGroups)
+    }
+
+    /// Writes a replication group.
+    pub fn put_replication_group(&mut self, g: &ReplicationGroup) -> Result<(), Fault> {
+        Ok(self
+            .txn
+            .put(Table::ReplicationGroups, &g.id, &encode(&g.id, g)?)?)
+    }
+
+    /// Removes a replication group record.
+    pub fn delete_replication_group(&mut self, id: &str) -> Result<(), Fault> {
+        Ok(self.txn.delete(Table::ReplicationGroups, id)?)
+    }
+
+    /// Replaces a resource's tags.
+    pub fn put_tags(&mut self, arn: &str, tags: &[Tag]) -> Result<(), Fault> {
+        Ok(self.txn.put(Table::Tags, arn, &encode(arn, &tags)?)?)
+    }
+
+    /// Drops a resource's tags.
+    pub fn delete_tags(&mut self, arn: &str) -> Result<(), Fault> {
+        Ok(self.txn.delete(Table::Tags, arn)?)
+    }
+
+    /// Records an event with the transaction.
+    pub fn event(&mut self, e: Event) {
+        self.events.push(e);
+    }
+}
+
+impl Store {
+    /// Runs `f` in one read-write transaction; an error from `f` changes nothing.
+    pub fn transaction<T>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Fault>,
+    ) -> Result<T, Fault> {
+        let mut result: Option<Result<T, Fault>> = None;
+        self.backend().transact(&mut |txn| {
+            let mut tx = Tx {
+                txn,
+                events: Vec::new(),
+            };
+            match f(&mut tx) {
+                Ok(v) => {
+                    let events = std::mem::take(&mut tx.events);
+                    self.put_events(tx.txn, &events)?;
+                    result = Some(Ok(v));
+                    Ok(true)
+                }
+                Err(e) => {
+                    result = Some(Err(e));
+                    Ok(false)
+                }
+            }
+        })?;
+        result.unwrap_or_else(|| Err(Fault::Internal("transaction did not run".into())))
+    }
+
+    /// One replication group.
+    pub fn get_replication_group(&self, id: &str) -> Result<Option<ReplicationGroup>, Fault> {
+        self.read_one(Table::ReplicationGroups, id)
+    }
+
+    /// Every replication group, ordered by id.
+    pub fn list_replication_groups(&self) -> Result<Vec<ReplicationGroup>, Fault> {
+        self.read_all(Table::ReplicationGroups)
+    }
+
+    fn read_one<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, Fault> {
+        let mut out = None;
+        self.backend().read(&mut |txn| {
+            out = match txn.get(table, key)? {
+                Some(v) => Some(decode(key, &v)?),
+                None => None,
+            };
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn read_all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, Fault> {
+        let mut out = Vec::new();
+        self.backend().read(&mut |txn| {
+            out = txn
+                .scan(table)?
+                .iter()
+                .map(|(k, v)| decode(k, v))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
