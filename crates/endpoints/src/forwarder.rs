@@ -104,7 +104,14 @@ impl RedisEndpoint {
 
     /// Publishes new targets; connections they no longer admit are closed.
     pub fn update(&self, targets: RedisTargets) {
-        self.targets.send_replace(targets);
+        // Reconcilers repeat unchanged targets; waking every connection for that is waste.
+        self.targets.send_if_modified(|current| {
+            let changed = *current != targets;
+            if changed {
+                *current = targets;
+            }
+            changed
+        });
     }
 
     /// The port actually bound.

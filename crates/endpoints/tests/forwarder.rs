@@ -242,3 +242,18 @@ async fn dropping_the_endpoint_closes_connections() {
     drop(ep);
     assert!(client.closed_by_peer().await);
 }
+
+#[tokio::test]
+async fn an_unreachable_node_closes_the_client() {
+    let nowhere = format!("127.0.0.1:{}", redis_support::free_port());
+    let t = RedisTargets {
+        generation: 1,
+        primary: Some(nowhere),
+        replicas: Vec::new(),
+    };
+    let ep = RedisEndpoint::start("127.0.0.1", 0, EndpointRole::Primary, t)
+        .await
+        .unwrap();
+    let mut client = Client::connect(ep.port()).await;
+    assert!(client.closed_by_peer().await);
+}

@@ -86,3 +86,25 @@ pub async fn ping(addr: &str, timeout: Duration) -> bool {
     };
     matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(_)))
 }
+
+/// How many replicas have the replication stream flowing: a `PUBLISH` on a private
+/// channel moves the offset (it is replicated but touches no key), then `WAIT` counts
+/// the replicas that acknowledged it. Asking for the ACK also starts a freshly synced
+/// replica's stream without waiting for its once-a-second ACK.
+pub async fn streaming_replicas(
+    addr: &str,
+    replicas: usize,
+    timeout_ms: u64,
+) -> redis::RedisResult<usize> {
+    let mut conn = connect(addr).await?;
+    redis::cmd("PUBLISH")
+        .arg("__larder__:replication-check")
+        .arg("1")
+        .query_async::<()>(&mut conn)
+        .await?;
+    redis::cmd("WAIT")
+        .arg(replicas)
+        .arg(timeout_ms)
+        .query_async(&mut conn)
+        .await
+}

@@ -111,6 +111,10 @@ impl Controller {
         };
         let host = self.connect_host();
         let mut all_linked = true;
+        // With diskless sync the primary holds a new replica's stream until that
+        // replica's first ACK (up to a second later), so the primary's view decides.
+        let mut online_ports: Vec<String> = Vec::new();
+        let mut replica_ports: Vec<String> = Vec::new();
         for m in &g.members {
             let Some((c, port)) = self.member_node(m) else {
                 all_linked = false;
@@ -130,12 +134,22 @@ impl Controller {
             };
             let role = info.get("role").map(String::as_str);
             if *m == g.primary {
+                online_ports = info
+                    .iter()
+                    .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
+                    .filter_map(|(_, v)| {
+                        v.split(',')
+                            .find_map(|f| f.strip_prefix("port="))
+                            .map(str::to_string)
+                    })
+                    .collect();
                 if role != Some("master") {
                     tracing::warn!(replication_group_id = %g.id, member = %m, "primary was a replica; promoting");
                     let _ = redis_ops::replicaof(&addr, None).await;
                 }
                 continue;
             }
+            replica_ports.push(port.to_string());
             let attached = role == Some("slave")
                 && info.get("master_port").map(String::as_str) == Some(&primary_port.to_string());
             if !attached {
@@ -147,7 +161,14 @@ impl Controller {
                 all_linked = false;
             }
         }
-        all_linked
+        if !all_linked || !replica_ports.iter().all(|p| online_ports.contains(p)) {
+            return false;
+        }
+        if replica_ports.is_empty() {
+            return true;
+        }
+        let primary_addr = self.node_addr(primary_port);
+        matches!(redis_ops::streaming_replicas(&primary_addr, replica_ports.len(), 200).await, Ok(n) if n >= replica_ports.len())
     }
 
     /// One step for a group. True when something moved.
