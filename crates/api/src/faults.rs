@@ -17,6 +17,12 @@ pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
         InvalidReplicationGroupState(_) => ("InvalidReplicationGroupState", 400, "Sender"),
         NodeGroupNotFound(_) => ("NodeGroupNotFoundFault", 404, "Sender"),
         TestFailoverNotAvailable(_) => ("TestFailoverNotAvailableFault", 400, "Sender"),
+        ReplicationGroupAlreadyUnderMigration(_) => {
+            ("ReplicationGroupAlreadyUnderMigrationFault", 400, "Sender")
+        }
+        ReplicationGroupNotUnderMigration(_) => {
+            ("ReplicationGroupNotUnderMigrationFault", 400, "Sender")
+        }
         NoOperation(_) => ("NoOperationFault", 400, "Sender"),
         InvalidCacheClusterState(_) => ("InvalidCacheClusterState", 400, "Sender"),
         InsufficientCacheClusterCapacity(_) => ("InsufficientCacheClusterCapacity", 400, "Sender"),

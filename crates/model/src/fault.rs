@@ -36,6 +36,12 @@ pub enum Fault {
     /// TestFailover cannot run now.
     #[error("{0}")]
     TestFailoverNotAvailable(String),
+    /// StartMigration on a group that is already migrating.
+    #[error("{0}")]
+    ReplicationGroupAlreadyUnderMigration(String),
+    /// CompleteMigration on a group that is not migrating.
+    #[error("{0}")]
+    ReplicationGroupNotUnderMigration(String),
     /// The request would change nothing.
     #[error("{0}")]
     NoOperation(String),

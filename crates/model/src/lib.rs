@@ -18,4 +18,4 @@ pub use event::{Event, SourceType};
 pub use fault::Fault;
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
-pub use replication_group::{Failover, ReplicationGroup, ReplicationGroupStatus};
+pub use replication_group::{Failover, Migration, ReplicationGroup, ReplicationGroupStatus};

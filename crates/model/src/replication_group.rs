@@ -20,6 +20,8 @@ pub enum ReplicationGroupStatus {
     Available,
     /// Members are being added or removed, or the primary is changing.
     Modifying,
+    /// The primary is replicating from a self-managed Redis (StartMigration).
+    Migrating,
     /// The group is being torn down.
     Deleting,
 }
@@ -31,6 +33,7 @@ impl ReplicationGroupStatus {
             ReplicationGroupStatus::Creating => "creating",
             ReplicationGroupStatus::Available => "available",
             ReplicationGroupStatus::Modifying => "modifying",
+            ReplicationGroupStatus::Migrating => "migrating",
             ReplicationGroupStatus::Deleting => "deleting",
         }
     }
@@ -49,6 +52,19 @@ pub struct Failover {
     pub planned: bool,
     /// Why it happened, for the event log.
     pub reason: String,
+}
+
+/// An online migration from a self-managed Redis into the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migration {
+    /// The source's address.
+    pub address: String,
+    /// The source's port.
+    pub port: u16,
+    /// CompleteMigration was called; cut over once in sync (or at once with `force`).
+    pub completing: bool,
+    /// CompleteMigration's Force.
+    pub force: bool,
 }
 
 /// A replication group: intent plus the controller's progress.
@@ -104,6 +120,9 @@ pub struct ReplicationGroup {
     pub cache_subnet_group_name: Option<String>,
     /// Requested port (recorded; ports come from Larder's range).
     pub requested_port: Option<u16>,
+    /// An online migration in progress.
+    #[serde(default)]
+    pub migration: Option<Migration>,
 }
 
 impl ReplicationGroup {

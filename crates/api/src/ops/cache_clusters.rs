@@ -148,10 +148,17 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
         params.int("MaxRecords")?,
         params.string("Marker").as_deref(),
     )?;
+    let standalone_only = params
+        .bool("ShowCacheClustersNotInReplicationGroups")?
+        .unwrap_or(false);
     let mut x = Xml::default();
     x.opt("Marker", page.marker.as_deref());
     x.open("CacheClusters");
-    for c in &page.clusters {
+    for c in page
+        .clusters
+        .iter()
+        .filter(|c| !standalone_only || c.replication_group_id.is_none())
+    {
         render::cache_cluster(&mut x, ctl, c, show_nodes);
     }
     x.close("CacheClusters");

@@ -150,6 +150,21 @@ pub static OPERATIONS: &[Operation] = &[
         handler: replication_groups::test_failover,
     },
     Operation {
+        name: "StartMigration",
+        params: replication_groups::START_MIGRATION,
+        handler: replication_groups::start_migration,
+    },
+    Operation {
+        name: "TestMigration",
+        params: replication_groups::TEST_MIGRATION,
+        handler: replication_groups::test_migration,
+    },
+    Operation {
+        name: "CompleteMigration",
+        params: replication_groups::COMPLETE_MIGRATION,
+        handler: replication_groups::complete_migration,
+    },
+    Operation {
         name: "AddTagsToResource",
         params: tags::ADD,
         handler: tags::add,

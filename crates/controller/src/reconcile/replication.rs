@@ -105,7 +105,11 @@ impl Controller {
 
     /// Points every replica at the primary and makes sure the primary is not a replica.
     /// Returns true when every replica reports a live link.
-    async fn converge_replication(&self, g: &ReplicationGroup) -> bool {
+    async fn converge_replication(
+        &self,
+        g: &ReplicationGroup,
+        primary_upstream: Option<(&str, u16)>,
+    ) -> bool {
         let Some((_, primary_port)) = self.member_node(&g.primary) else {
             return false;
         };
@@ -134,6 +138,17 @@ impl Controller {
             };
             let role = info.get("role").map(String::as_str);
             if *m == g.primary {
+                if let Some((src_host, src_port)) = primary_upstream {
+                    let follows = role == Some("slave")
+                        && info.get("master_host").map(String::as_str) == Some(src_host)
+                        && info.get("master_port").map(String::as_str)
+                            == Some(&src_port.to_string());
+                    if !follows {
+                        tracing::info!(replication_group_id = %g.id, source = %format!("{src_host}:{src_port}"), "primary replicating from the migration source");
+                        let _ = redis_ops::replicaof(&addr, Some((src_host, src_port))).await;
+                    }
+                    continue;
+                }
                 online_ports = info
                     .iter()
                     .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
@@ -181,7 +196,10 @@ impl Controller {
             return self.failover_step(g).await;
         }
         self.sync_group_endpoints(g).await;
-        let settled = self.converge_replication(g).await;
+        if let Some(m) = &g.migration {
+            return self.migration_step(g, m).await;
+        }
+        let settled = self.converge_replication(g, None).await;
         if !settled || g.status == ReplicationGroupStatus::Available {
             return false;
         }
@@ -221,6 +239,48 @@ impl Controller {
                 cur.status = ReplicationGroupStatus::Available;
                 tx.put_replication_group(&cur)?;
                 tx.event(group_event(&id, message));
+                Ok(true)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Keeps the primary replicating from the migration source and cuts over once
+    /// CompleteMigration asked and the link is in sync (or forced).
+    async fn migration_step(&self, g: &ReplicationGroup, m: &larder_model::Migration) -> bool {
+        self.converge_replication(g, Some((&m.address, m.port)))
+            .await;
+        if !m.completing {
+            return false;
+        }
+        let Some((_, port)) = self.member_node(&g.primary) else {
+            return false;
+        };
+        let addr = self.node_addr(port);
+        let Ok(info) = redis_ops::info_replication(&addr).await else {
+            return false;
+        };
+        let in_sync = info.get("master_link_status").map(String::as_str) == Some("up")
+            && info.get("master_sync_in_progress").map(String::as_str) == Some("0");
+        if !in_sync && !m.force {
+            return false;
+        }
+        if redis_ops::replicaof(&addr, None).await.is_err() {
+            return false;
+        }
+        let id = g.id.clone();
+        let source = format!("{}:{}", m.address, m.port);
+        self.store()
+            .transaction(|tx| {
+                let Some(mut cur) = tx.replication_group(&id)? else {
+                    return Ok(false);
+                };
+                cur.migration = None;
+                cur.status = ReplicationGroupStatus::Modifying;
+                tx.put_replication_group(&cur)?;
+                tx.event(group_event(
+                    &id,
+                    format!("Migration from {source} completed"),
+                ));
                 Ok(true)
             })
             .unwrap_or(false)

@@ -6,6 +6,7 @@ mod create;
 mod describe;
 mod failover;
 mod lifecycle;
+mod migration;
 mod modify;
 mod replicas;
 mod replication_groups;

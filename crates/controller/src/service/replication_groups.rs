@@ -270,6 +270,7 @@ impl Controller {
             security_group_ids: req.security_group_ids.clone(),
             cache_subnet_group_name: req.cache_subnet_group_name.clone(),
             requested_port: req.port.map(|p| p as u16),
+            migration: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();
         for i in 0..new_members {
