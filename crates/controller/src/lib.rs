@@ -39,6 +39,8 @@ struct Inner {
     group_endpoints: tokio::sync::Mutex<HashMap<String, reconcile::GroupEndpoints>>,
     /// Memcached configuration endpoints by cluster id.
     config_endpoints: tokio::sync::Mutex<HashMap<String, ConfigEndpoint>>,
+    /// The discovery config version last handed to each configuration endpoint.
+    published_versions: Mutex<HashMap<String, u64>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
     inflight: Mutex<HashSet<String>>,
 }
@@ -61,6 +63,7 @@ impl Controller {
                 placement: Mutex::new(()),
                 config_endpoints: tokio::sync::Mutex::new(HashMap::new()),
                 group_endpoints: tokio::sync::Mutex::new(HashMap::new()),
+                published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
             }),
         }

@@ -7,18 +7,11 @@ use std::net::ToSocketAddrs;
 use larder_endpoints::{
     ensure_legacy_discovery_key, ConfigEndpoint, DiscoveryConfig, DiscoveryNode,
 };
-use larder_model::{CacheCluster, ClusterStatus, Engine, NodeStatus};
+use larder_model::{CacheCluster, ClusterStatus, Engine};
+
+use super::settle::publish_membership;
 
 use crate::Controller;
-
-/// Nodes clients may be told about: members that have finished starting.
-fn published(c: &CacheCluster) -> Vec<String> {
-    c.nodes
-        .iter()
-        .filter(|n| !matches!(n.status, NodeStatus::Creating | NodeStatus::Deleting))
-        .map(|n| n.cache_node_id.clone())
-        .collect()
-}
 
 /// The IP clients should dial for a host name; the name itself when it does not resolve.
 fn resolve_ip(host: &str) -> String {
@@ -53,55 +46,67 @@ impl Controller {
         }
     }
 
-    /// One discovery step for a cluster. True when the config version moved.
+    /// Starts the configuration endpoint of a memcached cluster if it is not running,
+    /// before any node is published, so it listens by the time the cluster is available.
+    pub(crate) async fn ensure_config_endpoint(&self, c: &CacheCluster) {
+        let Some(port) = c.configuration_endpoint_port else {
+            return;
+        };
+        if c.engine != Engine::Memcached || c.status == ClusterStatus::Deleting {
+            return;
+        }
+        let mut eps = self.inner.config_endpoints.lock().await;
+        if eps.contains_key(&c.id) {
+            return;
+        }
+        match ConfigEndpoint::start(&self.settings().bind_host, port, self.discovery_config(c))
+            .await
+        {
+            Ok(ep) => {
+                tracing::info!(cache_cluster_id = %c.id, port, "configuration endpoint listening");
+                eps.insert(c.id.clone(), ep);
+            }
+            Err(e) => {
+                tracing::warn!(cache_cluster_id = %c.id, port, error = %e, "configuration endpoint failed to start")
+            }
+        }
+    }
+
+    /// One discovery step: publish membership changes, hand the current config to the
+    /// endpoint and, when it changed or on the periodic refresh, rewrite the legacy key
+    /// on every node. True when the config version moved.
     pub(crate) async fn sync_discovery(&self, id: &str, refresh_legacy_keys: bool) -> bool {
-        let bumped = self.store().update_cluster(id, |c, _| {
-            if c.engine != Engine::Memcached || c.status == ClusterStatus::Deleting {
-                return Ok(false);
-            }
-            let now = published(c);
-            if now.is_empty() || now == c.published_members {
-                return Ok(false);
-            }
-            c.config_version += 1;
-            c.published_members = now;
-            Ok(true)
-        });
-        let bumped = bumped.unwrap_or(false);
+        let bumped = self
+            .store()
+            .update_cluster(id, |c, _| Ok(publish_membership(c)))
+            .unwrap_or(false);
         let Ok(Some(c)) = self.store().get_cluster(id) else {
             return bumped;
         };
-        let Some(port) = c.configuration_endpoint_port else {
-            return bumped;
-        };
-        if c.status == ClusterStatus::Deleting || c.published_members.is_empty() {
+        if c.engine != Engine::Memcached || c.status == ClusterStatus::Deleting {
             return bumped;
         }
+        self.ensure_config_endpoint(&c).await;
         let cfg = self.discovery_config(&c);
-        {
-            let mut eps = self.inner.config_endpoints.lock().await;
-            match eps.get(id) {
-                Some(ep) => ep.update(cfg.clone()),
-                None => match ConfigEndpoint::start(&self.settings().bind_host, port, cfg.clone())
-                    .await
-                {
-                    Ok(ep) => {
-                        tracing::info!(cache_cluster_id = %id, port, "configuration endpoint listening");
-                        eps.insert(id.to_string(), ep);
-                    }
-                    Err(e) => {
-                        tracing::warn!(cache_cluster_id = %id, port, error = %e, "configuration endpoint failed to start")
-                    }
-                },
+        let changed = {
+            let eps = self.inner.config_endpoints.lock().await;
+            let mut last = self
+                .inner
+                .published_versions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(ep) = eps.get(id) {
+                ep.update(cfg.clone());
             }
-        }
-        if bumped || refresh_legacy_keys {
+            last.insert(id.to_string(), cfg.version) != Some(cfg.version)
+        };
+        if changed || refresh_legacy_keys {
             for n in c
                 .nodes
                 .iter()
                 .filter(|n| c.published_members.contains(&n.cache_node_id))
             {
-                let addr = format!("{}:{}", connect_host(&self.settings().bind_host), n.port);
+                let addr = self.node_addr(n.port);
                 match ensure_legacy_discovery_key(&addr, &cfg).await {
                     Ok(true) => {
                         tracing::debug!(cache_cluster_id = %id, node = %n.cache_node_id, "legacy discovery key written")
@@ -114,14 +119,5 @@ impl Controller {
             }
         }
         bumped
-    }
-}
-
-/// Where the daemon itself reaches a node: loopback for wildcard binds.
-fn connect_host(bind: &str) -> String {
-    match bind {
-        "0.0.0.0" | "" => "127.0.0.1".into(),
-        "::" => "[::1]".into(),
-        b => b.into(),
     }
 }

@@ -8,12 +8,13 @@ mod health;
 mod nodes;
 mod redis_ops;
 mod replication;
+mod settle;
 
 pub(crate) use replication::GroupEndpoints;
 
 use std::time::{Duration, Instant};
 
-use larder_model::{CacheCluster, ClusterStatus, Event, NodeStatus};
+use larder_model::{CacheCluster, ClusterStatus};
 use tokio::sync::watch;
 
 use crate::Controller;
@@ -124,6 +125,7 @@ impl Controller {
                         tracing::warn!(cache_cluster_id = %cluster.id, error = %e, "pending modifications not applied");
                     }
                 }
+                self.ensure_config_endpoint(&cluster).await;
                 let mut progressed = self.node_steps(&cluster).await;
                 progressed |= self.sync_discovery(&cluster.id, refresh_legacy_keys).await;
                 refresh_legacy_keys = false;
@@ -142,32 +144,10 @@ impl Controller {
 
     /// Moves a cluster whose nodes are all available back to `available`.
     fn finish_if_settled(&self, id: &str) -> bool {
-        let r = self.store().update_cluster(id, |c, change| {
-            let busy = matches!(
-                c.status,
-                ClusterStatus::Creating | ClusterStatus::Modifying | ClusterStatus::RebootingNodes
-            );
-            if !busy || c.nodes.iter().any(|n| n.status != NodeStatus::Available) {
-                return Ok(false);
-            }
-            let message = match c.status {
-                ClusterStatus::Creating => "Cache cluster created",
-                ClusterStatus::Modifying => "Cache cluster modified",
-                _ => "Cache cluster nodes rebooted",
-            };
-            change.events.push(Event::cache_cluster(&c.id, message));
-            c.status = ClusterStatus::Available;
-            Ok(true)
-        });
-        match r {
-            Ok(done) => {
-                if done {
-                    tracing::info!(cache_cluster_id = %id, "cache cluster available");
-                }
-                done
-            }
-            Err(_) => false,
-        }
+        let done = self
+            .store()
+            .update_cluster(id, |c, change| Ok(settle::settle(c, &mut change.events)));
+        done.unwrap_or(false)
     }
 
     /// Stops every node process and configuration endpoint (clean daemon shutdown);

@@ -185,6 +185,10 @@ impl Controller {
                 return Ok(false);
             }
             f(&snapshot, node, &mut change.events);
+            if super::settle::settle(c, &mut change.events) && c.status == ClusterStatus::Available
+            {
+                tracing::info!(cache_cluster_id = %c.id, "cache cluster available");
+            }
             Ok(true)
         })
     }
