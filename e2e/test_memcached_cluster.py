@@ -7,9 +7,6 @@ import time
 from pymemcache.client.base import Client as Memcache
 
 from harness import (
-    config_get_cluster,
-    get_cluster_key,
-    memcached_raw,
     node_endpoints,
     pid_alive,
     pids_listening_on,
@@ -17,6 +14,7 @@ from harness import (
     wait_status,
     wait_until,
 )
+from memcache_wire import config_get_cluster, get_cluster_key, memcached_raw
 
 
 def mc(addr: tuple[str, int]) -> Memcache:
