@@ -116,8 +116,11 @@ def daemon_endpoints(url):
             sys.path.append(os.path.join(venv, d, "site-packages"))
     import boto3  # only needed for --daemon
 
-    ec = boto3.client("elasticache", endpoint_url=url, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
+    # Larder's default credential pair unless the environment names another.
+    ec = boto3.client("elasticache", endpoint_url=url,
+                      region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                      aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "larder"),
+                      aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "larder"))
     group = f"bench-{os.getpid()}"
     ec.create_replication_group(
         ReplicationGroupId=group, ReplicationGroupDescription="bench", Engine="redis",

@@ -147,6 +147,9 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
         params.string("CacheClusterId").as_deref(),
         params.int("MaxRecords")?,
         params.string("Marker").as_deref(),
+        params
+            .bool("ShowCacheClustersNotInReplicationGroups")?
+            .unwrap_or(false),
     )?;
     let standalone_only = params
         .bool("ShowCacheClustersNotInReplicationGroups")?

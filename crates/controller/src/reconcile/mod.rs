@@ -153,14 +153,21 @@ impl Controller {
     /// Stops every node process and configuration endpoint (clean daemon shutdown);
     /// intent stays, so the next start brings them back.
     pub async fn stop_all_nodes(&self) {
+        // In parallel: a memcached node can take a second to exit, and a host may run hundreds.
         let clusters = self.store().list_clusters().unwrap_or_default();
+        let mut stops = tokio::task::JoinSet::new();
         for c in &clusters {
             for n in &c.nodes {
-                if let Err(e) = self.inner.agent.stop(&c.node_key(&n.cache_node_id)).await {
-                    tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, error = %e, "stop failed");
-                }
+                let agent = self.inner.agent.clone();
+                let (id, key) = (c.id.clone(), c.node_key(&n.cache_node_id));
+                stops.spawn(async move {
+                    if let Err(e) = agent.stop(&key).await {
+                        tracing::warn!(cache_cluster_id = %id, node = %key, error = %e, "stop failed");
+                    }
+                });
             }
         }
+        while stops.join_next().await.is_some() {}
         let mut eps = self.inner.config_endpoints.lock().await;
         for (_, ep) in eps.drain() {
             ep.shutdown();

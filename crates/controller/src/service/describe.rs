@@ -71,6 +71,7 @@ impl Controller {
         id: Option<&str>,
         max_records: Option<i64>,
         marker: Option<&str>,
+        standalone_only: bool,
     ) -> Result<ClusterPage, Fault> {
         if let Some(id) = id {
             page_size(max_records)?;
@@ -92,6 +93,7 @@ impl Controller {
             .list_clusters()?
             .into_iter()
             .filter(|c| marker.is_none_or(|m| c.id.as_str() > m))
+            .filter(|c| !standalone_only || c.replication_group_id.is_none())
             .collect();
         let more = rest.len() > size;
         rest.truncate(size);
