@@ -145,6 +145,7 @@ impl Controller {
                 }
             }
         }
+        self.step_delay().await;
         if !promoted {
             if let Err(e) = redis_ops::replicaof(&to_addr, None).await {
                 tracing::warn!(replication_group_id = %id, member = %to, error = %e, "promotion failed; will retry");
@@ -156,6 +157,7 @@ impl Controller {
                 return false;
             }
         }
+        self.step_delay().await;
         let from_id = f.from.clone();
         let committed = self.store().transaction(|tx| {
             let Some(mut cur) = tx.replication_group(&id)? else {

@@ -22,7 +22,7 @@ impl Controller {
         }
     }
 
-    async fn step_delay(&self) {
+    pub(crate) async fn step_delay(&self) {
         let d = self.settings().workflow_step_delay;
         if !d.is_zero() {
             tokio::time::sleep(d).await;

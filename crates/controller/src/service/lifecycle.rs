@@ -46,6 +46,19 @@ impl Controller {
             return Err(Fault::missing("CacheNodeIdsToReboot"));
         }
         let id = id.to_ascii_lowercase();
+        let group = self
+            .store()
+            .get_cluster(&id)?
+            .and_then(|c| c.replication_group_id);
+        if let Some(gid) = group {
+            let g = self.store().get_replication_group(&gid)?;
+            if g.is_some_and(|g| g.primary == id && g.members.len() > 1) {
+                // A restarted primary comes back empty and its replicas would copy that.
+                return Err(Fault::InvalidParameterCombination(format!(
+                    "{id} is the primary of replication group {gid}; reboot a replica, or fail over first (TestFailover)."
+                )));
+            }
+        }
         let out = self.store().update_cluster(&id, |c, _| {
             require_available(c)?;
             for n in node_ids {
