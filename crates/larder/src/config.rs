@@ -52,6 +52,12 @@ pub struct ServerArgs {
     /// Most cache nodes this host runs [default: 300].
     #[arg(long, env = "LARDER_MAX_NODES")]
     pub max_nodes: Option<u32>,
+    /// How often replication group primaries are health-checked, in ms [default: 100].
+    #[arg(long, env = "LARDER_HEALTH_CHECK_INTERVAL_MS")]
+    pub health_check_interval_ms: Option<u64>,
+    /// Missed health checks in a row before a live primary is failed over [default: 3].
+    #[arg(long, env = "LARDER_HEALTH_CHECK_FAILURES")]
+    pub health_check_failures: Option<u32>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -72,6 +78,8 @@ struct FileConfig {
     node_bind: Option<String>,
     availability_zones: Option<String>,
     max_nodes: Option<u32>,
+    health_check_interval_ms: Option<u64>,
+    health_check_failures: Option<u32>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -146,6 +154,18 @@ impl ServerArgs {
         }
         if let Some(m) = self.max_nodes.or(file.max_nodes) {
             settings.max_nodes = m;
+        }
+        if let Some(ms) = self
+            .health_check_interval_ms
+            .or(file.health_check_interval_ms)
+        {
+            if ms == 0 {
+                return Err("--health-check-interval-ms must be at least 1".into());
+            }
+            settings.health_check_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.health_check_failures.or(file.health_check_failures) {
+            settings.health_check_failures = n.max(1);
         }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
