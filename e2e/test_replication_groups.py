@@ -246,11 +246,12 @@ def roles_disagreement(g: dict) -> str | None:
 
 
 def wait_roles_agree(ec, rg_id: str, timeout: float = 30.0) -> dict:
-    """Wait until DescribeReplicationGroups and INFO replication agree on one primary."""
+    """Wait until the group is available and DescribeReplicationGroups and INFO
+    replication agree on one primary."""
     deadline = time.monotonic() + timeout
     while True:
         g = describe_group(ec, rg_id)
-        why = roles_disagreement(g)
+        why = f"status {g['Status']}" if g["Status"] != "available" else roles_disagreement(g)
         if why is None:
             return g
         if time.monotonic() > deadline:
