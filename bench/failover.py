@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Failover after kill -9 of the primary: Larder replication group against Redis Sentinel.
+"""Failover after kill -9 (or SIGSTOP) of the primary: Larder replication group against Redis Sentinel.
 
 Both sides get the same load: one writer doing SET seq:N N (N = 0, 1, 2 …) in a tight
 loop with a short socket timeout, reconnecting on any error, and recording when each
@@ -16,6 +16,9 @@ acknowledged again for 2 s. Measured per round:
       (counting only writes sent after the writer first saw the failure);
   (b) lost: acknowledged keys missing on the final primary.
 Fresh setup per round; medians over the rounds; ratio Larder / Sentinel.
+`--fault stop` freezes the primary with SIGSTOP instead: a hung node, which neither
+side can see from the process table, so both detect it by timeouts alone (Sentinel's
+down-after-milliseconds, Larder's missed health checks). That is the fairer race.
 With --record, appends a dated section to docs/BENCHMARKS.md.
 
 Run it with the e2e venv (it needs boto3 and redis):  .venv/bin/python bench/failover.py
@@ -53,6 +56,8 @@ STEADY = 2.0          # seconds of writes before the kill, and after recovery
 GIVE_UP = 60.0        # a round whose writes never resume is a failure, not a hang
 SOCKET_TIMEOUT = 0.25
 ERROR_PAUSE = 0.01    # between reconnect attempts, so the writer does not starve the failover
+FAULT = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}
+fault_signal = signal.SIGKILL  # set from --fault
 
 Addr = tuple[str, int]
 
@@ -200,7 +205,7 @@ class SentinelSetup:
         raise redis.ConnectionError("no sentinel answered")
 
     def kill_primary(self) -> None:
-        self.server_procs[self.master()[1]].send_signal(signal.SIGKILL)
+        self.server_procs[self.master()[1]].send_signal(fault_signal)
 
     def stop(self) -> None:
         for p in self.procs:
@@ -263,7 +268,7 @@ def larder_round(daemon: harness.Larder, ec, i: int) -> tuple[float, int, int]:
 
         def kill():
             pidfile = daemon.node_dir(old, "0001") / "redis.pid"
-            os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+            os.kill(int(pidfile.read_text().strip()), fault_signal)
 
         def final_primary() -> Addr:
             q = wait_for(lambda: (lambda q: q if q["member"]["CacheClusterId"] != old else None)(
@@ -316,7 +321,7 @@ def record(results: dict[str, dict], rounds: int, binary: Path) -> Path:
         path.write_text("# Benchmarks\n")
     lines = [
         "",
-        f"## Failover after kill -9 of the primary, {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+        f"## Failover after {fault_name(fault_signal)} of the primary, {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
         "",
         f"`bench/failover.py`, {rounds} rounds per setup, fresh setup per round, release build "
         f"(`{binary.name}`). One writer: SET seq:N in a tight loop, socket timeout "
@@ -341,6 +346,10 @@ def record(results: dict[str, dict], rounds: int, binary: Path) -> Path:
 # --------------------------------------------------------------------------- main
 
 
+def fault_name(sig: signal.Signals) -> str:
+    return "kill -9" if sig == signal.SIGKILL else "SIGSTOP (hang)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", "--rounds", type=int, default=5, help="rounds per setup (default 5)")
@@ -348,7 +357,11 @@ def main() -> int:
     ap.add_argument("--record", action="store_true", help="append the results to docs/BENCHMARKS.md")
     ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "larder")
     ap.add_argument("--no-build", action="store_true", help="don't run cargo build --release first")
+    ap.add_argument("--fault", choices=sorted(FAULT), default="kill",
+                    help="kill: SIGKILL the primary (default); stop: SIGSTOP it (a hung node)")
     args = ap.parse_args()
+    global fault_signal
+    fault_signal = FAULT[args.fault]
 
     raw: dict[str, list[tuple[float, int, int]]] = {}
     with tempfile.TemporaryDirectory(prefix="larder-failover-") as tmpname:
@@ -382,7 +395,7 @@ def main() -> int:
                 daemon.cleanup()
 
     results = {name: summary(r) for name, r in raw.items()}
-    print(f"\nkill -9 of the primary → first acknowledged write, {args.rounds} rounds each")
+    print(f"\n{fault_name(fault_signal)} of the primary → first acknowledged write, {args.rounds} rounds each")
     print("\n".join(table(results)))
     ratio = ratio_line(results)
     if ratio:

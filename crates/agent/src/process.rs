@@ -13,13 +13,14 @@ pub(crate) fn read_pidfile(path: &Path) -> Option<u32> {
     text.trim().parse().ok().filter(|&pid| pid > 0)
 }
 
-/// Writes the pidfile atomically so a crash never leaves a half-written pid behind.
+/// Writes the pidfile atomically so a daemon crash never leaves a half-written pid
+/// behind. No fsync: the file only has to outlive the daemon, not the machine; after
+/// a machine crash the node process is gone too, and it sits on the create path.
 pub(crate) fn write_pidfile(path: &Path, pid: u32) -> std::io::Result<()> {
     let tmp = path.with_extension("pid.tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
         writeln!(f, "{pid}")?;
-        f.sync_all()?;
     }
     std::fs::rename(tmp, path)
 }

@@ -16,7 +16,38 @@ pub fn used_ports(clusters: &[CacheCluster]) -> HashSet<u16> {
     used
 }
 
+/// What placement decisions see while they hold the placement lock.
+pub(crate) struct PlacementView<'a> {
+    /// Keeps other placements out until the decision is committed.
+    pub _lock: std::sync::MutexGuard<'a, ()>,
+    /// Every stored cluster except the one being changed.
+    pub clusters: Vec<CacheCluster>,
+    /// Ports those clusters and every replication group's endpoints hold.
+    pub reserved: HashSet<u16>,
+}
+
 impl crate::Controller {
+    /// Takes the placement lock and reads what a port or quota decision needs.
+    pub(crate) fn placement_view(&self, except: Option<&str>) -> Result<PlacementView<'_>, Fault> {
+        let lock = self
+            .inner
+            .placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let clusters: Vec<CacheCluster> = self
+            .store()
+            .list_clusters()?
+            .into_iter()
+            .filter(|c| Some(c.id.as_str()) != except)
+            .collect();
+        let reserved = self.reserved_ports(&clusters)?;
+        Ok(PlacementView {
+            _lock: lock,
+            clusters,
+            reserved,
+        })
+    }
+
     /// Ports held by the given clusters and by every replication group's endpoints.
     pub(crate) fn reserved_ports(&self, clusters: &[CacheCluster]) -> Result<HashSet<u16>, Fault> {
         let mut used = used_ports(clusters);

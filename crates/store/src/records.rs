@@ -71,12 +71,16 @@ impl Store {
         self.backend.as_ref()
     }
 
-    /// One cluster by id.
-    pub fn get_cluster(&self, id: &str) -> Result<Option<CacheCluster>, Fault> {
+    /// One record from a consistent snapshot.
+    pub(crate) fn read_one<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, Fault> {
         let mut out = None;
         self.backend.read(&mut |txn| {
-            out = match txn.get(Table::CacheClusters, id)? {
-                Some(v) => Some(decode(id, &v)?),
+            out = match txn.get(table, key)? {
+                Some(v) => Some(decode(key, &v)?),
                 None => None,
             };
             Ok(())
@@ -84,18 +88,28 @@ impl Store {
         Ok(out)
     }
 
-    /// Every cluster, ordered by id.
-    pub fn list_clusters(&self) -> Result<Vec<CacheCluster>, Fault> {
+    /// Every record of a table, in key order, from a consistent snapshot.
+    pub(crate) fn read_all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, Fault> {
         let mut out = Vec::new();
         self.backend.read(&mut |txn| {
             out = txn
-                .scan(Table::CacheClusters)?
+                .scan(table)?
                 .iter()
                 .map(|(k, v)| decode(k, v))
                 .collect::<Result<_, _>>()?;
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// One cluster by id.
+    pub fn get_cluster(&self, id: &str) -> Result<Option<CacheCluster>, Fault> {
+        self.read_one(Table::CacheClusters, id)
+    }
+
+    /// Every cluster, ordered by id.
+    pub fn list_clusters(&self) -> Result<Vec<CacheCluster>, Fault> {
+        self.read_all(Table::CacheClusters)
     }
 
     /// Inserts a new cluster with its tags and events; fails with
@@ -187,16 +201,7 @@ impl Store {
 
     /// Every stored event, oldest first.
     pub fn list_events(&self) -> Result<Vec<Event>, Fault> {
-        let mut out = Vec::new();
-        self.backend.read(&mut |txn| {
-            out = txn
-                .scan(Table::Events)?
-                .iter()
-                .map(|(k, v)| decode(k, v))
-                .collect::<Result<_, _>>()?;
-            Ok(())
-        })?;
-        Ok(out)
+        self.read_all(Table::Events)
     }
 
     /// Drops events older than `cutoff` (ElastiCache keeps 14 days).
@@ -219,14 +224,7 @@ impl Store {
 
     /// The tags on a resource.
     pub fn tags(&self, arn: &str) -> Result<Vec<Tag>, Fault> {
-        let mut out = Vec::new();
-        self.backend.read(&mut |txn| {
-            if let Some(v) = txn.get(Table::Tags, arn)? {
-                out = decode(arn, &v)?;
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        Ok(self.read_one(Table::Tags, arn)?.unwrap_or_default())
     }
 
     /// Changes the tags on a resource in one transaction; an error from `f` changes nothing.

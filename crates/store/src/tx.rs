@@ -126,29 +126,4 @@ impl Store {
     pub fn list_replication_groups(&self) -> Result<Vec<ReplicationGroup>, Fault> {
         self.read_all(Table::ReplicationGroups)
     }
-
-    fn read_one<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, Fault> {
-        let mut out = None;
-        self.backend().read(&mut |txn| {
-            out = match txn.get(table, key)? {
-                Some(v) => Some(decode(key, &v)?),
-                None => None,
-            };
-            Ok(())
-        })?;
-        Ok(out)
-    }
-
-    fn read_all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, Fault> {
-        let mut out = Vec::new();
-        self.backend().read(&mut |txn| {
-            out = txn
-                .scan(table)?
-                .iter()
-                .map(|(k, v)| decode(k, v))
-                .collect::<Result<_, _>>()?;
-            Ok(())
-        })?;
-        Ok(out)
-    }
 }

@@ -2,14 +2,13 @@
 
 use chrono::Utc;
 use larder_model::ids::{normalize_identifier, CACHE_CLUSTER_ID_MAX};
-use larder_model::maintenance_window::DEFAULT_MAINTENANCE_WINDOW;
 use larder_model::requests::CreateCacheCluster;
 use larder_model::{
-    arn, CacheCluster, CacheNode, ClusterStatus, Engine, Fault, MaintenanceWindow, NodeStatus,
-    NodeType, PendingModifiedValues,
+    CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, NodeType,
+    PendingModifiedValues,
 };
 
-use super::{check_parameter_group, check_snapshot_settings, refuse_unsupported};
+use super::{check_common_settings, check_parameter_group, refuse_unsupported, CommonSettings};
 use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
@@ -102,36 +101,22 @@ impl Controller {
                 "The number of PreferredAvailabilityZones must equal NumCacheNodes.".into(),
             ));
         }
-        let window = req
-            .preferred_maintenance_window
-            .clone()
-            .unwrap_or_else(|| DEFAULT_MAINTENANCE_WINDOW.into());
-        MaintenanceWindow::parse(&window)?;
-        if let Some(p) = req.port {
-            if !(1..=65535).contains(&p) {
-                return Err(Fault::invalid("Port", &p.to_string(), "must be 1-65535"));
-            }
-        }
-        check_snapshot_settings(
+        let CommonSettings { window, tags } = check_common_settings(
             engine,
+            req.preferred_maintenance_window.as_deref(),
+            req.port,
             req.snapshot_retention_limit,
             req.snapshot_window.as_deref(),
+            &req.tags,
         )?;
-        let mut tags = Vec::new();
-        arn::merge_tags(&mut tags, req.tags.clone())?;
 
         let requested_zones: Vec<String> = match &req.preferred_availability_zone {
             Some(z) => vec![z.clone()],
             None => req.preferred_availability_zones.clone(),
         };
         let settings = self.settings();
-        let _placement = self
-            .inner
-            .placement
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let existing = self.store().list_clusters()?;
-        let mut used = self.reserved_ports(&existing)?;
+        let view = self.placement_view(None)?;
+        let mut used = view.reserved.clone();
         let endpoint_ports = usize::from(engine == Engine::Memcached);
         let ports = allocate_ports(settings, &mut used, num as usize + endpoint_ports)?;
         let zones = choose_zones(settings, &[], &requested_zones, cross_az, num as usize)?;

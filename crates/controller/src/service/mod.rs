@@ -83,3 +83,38 @@ fn refuse_member(c: &CacheCluster) -> Result<(), Fault> {
         None => Ok(()),
     }
 }
+
+/// Settings every create takes, checked the same way.
+struct CommonSettings {
+    /// The maintenance window, defaulted.
+    window: String,
+    /// Tags, merged and checked.
+    tags: Vec<larder_model::Tag>,
+}
+
+/// Checks the maintenance window, port, snapshot settings and tags of a create.
+fn check_common_settings(
+    engine: larder_model::Engine,
+    window: Option<&str>,
+    port: Option<i64>,
+    retention: Option<i64>,
+    snapshot_window: Option<&str>,
+    tags: &[larder_model::Tag],
+) -> Result<CommonSettings, Fault> {
+    let window = window
+        .unwrap_or(larder_model::maintenance_window::DEFAULT_MAINTENANCE_WINDOW)
+        .to_string();
+    larder_model::MaintenanceWindow::parse(&window)?;
+    if let Some(p) = port {
+        if !(1..=65535).contains(&p) {
+            return Err(Fault::invalid("Port", &p.to_string(), "must be 1-65535"));
+        }
+    }
+    check_snapshot_settings(engine, retention, snapshot_window)?;
+    let mut merged = Vec::new();
+    larder_model::arn::merge_tags(&mut merged, tags.to_vec())?;
+    Ok(CommonSettings {
+        window,
+        tags: merged,
+    })
+}

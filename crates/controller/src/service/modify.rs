@@ -190,18 +190,8 @@ impl Controller {
             }
         }
         let settings = self.settings().clone();
-        let _placement = self
-            .inner
-            .placement
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let others: Vec<CacheCluster> = self
-            .store()
-            .list_clusters()?
-            .into_iter()
-            .filter(|c| c.id != id)
-            .collect();
-        let reserved = self.reserved_ports(&others)?;
+        let view = self.placement_view(Some(&id))?;
+        let (others, reserved) = (&view.clusters, &view.reserved);
         let max_nodes = settings.max_nodes as usize;
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
@@ -269,7 +259,7 @@ impl Controller {
             }
             if req.apply_immediately {
                 c.pending = Default::default();
-                apply_node_changes(&settings, c, &reserved, &ch)?;
+                apply_node_changes(&settings, c, reserved, &ch)?;
                 change.events.push(Event::cache_cluster(
                     &c.id,
                     "Cache cluster modification started",
@@ -288,18 +278,8 @@ impl Controller {
     /// Applies pending modifications of clusters whose maintenance window is open.
     pub(crate) fn apply_due_pending(&self, id: &str) -> Result<(), Fault> {
         let settings = self.settings().clone();
-        let _placement = self
-            .inner
-            .placement
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let others: Vec<CacheCluster> = self
-            .store()
-            .list_clusters()?
-            .into_iter()
-            .filter(|c| c.id != id)
-            .collect();
-        let reserved = self.reserved_ports(&others)?;
+        let view = self.placement_view(Some(id))?;
+        let reserved = &view.reserved;
         self.store().update_cluster(id, |c, change| {
             if c.pending.is_empty() || c.status != ClusterStatus::Available {
                 return Ok(());
@@ -315,7 +295,7 @@ impl Controller {
                 new_zones: Vec::new(),
             };
             c.pending = Default::default();
-            apply_node_changes(&settings, c, &reserved, &ch)?;
+            apply_node_changes(&settings, c, reserved, &ch)?;
             change.events.push(Event::cache_cluster(
                 &c.id,
                 "Applying pending modifications in the maintenance window",

@@ -18,13 +18,8 @@ impl Controller {
         let id = id.to_ascii_lowercase();
         let target = new_replica_count.ok_or_else(|| Fault::missing("NewReplicaCount"))?;
         let settings = self.settings().clone();
-        let _placement = self
-            .inner
-            .placement
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let clusters = self.store().list_clusters()?;
-        let mut used = self.reserved_ports(&clusters)?;
+        let view = self.placement_view(None)?;
+        let mut used = view.reserved.clone();
         let max_nodes = settings.max_nodes as usize;
         let out = self.store().transaction(|tx| {
             let mut g = tx

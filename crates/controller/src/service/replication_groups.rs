@@ -2,16 +2,14 @@
 
 use chrono::Utc;
 use larder_model::ids::{cache_node_id, normalize_identifier, REPLICATION_GROUP_ID_MAX};
-use larder_model::maintenance_window::DEFAULT_MAINTENANCE_WINDOW;
 use larder_model::replication_group::MAX_REPLICAS;
 use larder_model::requests::CreateReplicationGroup;
 use larder_model::{
-    arn, CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow,
-    NodeStatus, NodeType, PendingModifiedValues, ReplicationGroup, ReplicationGroupStatus,
-    SourceType,
+    CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, NodeStatus, NodeType,
+    PendingModifiedValues, ReplicationGroup, ReplicationGroupStatus, SourceType,
 };
 
-use super::{check_parameter_group, check_snapshot_settings};
+use super::{check_common_settings, check_parameter_group, CommonSettings};
 use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
@@ -195,33 +193,19 @@ impl Controller {
             req.cache_parameter_group_name.as_deref(),
             &version.default_parameter_group(),
         )?;
-        let window = req
-            .preferred_maintenance_window
-            .clone()
-            .unwrap_or_else(|| DEFAULT_MAINTENANCE_WINDOW.into());
-        MaintenanceWindow::parse(&window)?;
-        if let Some(p) = req.port {
-            if !(1..=65535).contains(&p) {
-                return Err(Fault::invalid("Port", &p.to_string(), "must be 1-65535"));
-            }
-        }
-        check_snapshot_settings(
+        let CommonSettings { window, tags } = check_common_settings(
             engine,
+            req.preferred_maintenance_window.as_deref(),
+            req.port,
             req.snapshot_retention_limit,
             req.snapshot_window.as_deref(),
+            &req.tags,
         )?;
-        let mut tags = Vec::new();
-        arn::merge_tags(&mut tags, req.tags.clone())?;
 
         let settings = self.settings().clone();
-        let _placement = self
-            .inner
-            .placement
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let clusters = self.store().list_clusters()?;
+        let view = self.placement_view(None)?;
         let new_members = (total - i64::from(existing_primary.is_some())) as usize;
-        let mut used = self.reserved_ports(&clusters)?;
+        let mut used = view.reserved.clone();
         let ports = allocate_ports(&settings, &mut used, new_members + 2)?;
         let existing_zones: Vec<String> = existing_primary
             .iter()
