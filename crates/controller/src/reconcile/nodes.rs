@@ -92,7 +92,15 @@ impl Controller {
                 self.step_delay().await;
                 let spec = self.node_spec(c, n, &n.node_type);
                 agent.ensure_started(&spec).await.map_err(internal)?;
-                agent.wait_ready(&spec, timeout).await.map_err(internal)?;
+                if let Err(e) = agent.wait_ready(&spec, timeout).await {
+                    if !agent.is_running(&spec.key)
+                        && !larder_agent::port_is_free(&spec.bind, spec.port)
+                    {
+                        // Something outside Larder took the port after it was handed out.
+                        self.move_node_port(c, n)?;
+                    }
+                    return Err(internal(e));
+                }
                 let announce = c.status != ClusterStatus::Creating;
                 self.set_node(c, n, NodeStatus::Creating, |c, node, events| {
                     node.status = NodeStatus::Available;
@@ -158,6 +166,21 @@ impl Controller {
                 Ok(true)
             }
         }
+    }
+
+    /// Gives a node that has not started yet a new port.
+    fn move_node_port(&self, c: &CacheCluster, n: &CacheNode) -> Result<(), Fault> {
+        let view = self.placement_view(None)?;
+        let mut used = view.reserved.clone();
+        let port = crate::placement::allocate_ports(self.settings(), &mut used, 1)?[0];
+        let node_id = n.cache_node_id.clone();
+        self.store().update_cluster(&c.id, |c, _| {
+            if let Some(node) = c.nodes.iter_mut().find(|x| x.cache_node_id == node_id && x.status == NodeStatus::Creating) {
+                tracing::warn!(cache_cluster_id = %c.id, node = %node_id, old = node.port, new = port, "port taken by another process; moving the node");
+                node.port = port;
+            }
+            Ok(())
+        })
     }
 
     /// Commits a node's next status if it is still where this step found it and the

@@ -1,0 +1,51 @@
+"""Online vertical scaling of a replication group: every member gets the new node
+type's memory limit while it keeps serving and keeps its data."""
+
+from __future__ import annotations
+
+from test_redis_cluster import expected_maxmemory
+from test_replication_groups import (
+    create_group,
+    describe_group,
+    group_events,
+    member_addr,
+    primary_endpoint,
+    rconn,
+    redis_server_pids,
+    wait_group,
+    wait_roles_agree,
+    write_keys,
+)
+
+
+def test_modify_node_type_keeps_data_and_processes(larder, ec):
+    create_group(ec, "big", 3)
+    g = wait_roles_agree(ec, "big", timeout=60)
+    data = write_keys(primary_endpoint(g), 500)
+    pids = redis_server_pids(larder)
+    for cid in g["MemberClusters"]:
+        assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
+            expected_maxmemory("cache.t4g.micro")
+
+    resp = ec.modify_replication_group(ReplicationGroupId="big", CacheNodeType="cache.t4g.small",
+                                       ApplyImmediately=True)
+    assert resp["ReplicationGroup"]["Status"] == "modifying"
+    g = wait_group(ec, "big", timeout=60)
+    assert g["CacheNodeType"] == "cache.t4g.small"
+    for cid in g["MemberClusters"]:
+        r = rconn(member_addr(g, cid))
+        assert int(r.config_get("maxmemory")["maxmemory"]) == expected_maxmemory("cache.t4g.small")
+        assert r.mget(list(data)) == list(data.values()), f"data lost on {cid}"
+        (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
+        assert c["CacheNodeType"] == "cache.t4g.small" and c["CacheClusterStatus"] == "available"
+    # Scaled in place: the same engine processes, nothing restarted.
+    assert redis_server_pids(larder) == pids
+    assert any("cache.t4g.small" in m for m in group_events(ec, "big"))
+    # An unknown node type is refused and changes nothing.
+    try:
+        ec.modify_replication_group(ReplicationGroupId="big", CacheNodeType="cache.x9.huge",
+                                    ApplyImmediately=True)
+        raise AssertionError("unknown node type accepted")
+    except ec.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidParameterValue"
+    assert describe_group(ec, "big")["CacheNodeType"] == "cache.t4g.small"
