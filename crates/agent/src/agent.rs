@@ -24,7 +24,7 @@ use crate::{AgentError, NodeSpec};
 /// Upper bound of one health probe; a healthy local engine answers in well under 1 ms.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Poll interval of `wait_ready`: start latency is benchmarked against a ~7-15 ms floor.
-const READY_POLL: Duration = Duration::from_millis(2);
+const READY_POLL: Duration = Duration::from_millis(1);
 /// Grace period between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Poll interval while waiting for a signalled process to exit.

@@ -122,72 +122,47 @@ impl Store {
         events: &[Event],
         check: &dyn Fn(&[CacheCluster]) -> Result<(), Fault>,
     ) -> Result<(), Fault> {
-        let mut fault = None;
-        self.backend.transact(&mut |txn| {
-            if txn.get(Table::CacheClusters, &cluster.id)?.is_some() {
-                fault = Some(Fault::CacheClusterAlreadyExists(cluster.id.clone()));
-                return Ok(false);
+        self.transaction(|tx| {
+            if tx.cluster(&cluster.id)?.is_some() {
+                return Err(Fault::CacheClusterAlreadyExists(cluster.id.clone()));
             }
-            let existing: Vec<CacheCluster> = txn
-                .scan(Table::CacheClusters)?
-                .iter()
-                .map(|(k, v)| decode(k, v))
-                .collect::<Result<_, _>>()?;
-            if let Err(f) = check(&existing) {
-                fault = Some(f);
-                return Ok(false);
-            }
-            txn.put(
-                Table::CacheClusters,
-                &cluster.id,
-                &encode(&cluster.id, cluster)?,
-            )?;
+            check(&tx.clusters()?)?;
+            tx.put_cluster(cluster)?;
             if let Some((arn, tags)) = tags {
-                txn.put(Table::Tags, arn, &encode(arn, &tags)?)?;
+                tx.put_tags(arn, tags)?;
             }
-            self.put_events(txn, events)?;
-            Ok(true)
-        })?;
-        fault.map_or(Ok(()), Err)
+            events.iter().for_each(|e| tx.event(e.clone()));
+            Ok(())
+        })
     }
 
     /// Reads a cluster, lets `f` change it, and writes it back with the events `f`
-    /// queued, all in one transaction. An error from `f` changes nothing.
+    /// queued, all in one transaction. An error from `f` changes nothing, and nothing
+    /// is committed when `f` changed nothing.
     pub fn update_cluster<T>(
         &self,
         id: &str,
         mut f: impl FnMut(&mut CacheCluster, &mut ClusterChange) -> Result<T, Fault>,
     ) -> Result<T, Fault> {
-        let mut result: Option<Result<T, Fault>> = None;
-        self.backend.transact(&mut |txn| {
-            let Some(raw) = txn.get(Table::CacheClusters, id)? else {
-                result = Some(Err(Fault::CacheClusterNotFound(id.to_string())));
-                return Ok(false);
-            };
-            let mut cluster: CacheCluster = decode(id, &raw)?;
+        self.transaction(|tx| {
+            let before = tx
+                .cluster(id)?
+                .ok_or_else(|| Fault::CacheClusterNotFound(id.to_string()))?;
+            let mut cluster = before.clone();
             let mut change = ClusterChange {
                 events: Vec::new(),
                 delete_with_tags_arn: None,
             };
-            match f(&mut cluster, &mut change) {
-                Ok(v) => {
-                    if let Some(arn) = &change.delete_with_tags_arn {
-                        txn.delete(Table::CacheClusters, id)?;
-                        txn.delete(Table::Tags, arn)?;
-                    } else {
-                        txn.put(Table::CacheClusters, id, &encode(id, &cluster)?)?;
-                    }
-                    self.put_events(txn, &change.events)?;
-                    result = Some(Ok(v));
-                    Ok(true)
-                }
-                Err(e) => {
-                    result = Some(Err(e));
-                    Ok(false)
-                }
+            let v = f(&mut cluster, &mut change)?;
+            if let Some(arn) = &change.delete_with_tags_arn {
+                tx.delete_cluster(id)?;
+                tx.delete_tags(arn)?;
+            } else if cluster != before {
+                tx.put_cluster(&cluster)?;
             }
-        })?;
-        result.unwrap_or_else(|| Err(Fault::Internal("transaction did not run".into())))
+            change.events.into_iter().for_each(|e| tx.event(e));
+            Ok(v)
+        })
     }
 
     /// Records events that belong to no record change.
@@ -233,24 +208,11 @@ impl Store {
         arn: &str,
         mut f: impl FnMut(&mut Vec<Tag>) -> Result<(), Fault>,
     ) -> Result<Vec<Tag>, Fault> {
-        let mut result = None;
-        self.backend.transact(&mut |txn| {
-            let mut tags: Vec<Tag> = match txn.get(Table::Tags, arn)? {
-                Some(v) => decode(arn, &v)?,
-                None => Vec::new(),
-            };
-            match f(&mut tags) {
-                Ok(()) => {
-                    txn.put(Table::Tags, arn, &encode(arn, &tags)?)?;
-                    result = Some(Ok(tags));
-                    Ok(true)
-                }
-                Err(e) => {
-                    result = Some(Err(e));
-                    Ok(false)
-                }
-            }
-        })?;
-        result.unwrap_or_else(|| Err(Fault::Internal("transaction did not run".into())))
+        self.transaction(|tx| {
+            let mut tags = tx.tags(arn)?;
+            f(&mut tags)?;
+            tx.put_tags(arn, &tags)?;
+            Ok(tags)
+        })
     }
 }

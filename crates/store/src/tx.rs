@@ -11,6 +11,9 @@ use crate::records::{decode, encode, Store};
 pub struct Tx<'a> {
     txn: &'a mut dyn Txn,
     events: Vec<Event>,
+    /// Whether anything was written; a clean transaction is dropped, not committed,
+    /// so the reconcile loop's no-op checks cost no disk flush.
+    dirty: bool,
 }
 
 impl Tx<'_> {
@@ -41,6 +44,7 @@ impl Tx<'_> {
 
     /// Writes a cluster.
     pub fn put_cluster(&mut self, c: &CacheCluster) -> Result<(), Fault> {
+        self.dirty = true;
         Ok(self
             .txn
             .put(Table::CacheClusters, &c.id, &encode(&c.id, c)?)?)
@@ -48,6 +52,7 @@ impl Tx<'_> {
 
     /// Removes a cluster record.
     pub fn delete_cluster(&mut self, id: &str) -> Result<(), Fault> {
+        self.dirty = true;
         Ok(self.txn.delete(Table::CacheClusters, id)?)
     }
 
@@ -63,6 +68,7 @@ impl Tx<'_> {
 
     /// Writes a replication group.
     pub fn put_replication_group(&mut self, g: &ReplicationGroup) -> Result<(), Fault> {
+        self.dirty = true;
         Ok(self
             .txn
             .put(Table::ReplicationGroups, &g.id, &encode(&g.id, g)?)?)
@@ -70,22 +76,31 @@ impl Tx<'_> {
 
     /// Removes a replication group record.
     pub fn delete_replication_group(&mut self, id: &str) -> Result<(), Fault> {
+        self.dirty = true;
         Ok(self.txn.delete(Table::ReplicationGroups, id)?)
     }
 
     /// Replaces a resource's tags.
     pub fn put_tags(&mut self, arn: &str, tags: &[Tag]) -> Result<(), Fault> {
+        self.dirty = true;
         Ok(self.txn.put(Table::Tags, arn, &encode(arn, &tags)?)?)
     }
 
     /// Drops a resource's tags.
     pub fn delete_tags(&mut self, arn: &str) -> Result<(), Fault> {
+        self.dirty = true;
         Ok(self.txn.delete(Table::Tags, arn)?)
     }
 
     /// Records an event with the transaction.
     pub fn event(&mut self, e: Event) {
+        self.dirty = true;
         self.events.push(e);
+    }
+
+    /// A resource's tags (none when it has none).
+    pub fn tags(&self, arn: &str) -> Result<Vec<Tag>, Fault> {
+        Ok(self.get(Table::Tags, arn)?.unwrap_or_default())
     }
 }
 
@@ -100,13 +115,14 @@ impl Store {
             let mut tx = Tx {
                 txn,
                 events: Vec::new(),
+                dirty: false,
             };
             match f(&mut tx) {
                 Ok(v) => {
                     let events = std::mem::take(&mut tx.events);
                     self.put_events(tx.txn, &events)?;
                     result = Some(Ok(v));
-                    Ok(true)
+                    Ok(tx.dirty)
                 }
                 Err(e) => {
                     result = Some(Err(e));

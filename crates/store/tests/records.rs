@@ -147,3 +147,23 @@ fn delete_removes_record_and_tags_and_events_stay_ordered() {
         .unwrap();
     assert!(store.list_events().unwrap().is_empty());
 }
+
+#[test]
+fn unchanged_update_writes_nothing_and_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_embedded(&dir.path().join("s.redb")).unwrap();
+    store
+        .create_cluster(&cluster("c1"), None, &[], &no_check)
+        .unwrap();
+    let before = store.get_cluster("c1").unwrap().unwrap();
+    let seen = store.update_cluster("c1", |c, _| Ok(c.status)).unwrap();
+    assert_eq!(seen, ClusterStatus::Creating);
+    assert_eq!(store.get_cluster("c1").unwrap().unwrap(), before);
+    let changed = store
+        .update_cluster("c1", |c, _| {
+            c.status = ClusterStatus::Available;
+            Ok(())
+        })
+        .map(|_| store.get_cluster("c1").unwrap().unwrap().status);
+    assert_eq!(changed, Ok(ClusterStatus::Available));
+}
