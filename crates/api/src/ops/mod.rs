@@ -4,6 +4,7 @@
 mod cache_clusters;
 mod catalog;
 mod events;
+mod migration;
 mod render;
 mod replication_groups;
 mod tags;
@@ -151,18 +152,18 @@ pub static OPERATIONS: &[Operation] = &[
     },
     Operation {
         name: "StartMigration",
-        params: replication_groups::START_MIGRATION,
-        handler: replication_groups::start_migration,
+        params: migration::START_MIGRATION,
+        handler: migration::start_migration,
     },
     Operation {
         name: "TestMigration",
-        params: replication_groups::TEST_MIGRATION,
-        handler: replication_groups::test_migration,
+        params: migration::TEST_MIGRATION,
+        handler: migration::test_migration,
     },
     Operation {
         name: "CompleteMigration",
-        params: replication_groups::COMPLETE_MIGRATION,
-        handler: replication_groups::complete_migration,
+        params: migration::COMPLETE_MIGRATION,
+        handler: migration::complete_migration,
     },
     Operation {
         name: "AddTagsToResource",
