@@ -179,7 +179,9 @@ impl Controller {
         if !all_linked || !replica_ports.iter().all(|p| online_ports.contains(p)) {
             return false;
         }
-        if replica_ports.is_empty() {
+        // The streaming check writes to the replication stream, so only when a status
+        // decision waits on it, not on every pass over an available group.
+        if replica_ports.is_empty() || g.status == ReplicationGroupStatus::Available {
             return true;
         }
         let primary_addr = self.node_addr(primary_port);
