@@ -4,15 +4,20 @@
 
 use std::collections::HashMap;
 
-use larder_model::{Failover, NodeStatus, ReplicationGroupStatus};
+use larder_model::{CacheCluster, Failover, NodeStatus, ReplicationGroup, ReplicationGroupStatus};
 use tokio::sync::watch;
 
 use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
 
+/// A failed probe: the primary's cluster and whether its process is gone (rather
+/// than only silent).
+type Failure = (Box<CacheCluster>, bool);
+
 impl Controller {
-    /// Probes every group's primary until shutdown.
+    /// Probes every group's primary until shutdown. Groups are probed concurrently,
+    /// so one hung primary's probe timeouts do not slow detection for the others.
     pub async fn health_loop(&self, mut shutdown: watch::Receiver<bool>) {
         let interval = self.settings().health_check_interval;
         let mut failures: HashMap<String, u32> = HashMap::new();
@@ -24,38 +29,19 @@ impl Controller {
             let Ok(groups) = self.store().list_replication_groups() else {
                 continue;
             };
+            let mut probes = tokio::task::JoinSet::new();
             for g in groups {
-                let watching = g.automatic_failover
-                    && g.failover.is_none()
-                    && matches!(
-                        g.status,
-                        ReplicationGroupStatus::Available | ReplicationGroupStatus::Modifying
-                    );
-                let Some(c) = watching
-                    .then(|| self.store().get_cluster(&g.primary).ok().flatten())
-                    .flatten()
-                else {
+                let me = self.clone();
+                probes.spawn(async move {
+                    let verdict = me.probe_primary(&g).await;
+                    (g, verdict)
+                });
+            }
+            while let Some(Ok((g, verdict))) = probes.join_next().await {
+                let Some((c, dead)) = verdict else {
                     failures.remove(&g.id);
                     continue;
                 };
-                let Some(n) = c
-                    .nodes
-                    .first()
-                    .filter(|n| n.status == NodeStatus::Available)
-                else {
-                    continue;
-                };
-                let dead = !self.inner.agent.is_running(&c.node_key(&n.cache_node_id));
-                let healthy = !dead
-                    && redis_ops::ping(
-                        &self.node_addr(n.port),
-                        self.settings().health_check_timeout,
-                    )
-                    .await;
-                if healthy {
-                    failures.remove(&g.id);
-                    continue;
-                }
                 let misses = failures.entry(g.id.clone()).or_insert(0);
                 *misses += 1;
                 if !dead && *misses < self.settings().health_check_failures {
@@ -73,6 +59,35 @@ impl Controller {
                 self.start_automatic_failover(&g.id, &g.primary, reason);
             }
         }
+    }
+
+    /// One health probe of a group's primary; `None` when it answered or is not
+    /// watched now (automatic failover off, or the group busy).
+    async fn probe_primary(&self, g: &ReplicationGroup) -> Option<Failure> {
+        let watching = g.automatic_failover
+            && g.failover.is_none()
+            && matches!(
+                g.status,
+                ReplicationGroupStatus::Available | ReplicationGroupStatus::Modifying
+            );
+        let c = watching
+            .then(|| self.store().get_cluster(&g.primary).ok().flatten())
+            .flatten()?;
+        let n = c
+            .nodes
+            .first()
+            .filter(|n| n.status == NodeStatus::Available)?;
+        let dead = !self.inner.agent.is_running(&c.node_key(&n.cache_node_id));
+        if !dead
+            && redis_ops::ping(
+                &self.node_addr(n.port),
+                self.settings().health_check_timeout,
+            )
+            .await
+        {
+            return None;
+        }
+        Some((Box::new(c), dead))
     }
 
     fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {
