@@ -26,6 +26,23 @@ const LEGACY_KEY_EVERY: Duration = Duration::from_secs(2);
 /// How often old events are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Frees a key in the in-flight set when dropped.
+struct InflightGuard {
+    controller: Controller,
+    key: String,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.controller
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
 impl Controller {
     /// Runs until `shutdown` turns true.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
@@ -62,18 +79,8 @@ impl Controller {
         match self.store().list_replication_groups() {
             Ok(groups) => {
                 for g in groups {
-                    let key = format!("replicationgroup:{}", g.id);
-                    if !self
-                        .inner
-                        .inflight
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key.clone())
-                    {
-                        continue;
-                    }
                     let me = self.clone();
-                    tokio::spawn(async move {
+                    self.spawn_once(format!("replicationgroup:{}", g.id), async move {
                         let mut g = g;
                         while me.group_step(&g).await {
                             match me.store().get_replication_group(&g.id) {
@@ -81,37 +88,43 @@ impl Controller {
                                 _ => break,
                             }
                         }
-                        me.inner
-                            .inflight
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .remove(&key);
                     });
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read replication groups"),
         }
         for c in clusters {
-            let fresh = self
-                .inner
-                .inflight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(c.id.clone());
-            if !fresh {
-                continue;
-            }
             let me = self.clone();
-            tokio::spawn(async move {
-                let id = c.id.clone();
-                me.pass(c, refresh_legacy_keys).await;
-                me.inner
-                    .inflight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&id);
+            self.spawn_once(c.id.clone(), async move {
+                me.pass(c, refresh_legacy_keys).await
             });
         }
+    }
+
+    /// Runs `work` unless work under the same key is still running. The key is freed
+    /// when the work ends, even by a panic, so a resource is never left unreconciled.
+    fn spawn_once(
+        &self,
+        key: String,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let fresh = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        if !fresh {
+            return;
+        }
+        let guard = InflightGuard {
+            controller: self.clone(),
+            key,
+        };
+        tokio::spawn(async move {
+            let _guard = guard;
+            work.await;
+        });
     }
 
     /// Drives one cluster until no step makes progress.

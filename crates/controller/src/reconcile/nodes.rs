@@ -69,11 +69,12 @@ impl Controller {
         let internal = |e: larder_agent::AgentError| Fault::Internal(e.to_string());
         match n.status {
             NodeStatus::Available => {
-                let spec = self.node_spec(c, n, &n.node_type);
-                if agent.is_running(&spec.key) || self.failover_covers(c) {
+                // The common case, a running node, costs one /proc lookup and no store read.
+                if agent.is_running(&c.node_key(&n.cache_node_id)) || self.failover_covers(c) {
                     // A group primary with a live replica is replaced by failover, not restarted.
                     return Ok(false);
                 }
+                let spec = self.node_spec(c, n, &n.node_type);
                 tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, "node process is gone; recovering");
                 let id = n.cache_node_id.clone();
                 self.store().append_events(&[Event::cache_cluster(
