@@ -247,14 +247,16 @@ def main() -> int:
     print(f"\ncreate → available vs engine spawn floor, N={args.n} (ms)")
     print(f"{'cluster':<20}{'create median':>15}{'min':>9}{'max':>9}{'floor median':>14}{'ratio':>8}"
           f"{'daemon-side':>13}{'ratio':>8}")
-    worst = 0.0
+    worst = worst_daemon = 0.0
     for name, r in results.items():
         c, f, d = summarize(r["create"]), summarize(r["floor"]), summarize(r["daemon"])
         ratio = c[0] / f[0]
         worst = max(worst, ratio)
+        worst_daemon = max(worst_daemon, d[0] / f[0])
         print(f"{name:<20}{ms(c[0]):>15}{ms(c[1]):>9}{ms(c[2]):>9}{ms(f[0]):>14}{ratio:>7.2f}×"
               f"{ms(d[0]):>13}{d[0] / f[0]:>7.2f}×")
-    print(f"target: < 1.5× — {'met' if worst < 1.5 else 'NOT met'}")
+    print(f"target < 1.5×: end-to-end {'met' if worst < 1.5 else 'NOT met'}, "
+          f"daemon-side {'met' if worst_daemon < 1.5 else 'NOT met'}")
     if args.record:
         print(f"recorded in {record(results, args.n, args.bin)}")
     return 0

@@ -1,6 +1,6 @@
 //! The in-process local agent: spawns, adopts, probes and stops engine processes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -42,6 +42,34 @@ struct Inner {
     /// Processes this agent spawned, kept so we can reap them (no zombies).
     /// Adopted processes are not here; they are found through their pidfile.
     children: Mutex<HashMap<String, Child>>,
+    /// Nodes being spawned right now.
+    starting: Mutex<HashSet<String>>,
+}
+
+/// A node key claimed for spawning; released on drop, also when the spawn fails.
+struct StartClaim<'a> {
+    inner: &'a Inner,
+    key: String,
+}
+
+impl<'a> StartClaim<'a> {
+    fn take(inner: &'a Inner, key: &str) -> Option<StartClaim<'a>> {
+        let mut starting = inner.starting.lock().unwrap_or_else(|p| p.into_inner());
+        starting.insert(key.to_string()).then(|| StartClaim {
+            inner,
+            key: key.to_string(),
+        })
+    }
+}
+
+impl Drop for StartClaim<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .starting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
 }
 
 /// Every pidfile name an engine of ours may use; `is_running` only knows the key.
@@ -56,6 +84,7 @@ impl LocalAgent {
             inner: Arc::new(Inner {
                 root,
                 children: Mutex::new(HashMap::new()),
+                starting: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -100,12 +129,21 @@ impl LocalAgent {
     /// Starts the node unless it already runs (ours or adopted); returns its pid.
     pub async fn ensure_started(&self, spec: &NodeSpec) -> Result<u32, AgentError> {
         validate_key(spec)?;
-        // Held across check and spawn so concurrent calls cannot start the node twice.
-        let mut children = self.children();
-        if let Some(pid) = self.live_pid(&mut children, &spec.key) {
-            tracing::debug!(node = %spec.key, pid, "node already running");
-            return Ok(pid);
-        }
+        // Claim the key, so concurrent calls cannot start the same node twice while
+        // different nodes still spawn in parallel (a cluster's nodes start together).
+        let _claim = loop {
+            {
+                let mut children = self.children();
+                if let Some(pid) = self.live_pid(&mut children, &spec.key) {
+                    tracing::debug!(node = %spec.key, pid, "node already running");
+                    return Ok(pid);
+                }
+                if let Some(claim) = StartClaim::take(&self.inner, &spec.key) {
+                    break claim;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
         let dir = self.node_dir(&spec.key);
         std::fs::create_dir_all(&dir)?;
         let mut command = build_command(spec, &dir)?;
@@ -125,7 +163,7 @@ impl LocalAgent {
             source,
         })?;
         let pid = child.id();
-        children.insert(spec.key.clone(), child);
+        self.children().insert(spec.key.clone(), child);
         write_pidfile(&pidfile(&dir, spec.engine), pid)?;
         tracing::info!(node = %spec.key, pid, engine = spec.engine.as_str(), port = spec.port, "node started");
         Ok(pid)
