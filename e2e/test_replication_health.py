@@ -7,15 +7,20 @@ import os
 import re
 import signal
 
+import redis
+
 from harness import pid_alive, wait_until
 from test_replication_groups import (
     SeqWriter,
     create_group,
     group_events,
+    member_addr,
     member_pid,
     primary_endpoint,
     primary_id,
     rconn,
+    reader_endpoint,
+    replica_ids,
     roles,
     wait_group,
     wait_group_event,
@@ -52,3 +57,36 @@ def test_hung_primary_is_failed_over_and_fenced(larder, ec):
     messages = group_events(ec, "hang")
     assert any(re.fullmatch(rf"Failover from primary node {old} to replica node {new} completed", m)
                for m in messages), messages
+
+
+def _reader_ports(g: dict, connections: int = 20) -> set[int]:
+    """Ports reached by fresh reader-endpoint connections; raises if one hangs."""
+    host, port = reader_endpoint(g)
+    seen = set()
+    for _ in range(connections):
+        r = redis.Redis(host=host, port=port, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            seen.add(int(r.info("server")["tcp_port"]))
+        finally:
+            r.close()
+    return seen
+
+
+def test_reader_endpoint_skips_a_hung_replica(larder, ec):
+    create_group(ec, "rd", 3, failover=False)
+    g = wait_roles_agree(ec, "rd", timeout=60)
+    hung, healthy = replica_ids(g)
+    hung_port, healthy_port = member_addr(g, hung)[1], member_addr(g, healthy)[1]
+    wait_until(lambda: _reader_ports(g) == {hung_port, healthy_port}, 20, what="reads spread over both replicas")
+    pid = member_pid(larder, hung)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        def only_healthy():
+            try:
+                return _reader_ports(g) == {healthy_port}
+            except redis.RedisError:
+                return False
+        wait_until(only_healthy, 20, what="the reader endpoint to stop leading to the hung replica")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: _reader_ports(g) == {hung_port, healthy_port}, 20, what="the replica back in the reader pool")

@@ -37,6 +37,9 @@ struct Inner {
     placement: Mutex<()>,
     /// Primary and reader endpoints by replication group id.
     group_endpoints: tokio::sync::Mutex<HashMap<String, reconcile::GroupEndpoints>>,
+    /// Per replication group, the replicas the last replication check found fit to
+    /// serve reads; the reader endpoint leads only to these.
+    serving_replicas: Mutex<HashMap<String, HashSet<String>>>,
     /// Memcached configuration endpoints by cluster id.
     config_endpoints: tokio::sync::Mutex<HashMap<String, ConfigEndpoint>>,
     /// The discovery config version last handed to each configuration endpoint.
@@ -63,6 +66,7 @@ impl Controller {
                 placement: Mutex::new(()),
                 config_endpoints: tokio::sync::Mutex::new(HashMap::new()),
                 group_endpoints: tokio::sync::Mutex::new(HashMap::new()),
+                serving_replicas: Mutex::new(HashMap::new()),
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
             }),

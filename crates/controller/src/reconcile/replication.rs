@@ -2,6 +2,8 @@
 //! and reader endpoints pointing at the right nodes, finish creates, resizes and
 //! deletes. Failovers live in `failover.rs`.
 
+use std::collections::HashSet;
+
 use larder_endpoints::{EndpointRole, RedisEndpoint, RedisTargets};
 use larder_model::{
     CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
@@ -48,6 +50,13 @@ impl Controller {
                     && self.inner.agent.is_running(&c.node_key(&n.cache_node_id))
             })
         };
+        let serving = self
+            .inner
+            .serving_replicas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&g.id)
+            .cloned();
         let mut primary = None;
         let mut replicas = Vec::new();
         for m in &g.members {
@@ -61,7 +70,8 @@ impl Controller {
                 if g.failover.is_none() {
                     primary = Some(self.node_addr(port));
                 }
-            } else {
+            } else if serving.as_ref().is_none_or(|s| s.contains(m)) {
+                // Until the first replication check after a daemon start, running is enough.
                 replicas.push(self.node_addr(port));
             }
         }
@@ -119,6 +129,8 @@ impl Controller {
         // replica's first ACK (up to a second later), so the primary's view decides.
         let mut online_ports: Vec<String> = Vec::new();
         let mut replica_ports: Vec<String> = Vec::new();
+        // Replicas fit to serve reads: attached to this primary, link up, not syncing.
+        let mut serving: HashSet<String> = HashSet::new();
         for m in &g.members {
             let Some((c, port)) = self.member_node(m) else {
                 all_linked = false;
@@ -174,8 +186,15 @@ impl Controller {
                 all_linked = false;
             } else if info.get("master_link_status").map(String::as_str) != Some("up") {
                 all_linked = false;
+            } else if info.get("master_sync_in_progress").map(String::as_str) == Some("0") {
+                serving.insert(m.clone());
             }
         }
+        self.inner
+            .serving_replicas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(g.id.clone(), serving);
         if !all_linked || !replica_ports.iter().all(|p| online_ports.contains(p)) {
             return false;
         }
@@ -197,11 +216,12 @@ impl Controller {
             self.sync_group_endpoints(g).await;
             return self.failover_step(g).await;
         }
-        self.sync_group_endpoints(g).await;
         if let Some(m) = &g.migration {
+            self.sync_group_endpoints(g).await;
             return self.migration_step(g, m).await;
         }
         let settled = self.converge_replication(g, None).await;
+        self.sync_group_endpoints(g).await;
         if !settled || g.status == ReplicationGroupStatus::Available {
             return false;
         }
@@ -323,6 +343,7 @@ impl Controller {
         });
         if done.unwrap_or(false) {
             self.inner.group_endpoints.lock().await.remove(&id);
+            self.inner.serving_replicas.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             tracing::info!(replication_group_id = %id, "replication group deleted");
             self.wake();
             return true;
