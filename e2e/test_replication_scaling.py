@@ -27,6 +27,15 @@ def test_modify_node_type_keeps_data_and_processes(larder, ec):
         assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
             expected_maxmemory("cache.t4g.micro")
 
+    allowed = ec.list_allowed_node_type_modifications(ReplicationGroupId="big")
+    assert "cache.t4g.small" in allowed["ScaleUpModifications"]
+    assert "cache.t4g.micro" not in allowed["ScaleUpModifications"] + allowed["ScaleDownModifications"]
+    try:
+        ec.list_allowed_node_type_modifications(ReplicationGroupId="nope")
+        raise AssertionError("unknown group accepted")
+    except ec.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "ReplicationGroupNotFoundFault"
+
     resp = ec.modify_replication_group(ReplicationGroupId="big", CacheNodeType="cache.t4g.small",
                                        ApplyImmediately=True)
     assert resp["ReplicationGroup"]["Status"] == "modifying"

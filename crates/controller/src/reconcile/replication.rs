@@ -343,7 +343,11 @@ impl Controller {
         });
         if done.unwrap_or(false) {
             self.inner.group_endpoints.lock().await.remove(&id);
-            self.inner.serving_replicas.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            self.inner
+                .serving_replicas
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
             tracing::info!(replication_group_id = %id, "replication group deleted");
             self.wake();
             return true;

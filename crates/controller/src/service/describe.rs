@@ -159,12 +159,20 @@ impl Controller {
         cluster_id: Option<&str>,
         replication_group_id: Option<&str>,
     ) -> Result<(Vec<&'static str>, Vec<&'static str>), Fault> {
-        let id = match (cluster_id, replication_group_id) {
-            (Some(id), None) => id.to_ascii_lowercase(),
-            (None, Some(_)) => {
-                return Err(Fault::InvalidParameterCombination(
-                    "Replication groups are not supported by Larder yet.".into(),
-                ))
+        let node_type = match (cluster_id, replication_group_id) {
+            (Some(id), None) => {
+                let id = id.to_ascii_lowercase();
+                self.store()
+                    .get_cluster(&id)?
+                    .ok_or(Fault::CacheClusterNotFound(id))?
+                    .cache_node_type
+            }
+            (None, Some(id)) => {
+                let id = id.to_ascii_lowercase();
+                self.store()
+                    .get_replication_group(&id)?
+                    .ok_or(Fault::ReplicationGroupNotFound(id))?
+                    .cache_node_type
             }
             _ => {
                 return Err(Fault::InvalidParameterCombination(
@@ -172,13 +180,8 @@ impl Controller {
                 ))
             }
         };
-        let c = self
-            .store()
-            .get_cluster(&id)?
-            .ok_or(Fault::CacheClusterNotFound(id))?;
-        let t = NodeType::find(&c.cache_node_type).ok_or_else(|| {
-            Fault::Internal(format!("unknown stored node type {}", c.cache_node_type))
-        })?;
+        let t = NodeType::find(&node_type)
+            .ok_or_else(|| Fault::Internal(format!("unknown stored node type {node_type}")))?;
         Ok(t.allowed_modifications())
     }
 
