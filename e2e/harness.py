@@ -553,3 +553,15 @@ class Larder:
         assert len(pids) == 1, f"node {cluster['CacheClusterId']}/{node_id} on port {port}: pids {pids}"
         return pids.pop()
 
+
+
+def maintenance_window(start_offset_minutes: int, length_minutes: int = 60) -> str:
+    """A PreferredMaintenanceWindow (`ddd:hh24:mi-ddd:hh24:mi`, UTC) starting
+    `start_offset_minutes` from now: negative to be inside it now, positive for later."""
+    import datetime as _dt
+
+    def point(t: _dt.datetime) -> str:
+        return f"{('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')[t.weekday()]}:{t:%H:%M}"
+
+    start = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(minutes=start_offset_minutes)
+    return f"{point(start)}-{point(start + _dt.timedelta(minutes=length_minutes))}"

@@ -7,6 +7,8 @@ import time
 from pymemcache.client.base import Client as Memcache
 
 from harness import (
+    describe,
+    maintenance_window,
     node_endpoints,
     pid_alive,
     pids_listening_on,
@@ -113,8 +115,10 @@ def _events(ec, cid):
 
 
 def test_apply_later_is_pending_until_maintenance(larder, ec):
+    # A window that starts in two hours, so the change cannot be due while the test runs.
     ec.create_cache_cluster(CacheClusterId="later", Engine="memcached",
-                            CacheNodeType="cache.t4g.micro", NumCacheNodes=2)
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=2,
+                            PreferredMaintenanceWindow=maintenance_window(120))
     c = wait_status(ec, "later", timeout=30)
     version, _, _ = config_get_cluster(*config_endpoint(c))
     resp = ec.modify_cache_cluster(CacheClusterId="later", NumCacheNodes=4, ApplyImmediately=False)
@@ -126,6 +130,14 @@ def test_apply_later_is_pending_until_maintenance(larder, ec):
     assert sorted(node_endpoints(c)) == ["0001", "0002"]
     assert config_get_cluster(*config_endpoint(c))[0] == version
     assert c.get("PreferredMaintenanceWindow"), "a pending change needs a maintenance window"
+
+    # Move the window over now: the change is applied by itself.
+    ec.modify_cache_cluster(CacheClusterId="later", PreferredMaintenanceWindow=maintenance_window(-10))
+    wait_until(lambda: describe(ec, "later")["NumCacheNodes"] == 4, 30, what="pending change applied in the window")
+    c = wait_status(ec, "later", timeout=30)
+    assert not c["PendingModifiedValues"].get("NumCacheNodes")
+    assert sorted(node_endpoints(c)) == ["0001", "0002", "0003", "0004"]
+    assert config_get_cluster(*config_endpoint(c))[0] > version
 
 
 def test_cli_remove_nodes(larder, ec, aws):

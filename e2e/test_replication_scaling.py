@@ -3,6 +3,9 @@ type's memory limit while it keeps serving and keeps its data."""
 
 from __future__ import annotations
 
+import time
+
+from harness import maintenance_window, wait_until
 from test_redis_cluster import expected_maxmemory
 from test_replication_groups import (
     create_group,
@@ -58,3 +61,30 @@ def test_modify_node_type_keeps_data_and_processes(larder, ec):
     except ec.exceptions.ClientError as e:
         assert e.response["Error"]["Code"] == "InvalidParameterValue"
     assert describe_group(ec, "big")["CacheNodeType"] == "cache.t4g.small"
+
+
+def test_node_type_change_waits_for_the_maintenance_window(larder, ec):
+    create_group(ec, "later", 2, PreferredMaintenanceWindow=maintenance_window(120))
+    g = wait_roles_agree(ec, "later", timeout=60)
+    ec.modify_replication_group(ReplicationGroupId="later", CacheNodeType="cache.t4g.small",
+                                ApplyImmediately=False)
+    time.sleep(1)
+    g = describe_group(ec, "later")
+    assert g["Status"] == "available" and g["CacheNodeType"] == "cache.t4g.micro"
+    for cid in g["MemberClusters"]:
+        (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
+        assert c["PendingModifiedValues"].get("CacheNodeType") == "cache.t4g.small"
+        assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
+            expected_maxmemory("cache.t4g.micro")
+
+    # Once the window is open, the group applies it to every member by itself.
+    ec.modify_replication_group(ReplicationGroupId="later", PreferredMaintenanceWindow=maintenance_window(-10),
+                                ApplyImmediately=True)
+    wait_until(lambda: describe_group(ec, "later")["CacheNodeType"] == "cache.t4g.small", 30,
+               what="the pending node type applied in the window")
+    g = wait_group(ec, "later", timeout=60)
+    for cid in g["MemberClusters"]:
+        (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
+        assert not c["PendingModifiedValues"].get("CacheNodeType")
+        assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
+            expected_maxmemory("cache.t4g.small")

@@ -123,6 +123,9 @@ pub struct ReplicationGroup {
     /// An online migration in progress.
     #[serde(default)]
     pub migration: Option<Migration>,
+    /// A node type change waiting for the maintenance window (ApplyImmediately=false).
+    #[serde(default)]
+    pub pending_cache_node_type: Option<String>,
 }
 
 impl ReplicationGroup {

@@ -165,4 +165,6 @@ pub struct ModifyReplicationGroup {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Recorded security groups.
     pub security_group_ids: Vec<String>,
+    /// Apply a node type change now instead of in the maintenance window.
+    pub apply_immediately: bool,
 }

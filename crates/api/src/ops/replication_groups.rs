@@ -295,6 +295,7 @@ pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
         engine_version: params.string("EngineVersion"),
         auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
         security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
+        apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
     };
     let g = ctl.modify_replication_group(r)?;
     Ok(one(ctl, &g))

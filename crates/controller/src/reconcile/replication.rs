@@ -220,6 +220,9 @@ impl Controller {
             self.sync_group_endpoints(g).await;
             return self.migration_step(g, m).await;
         }
+        if g.pending_cache_node_type.is_some() && self.apply_group_pending(&g.id) {
+            return true;
+        }
         let settled = self.converge_replication(g, None).await;
         self.sync_group_endpoints(g).await;
         if !settled || g.status == ReplicationGroupStatus::Available {
@@ -261,6 +264,31 @@ impl Controller {
                 cur.status = ReplicationGroupStatus::Available;
                 tx.put_replication_group(&cur)?;
                 tx.event(group_event(&id, message));
+                Ok(true)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Applies a node type change that waited for the group's maintenance window, once
+    /// the window is open. True when applied.
+    fn apply_group_pending(&self, id: &str) -> bool {
+        self.store()
+            .transaction(|tx| {
+                let Some(mut g) = tx.replication_group(id)? else {
+                    return Ok(false);
+                };
+                let Some(t) = g.pending_cache_node_type.clone() else {
+                    return Ok(false);
+                };
+                let window =
+                    larder_model::MaintenanceWindow::parse(&g.preferred_maintenance_window)?;
+                if g.status != ReplicationGroupStatus::Available
+                    || !window.contains(chrono::Utc::now())
+                {
+                    return Ok(false);
+                }
+                crate::service::retype_members(tx, &mut g, &t)?;
+                tx.put_replication_group(&g)?;
                 Ok(true)
             })
             .unwrap_or(false)

@@ -8,9 +8,39 @@ use larder_model::{
 
 use super::{check_parameter_group, group_event, require_group_available};
 use crate::Controller;
+use larder_store::Tx;
 
 /// The only node group a cluster-mode-disabled group has.
 pub const NODE_GROUP_ID: &str = "0001";
+
+/// Moves every member to node type `t` online (Redis takes the new memory limit
+/// live) and marks the group `modifying` until they are done.
+pub(crate) fn retype_members(
+    tx: &mut Tx<'_>,
+    g: &mut ReplicationGroup,
+    t: &str,
+) -> Result<(), Fault> {
+    g.cache_node_type = t.to_string();
+    g.pending_cache_node_type = None;
+    for m in &g.members {
+        let Some(mut c) = tx.cluster(m)? else {
+            continue;
+        };
+        c.cache_node_type = t.to_string();
+        c.pending.cache_node_type = None;
+        for n in c.nodes.iter_mut() {
+            n.status = NodeStatus::Modifying;
+        }
+        c.status = ClusterStatus::Modifying;
+        tx.put_cluster(&c)?;
+    }
+    g.status = ReplicationGroupStatus::Modifying;
+    tx.event(group_event(
+        &g.id,
+        format!("Scaling replication group to node type {t}"),
+    ));
+    Ok(())
+}
 
 impl Controller {
     /// Starts a planned failover to the most up-to-date replica.
@@ -155,23 +185,22 @@ impl Controller {
                 .as_ref()
                 .filter(|t| **t != g.cache_node_type)
             {
-                g.cache_node_type = t.clone();
-                for m in &g.members {
-                    let Some(mut c) = tx.cluster(m)? else {
-                        continue;
-                    };
-                    c.cache_node_type = t.clone();
-                    for n in c.nodes.iter_mut() {
-                        n.status = NodeStatus::Modifying;
+                if req.apply_immediately {
+                    retype_members(tx, &mut g, t)?;
+                } else {
+                    // Waits for PreferredMaintenanceWindow, shown on every member.
+                    g.pending_cache_node_type = Some(t.clone());
+                    for m in &g.members {
+                        if let Some(mut c) = tx.cluster(m)? {
+                            c.pending.cache_node_type = Some(t.clone());
+                            tx.put_cluster(&c)?;
+                        }
                     }
-                    c.status = ClusterStatus::Modifying;
-                    tx.put_cluster(&c)?;
+                    tx.event(group_event(
+                        &id,
+                        format!("Node type change to {t} scheduled for the maintenance window"),
+                    ));
                 }
-                g.status = ReplicationGroupStatus::Modifying;
-                tx.event(group_event(
-                    &id,
-                    format!("Scaling replication group to node type {t}"),
-                ));
             }
             if let Some(to) = switch_to {
                 g.failover = Some(Failover {

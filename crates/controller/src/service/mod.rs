@@ -13,6 +13,7 @@ mod replication_groups;
 mod tags;
 
 pub use describe::{paginate, ClusterPage, EventFilter};
+pub(crate) use failover::retype_members;
 pub use modify::NodeChanges;
 pub(crate) use replication_groups::{group_event, new_member, require_group_available};
 

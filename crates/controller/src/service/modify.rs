@@ -281,7 +281,12 @@ impl Controller {
         let view = self.placement_view(Some(id))?;
         let reserved = &view.reserved;
         self.store().update_cluster(id, |c, change| {
-            if c.pending.is_empty() || c.status != ClusterStatus::Available {
+            // A group member's pending node type belongs to its group, which applies it
+            // to every member at once.
+            if c.pending.is_empty()
+                || c.status != ClusterStatus::Available
+                || c.replication_group_id.is_some()
+            {
                 return Ok(());
             }
             let window = MaintenanceWindow::parse(&c.preferred_maintenance_window)?;

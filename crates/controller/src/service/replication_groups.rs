@@ -255,6 +255,7 @@ impl Controller {
             cache_subnet_group_name: req.cache_subnet_group_name.clone(),
             requested_port: req.port.map(|p| p as u16),
             migration: None,
+            pending_cache_node_type: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();
         for i in 0..new_members {
