@@ -19,6 +19,12 @@ section "python venv (.venv)"
 stamp=.venv/.requirements.sha256
 want=$(sha256sum e2e/requirements.txt | awk '{print $1}')
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  # Debian's own python3 keeps venv/ensurepip in a separate package.
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq python3-venv >/dev/null
+  fi
   python3 -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -r e2e/requirements.txt
   echo "$want" > "$stamp"
