@@ -309,3 +309,23 @@ def test_bad_arn(ec):
         assert error_code(err) == "InvalidARN", (name, err.response["Error"])
         err = _client_error(ec.add_tags_to_resource, ResourceName=name, Tags=[{"Key": "k", "Value": "v"}])
         assert error_code(err) == "InvalidARN", (name, err.response["Error"])
+
+
+def _signed_get(url: str, params: dict, secret: str = "larder") -> requests.Response:
+    req = botocore.awsrequest.AWSRequest(method="GET", url=url + "/", params=params)
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials("larder", secret),
+                            "elasticache", "us-east-1").add_auth(req)
+    prepared = req.prepare()
+    return requests.get(prepared.url, headers=dict(prepared.headers), timeout=10)
+
+
+def test_get_with_a_query_string(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="viaget", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    params = {"Action": "DescribeCacheClusters", "Version": VERSION, "CacheClusterId": "viaget"}
+    resp = _signed_get(larder.endpoint_url, params)
+    assert resp.status_code == 200, resp.text
+    assert "<DescribeCacheClustersResponse" in resp.text
+    assert "<CacheClusterId>viaget</CacheClusterId>" in resp.text
+    wrong = _signed_get(larder.endpoint_url, params, secret="wrong")
+    assert wrong.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in wrong.text
