@@ -269,7 +269,9 @@ def test_daemon_killed_during_failover_ends_with_one_primary(larder, ec):
 @pytest.mark.larder_args("--workflow-step-delay-ms", "300")
 def test_daemon_killed_during_create_ends_with_one_primary(larder, ec):
     create_group(ec, "half", 3)
-    time.sleep(0.6)
+    # Members start after one 300 ms step and the group turns available only after a
+    # second one, so at 0.45 s the create is surely in flight.
+    time.sleep(0.45)
     assert describe_group(ec, "half")["Status"] == "creating"
     larder.kill9()
 

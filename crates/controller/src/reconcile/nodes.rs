@@ -234,7 +234,11 @@ impl Controller {
         if let Some(ep) = self.inner.config_endpoints.lock().await.remove(&c.id) {
             ep.shutdown();
         }
-        self.inner.published_versions.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.id);
+        self.inner
+            .published_versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&c.id);
         let arn = self.settings().cluster_arn(&c.id);
         let r = self.store().update_cluster(&c.id, |c, change| {
             change.delete_with_tags_arn = Some(arn.clone());

@@ -244,6 +244,8 @@ impl Controller {
         if !members_ready || leftovers {
             return false;
         }
+        // The last step of a group workflow; the crash-test seam applies here too.
+        self.step_delay().await;
         let id = g.id.clone();
         self.store()
             .transaction(|tx| {
