@@ -46,6 +46,12 @@ def test_unknown_action_is_invalid_action(larder):
     assert xml_error_code(resp.text) == "InvalidAction", resp.text
 
 
+def test_missing_action_is_missing_action(larder):
+    resp = signed_post(larder.endpoint_url, {"Version": VERSION})
+    assert resp.status_code == 400, resp.text
+    assert xml_error_code(resp.text) == "MissingAction", resp.text
+
+
 def test_wrong_secret_is_signature_does_not_match(larder):
     bad = make_client(larder.endpoint_url, secret_key="not-the-secret")
     err = _client_error(bad.describe_cache_clusters)

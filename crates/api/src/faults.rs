@@ -10,6 +10,7 @@ pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
         InvalidParameterValue(_) | CacheNodeNotFound(_) => ("InvalidParameterValue", 400, "Sender"),
         InvalidParameterCombination(_) => ("InvalidParameterCombination", 400, "Sender"),
         InvalidAction(_) => ("InvalidAction", 400, "Sender"),
+        MissingAction(_) => ("MissingAction", 400, "Sender"),
         CacheClusterNotFound(_) => ("CacheClusterNotFound", 404, "Sender"),
         CacheClusterAlreadyExists(_) => ("CacheClusterAlreadyExists", 400, "Sender"),
         ReplicationGroupNotFound(_) => ("ReplicationGroupNotFoundFault", 404, "Sender"),

@@ -108,7 +108,10 @@ fn serve(
     };
     sigv4::verify(&signed, &state.credentials).map_err(|f| (action.clone(), f))?;
     if params.string("Action").is_none() {
-        return Err((action, Fault::missing("Action")));
+        return Err((
+            action,
+            Fault::MissingAction("The request must contain the parameter Action.".into()),
+        ));
     }
     if let Some(v) = params.string("Version") {
         if v != API_VERSION {

@@ -12,6 +12,9 @@ pub enum Fault {
     /// Parameters that are each valid but do not go together.
     #[error("{0}")]
     InvalidParameterCombination(String),
+    /// The request names no Action at all.
+    #[error("{0}")]
+    MissingAction(String),
     /// The Action is not one Larder knows.
     #[error("{0}")]
     InvalidAction(String),
