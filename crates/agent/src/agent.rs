@@ -16,8 +16,8 @@ use crate::config::{
 };
 use crate::probe::probe_once;
 use crate::process::{
-    cmdline_mentions, is_alive, memcached_max_conns, read_pidfile, running_as_root, signal,
-    write_pidfile,
+    cmdline_mentions, find_by_cmdline, is_alive, memcached_max_conns, read_pidfile,
+    running_as_root, signal, write_pidfile,
 };
 use crate::{AgentError, NodeSpec};
 
@@ -126,6 +126,20 @@ impl LocalAgent {
         })
     }
 
+    /// A node process that has no pidfile (its daemon died between spawn and
+    /// pidfile); only looked for when the node dir already exists, so brand-new nodes
+    /// pay nothing for it.
+    fn orphaned_pid(&self, spec: &NodeSpec) -> Option<u32> {
+        let dir = self.node_dir(&spec.key);
+        if !dir.exists() {
+            return None;
+        }
+        let pid = find_by_cmdline(&format!("{}/", dir.to_string_lossy()))?;
+        write_pidfile(&pidfile(&dir, spec.engine), pid).ok()?;
+        tracing::warn!(node = %spec.key, pid, "adopted a node that had no pidfile");
+        Some(pid)
+    }
+
     /// Starts the node unless it already runs (ours or adopted); returns its pid.
     pub async fn ensure_started(&self, spec: &NodeSpec) -> Result<u32, AgentError> {
         validate_key(spec)?;
@@ -139,6 +153,9 @@ impl LocalAgent {
                     return Ok(pid);
                 }
                 if let Some(claim) = StartClaim::take(&self.inner, &spec.key) {
+                    if let Some(pid) = self.orphaned_pid(spec) {
+                        return Ok(pid);
+                    }
                     break claim;
                 }
             }

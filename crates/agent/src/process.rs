@@ -48,6 +48,20 @@ pub(crate) fn cmdline_mentions(pid: u32, needle: &str) -> bool {
     !needle.is_empty() && raw.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A live process whose command line mentions `needle`, found by scanning /proc.
+/// Closes the window in which a daemon died after spawning a node but before writing
+/// its pidfile: the node still runs, and its command line names its directory.
+pub(crate) fn find_by_cmdline(needle: &str) -> Option<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            (pid != me && is_alive(pid) && cmdline_mentions(pid, needle)).then_some(pid)
+        })
+}
+
 /// Sends a signal; a process that is already gone is not an error.
 pub(crate) fn signal(pid: u32, sig: Signal) -> std::io::Result<()> {
     let Ok(raw) = i32::try_from(pid) else {

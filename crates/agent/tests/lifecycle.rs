@@ -220,3 +220,25 @@ fn installed_engines_report_versions() {
         assert!(e.binary.is_absolute());
     }
 }
+
+#[tokio::test]
+async fn a_node_without_pidfile_is_adopted_not_doubled() {
+    // The daemon died between spawning the node and writing its pidfile.
+    let mut fx = Fixture::new();
+    let s = fx.track(&spec("rg-nopid", Engine::Redis));
+    let pid = {
+        let a = larder_agent::LocalAgent::new(fx.root.path().to_path_buf());
+        let pid = a.ensure_started(&s).await.unwrap();
+        a.wait_ready(&s, READY).await.unwrap();
+        pid
+    };
+    std::fs::remove_file(fx.agent.node_dir("rg-nopid").join("redis.pid")).unwrap();
+    let b = larder_agent::LocalAgent::new(fx.root.path().to_path_buf());
+    assert!(
+        !b.is_running("rg-nopid"),
+        "without a pidfile the node is not known yet"
+    );
+    assert_eq!(b.ensure_started(&s).await.unwrap(), pid);
+    assert!(b.is_running("rg-nopid"));
+    assert!(b.probe(&s).await);
+}
