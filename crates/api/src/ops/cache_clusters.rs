@@ -151,17 +151,10 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
             .bool("ShowCacheClustersNotInReplicationGroups")?
             .unwrap_or(false),
     )?;
-    let standalone_only = params
-        .bool("ShowCacheClustersNotInReplicationGroups")?
-        .unwrap_or(false);
     let mut x = Xml::default();
     x.opt("Marker", page.marker.as_deref());
     x.open("CacheClusters");
-    for c in page
-        .clusters
-        .iter()
-        .filter(|c| !standalone_only || c.replication_group_id.is_none())
-    {
+    for c in &page.clusters {
         render::cache_cluster(&mut x, ctl, c, show_nodes);
     }
     x.close("CacheClusters");

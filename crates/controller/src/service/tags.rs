@@ -11,21 +11,27 @@ impl Controller {
             return Err(Fault::missing("ResourceName"));
         }
         let parsed = Arn::parse(resource_name)?;
-        if parsed.resource_type != "cluster" {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "Tagging {} resources is not supported by Larder yet.",
-                parsed.resource_type
-            )));
-        }
         let id = parsed.name.to_ascii_lowercase();
         let s = self.settings();
-        if parsed.region != s.region
-            || parsed.account_id != s.account_id
-            || self.store().get_cluster(&id)?.is_none()
-        {
-            return Err(Fault::CacheClusterNotFound(id));
+        let here = parsed.region == s.region && parsed.account_id == s.account_id;
+        match parsed.resource_type.as_str() {
+            "cluster" => {
+                if !here || self.store().get_cluster(&id)?.is_none() {
+                    return Err(Fault::CacheClusterNotFound(id));
+                }
+            }
+            "replicationgroup" => {
+                if !here || self.store().get_replication_group(&id)?.is_none() {
+                    return Err(Fault::ReplicationGroupNotFound(id));
+                }
+            }
+            other => {
+                return Err(Fault::InvalidParameterCombination(format!(
+                    "Tagging {other} resources is not supported by Larder yet."
+                )))
+            }
         }
-        Ok(s.cluster_arn(&id))
+        Ok(s.arn(&parsed.resource_type, &id))
     }
 
     /// Adds or replaces tags; returns the resource's tags afterwards.
