@@ -1,6 +1,7 @@
 //! The configuration endpoint against real memcached nodes.
 
 mod common;
+mod engine_process;
 
 use common::{config, free_port, Client, Memcached};
 use larder_endpoints::{config_get_cluster_reply, ConfigEndpoint, DiscoveryNode};

@@ -1,5 +1,6 @@
 //! Redis primary and reader endpoints against real redis-server processes.
 
+mod engine_process;
 mod redis_support;
 
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! The legacy `AmazonElastiCache:cluster` key on a real memcached node.
 
 mod common;
+mod engine_process;
 
 use common::{config, Client, Memcached};
 use larder_endpoints::{discovery_payload, ensure_legacy_discovery_key};

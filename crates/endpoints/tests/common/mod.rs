@@ -1,21 +1,18 @@
 //! Real memcached processes and a tiny async text-protocol client for the tests.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use larder_endpoints::{DiscoveryConfig, DiscoveryNode};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+pub use crate::engine_process::free_port;
+use crate::engine_process::EngineProcess;
 
 /// A memcached child process, SIGKILLed and reaped on drop (also on test failure).
 pub struct Memcached {
-    child: Child,
+    process: EngineProcess,
     pub port: u16,
 }
 
@@ -34,20 +31,14 @@ impl Memcached {
             "-m",
             "64",
         ])
-        .args(["-c", "1024", "-I", "2m"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .args(["-c", "1024", "-I", "2m"]);
         if nix::unistd::geteuid().is_root() {
             cmd.args(["-u", "root"]);
         }
-        let child = cmd.spawn().expect("memcached is installed");
-        let node = Memcached { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "memcached did not start");
-            std::thread::sleep(Duration::from_millis(2));
+        Memcached {
+            process: EngineProcess::spawn(cmd, port, "memcached"),
+            port,
         }
-        node
     }
 
     /// This node as auto discovery lists it.
@@ -66,15 +57,9 @@ impl Memcached {
     }
 
     /// Kills the process now, like a crashed node.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Memcached {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }
 

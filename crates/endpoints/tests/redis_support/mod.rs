@@ -2,8 +2,8 @@
 //! Raw TCP (not a client library) so tests see exactly what the endpoint does to
 //! the byte stream, including EOF when it closes a connection.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -11,15 +11,12 @@ use tokio::net::TcpStream;
 /// How long any single reply may take before the test fails instead of hanging.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+pub use crate::engine_process::free_port;
+use crate::engine_process::EngineProcess;
 
 /// A redis-server child process, SIGKILLed and reaped on drop (also on test failure).
 pub struct Redis {
-    child: Child,
+    _process: EngineProcess,
     pub port: u16,
 }
 
@@ -27,32 +24,18 @@ impl Redis {
     /// Starts redis-server on a free port and waits until it accepts connections.
     pub fn start() -> Self {
         let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let node = Redis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(2));
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"]);
+        Redis {
+            _process: EngineProcess::spawn(cmd, port, "redis-server"),
+            port,
         }
-        node
     }
 
     /// `host:port` as endpoint targets name it.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
