@@ -15,4 +15,4 @@ pub use agent::LocalAgent;
 pub use config::{memcached_args, redis_config};
 pub use error::AgentError;
 pub use installed::{installed_engines, port_is_free, InstalledEngine};
-pub use spec::NodeSpec;
+pub use spec::{connect_host, NodeSpec};

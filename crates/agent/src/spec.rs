@@ -22,10 +22,16 @@ pub struct NodeSpec {
 impl NodeSpec {
     /// Address a local client should dial: a wildcard bind is reached over loopback.
     pub fn connect_host(&self) -> &str {
-        match self.bind.as_str() {
-            "0.0.0.0" | "" => "127.0.0.1",
-            "::" => "::1",
-            other => other,
-        }
+        connect_host(&self.bind)
+    }
+}
+
+/// Address a local client dials for something listening on `bind`: a wildcard bind
+/// is reached over loopback.
+pub fn connect_host(bind: &str) -> &str {
+    match bind {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" => "::1",
+        other => other,
     }
 }

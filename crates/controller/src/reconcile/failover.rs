@@ -20,10 +20,11 @@ const PAUSE_MS: u64 = 10_000;
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Controller {
+    /// A member's address, port and node key.
     fn member_addr(&self, id: &str) -> Option<(String, u16, String)> {
-        let c = self.store().get_cluster(id).ok()??;
-        let n = c.nodes.first()?;
-        Some((self.node_addr(n.port), n.port, c.node_key(&n.cache_node_id)))
+        let (c, port) = self.member_node(id)?;
+        let key = c.node_key(&c.nodes.first()?.cache_node_id);
+        Some((self.node_addr(port), port, key))
     }
 
     /// The running replica with the most replicated data.

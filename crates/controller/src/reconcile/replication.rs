@@ -27,15 +27,11 @@ impl Controller {
 
     /// The host the daemon dials for nodes: loopback for wildcard binds.
     pub(crate) fn connect_host(&self) -> String {
-        match self.settings().bind_host.as_str() {
-            "0.0.0.0" | "" => "127.0.0.1".into(),
-            "::" => "::1".into(),
-            b => b.into(),
-        }
+        larder_agent::connect_host(&self.settings().bind_host).to_string()
     }
 
     /// The single node of a member cluster, if it has one.
-    fn member_node(&self, id: &str) -> Option<(CacheCluster, u16)> {
+    pub(crate) fn member_node(&self, id: &str) -> Option<(CacheCluster, u16)> {
         let c = self.store().get_cluster(id).ok()??;
         let port = c.nodes.first()?.port;
         Some((c, port))
