@@ -29,7 +29,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORWARDER = os.path.join(ROOT, "target", "release", "examples", "redis_forward")
-CLIENTS, REQUESTS = 50, 200_000
+CLIENTS = 50
+# Requests per run by pipeline depth: enough for each run to last a second or more,
+# so scheduler noise on a shared machine averages out.
+REQUESTS = {1: 200_000, 16: 2_000_000}
 PIPELINES = (1, 16)
 TESTS = ("SET", "GET")
 
@@ -76,12 +79,12 @@ def start_redis():
     return port
 
 
-def start_forwarder(upstream):
+def start_forwarder(upstream, multiplexing="on"):
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "larder-endpoints",
                     "--example", "redis_forward"], cwd=ROOT, check=True)
     port = free_port()
     spawn([FORWARDER, "--listen", f"127.0.0.1:{port}", "--primary",
-           f"127.0.0.1:{upstream}"], port)
+           f"127.0.0.1:{upstream}", "--multiplexing", multiplexing], port)
     return port
 
 
@@ -141,7 +144,7 @@ def daemon_endpoints(url):
 def bench(host, port, pipeline):
     out = subprocess.run(
         ["redis-benchmark", "-h", host, "-p", str(port), "-q", "--csv", "-c", str(CLIENTS),
-         "-n", str(REQUESTS), "-t", "set,get", "-P", str(pipeline)],
+         "-n", str(REQUESTS[pipeline]), "-t", "set,get", "-P", str(pipeline)],
         check=True, capture_output=True, text=True).stdout
     rows = csv.reader(io.StringIO(out))
     header = next(rows)
@@ -162,19 +165,19 @@ def run(targets, runs):
 
 
 def table(results, names):
-    endpoint = names[1]
-    cols = ["direct", endpoint] + (["haproxy"] if "haproxy" in names else [])
-    head = f"| test | P | {' | '.join(c + ' rps' for c in cols)} | {endpoint}/direct"
-    head += " | haproxy/direct | endpoint/haproxy |" if "haproxy" in names else " |"
+    """One row per (pipeline, test): rps of every config, each over direct, and the
+    endpoint over HAProxy."""
+    others = [n for n in names if n != "direct"]
+    head = "| test | P | " + " | ".join(f"{n} rps" for n in names)
+    head += " | " + " | ".join(f"{n}/direct" for n in others) + " | endpoint/haproxy |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for pipeline in PIPELINES:
         for test in TESTS:
-            r = {c: results[(c, pipeline, test)] for c in cols}
-            line = f"| {test} | {pipeline} | " + " | ".join(f"{r[c]:,.0f}" for c in cols)
-            line += f" | {r[endpoint] / r['direct']:.2f}"
-            if "haproxy" in r:
-                line += f" | {r['haproxy'] / r['direct']:.2f} | {r[endpoint] / r['haproxy']:.2f}"
-            lines.append(line + " |")
+            r = {n: results[(n, pipeline, test)] for n in names}
+            cells = [f"{r[n]:,.0f}" for n in names]
+            cells += [f"{r[n] / r['direct']:.2f}" for n in others]
+            cells.append(f"{r['endpoint'] / r['haproxy']:.2f}")
+            lines.append(f"| {test} | {pipeline} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -201,8 +204,10 @@ def record(text, runs, mode):
         f.write(f"""
 ## Redis primary endpoint throughput ({datetime.datetime.now():%Y-%m-%d %H:%M})
 
-`bench/endpoint.py` ({mode}): redis-benchmark -c {CLIENTS} -n {REQUESTS} -t set,get,
-median of {runs} interleaved runs, requests/s.
+`bench/endpoint.py` ({mode}): redis-benchmark -c {CLIENTS} -t set,get, -n 200000 at
+-P 1 and 2000000 at -P 16, median of {runs} interleaved runs, requests/s. `endpoint` is
+Larder's primary endpoint (multiplexing on, the default); `forward-only` is the same
+endpoint with multiplexing off (one node connection per client, bytes copied).
 
 - nproc {os.cpu_count()}, CPU {cpu}, kernel {platform.release()}
 - {version(["redis-server", "--version"])}
@@ -215,7 +220,7 @@ median of {runs} interleaved runs, requests/s.
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--record", action="store_true", help="append to docs/BENCHMARKS.md")
     ap.add_argument("--daemon", metavar="URL", help="use a Larder daemon's replication group")
     args = ap.parse_args()
@@ -236,6 +241,7 @@ def main():
             redis = start_redis()
             targets = {"direct": ("127.0.0.1", redis),
                        "endpoint": ("127.0.0.1", start_forwarder(redis)),
+                       "forward-only": ("127.0.0.1", start_forwarder(redis, "off")),
                        "haproxy": ("127.0.0.1", start_haproxy(f"127.0.0.1:{redis}", workdir))}
             mode = "standalone redis_forward example"
         results = run(targets, args.runs)

@@ -35,6 +35,8 @@ pub struct Settings {
     pub health_check_timeout: Duration,
     /// Missed probes in a row before a live but silent primary counts as failed.
     pub health_check_failures: u32,
+    /// Whether replication group endpoints share node connections between clients.
+    pub endpoint_multiplexing: larder_endpoints::Multiplexing,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             health_check_interval: Duration::from_millis(100),
             health_check_timeout: Duration::from_millis(250),
             health_check_failures: 3,
+            endpoint_multiplexing: larder_endpoints::Multiplexing::On,
         }
     }
 

@@ -1,18 +1,28 @@
-//! Redis primary and reader endpoints: byte-transparent TCP forwarders whose
-//! targets follow failover. We never parse RESP, so pub/sub, blocking commands,
-//! MULTI, pipelining and large values behave exactly as on a direct connection.
+//! Redis primary and reader endpoints: listeners whose targets follow failover.
 //!
-//! Each client gets two tasks: a data task that only copies bytes (no locks, no
-//! extra futures polled per wake-up) and a small control task that sleeps until
-//! the targets change or the endpoint stops, and then aborts the data task. Aborting
-//! drops both sockets, which is how a client learns to reconnect to the new primary.
+//! With multiplexing on (the default), plain key commands from all clients share one
+//! connection per node and a client moves to its own node connection at its first
+//! connection-scoped command (see `session`); with it off, every client gets its
+//! own node connection at once and bytes are only copied. Either way pub/sub,
+//! blocking commands, MULTI, pipelining and large values behave as on a direct
+//! connection.
+//!
+//! Each client gets two tasks: a data task (the session) and a small control task
+//! that sleeps until the targets change or the endpoint stops, and then aborts the
+//! data task. Aborting drops the client's socket, which is how a client learns to
+//! reconnect to the new primary; the shared connection to a retired node is
+//! dropped from the pool at the same moment.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
+
+use crate::data_plane;
+use crate::mux::MuxPool;
+use crate::session::{self, Plan};
 
 /// How long a new client waits for a target while none is known (mid-failover),
 /// so the first command after a failover succeeds instead of being refused.
@@ -68,6 +78,15 @@ impl RedisTargets {
     }
 }
 
+/// How an endpoint uses node connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Multiplexing {
+    /// Plain key commands share one connection per node (the default).
+    On,
+    /// Every client gets its own node connection; bytes are only copied.
+    Off,
+}
+
 /// A running primary or reader endpoint; stops on `shutdown()` or drop.
 pub struct RedisEndpoint {
     targets: watch::Sender<RedisTargets>,
@@ -83,7 +102,25 @@ impl RedisEndpoint {
         role: EndpointRole,
         targets: RedisTargets,
     ) -> std::io::Result<RedisEndpoint> {
-        let listener = TcpListener::bind((bind, port)).await?;
+        Self::start_with(bind, port, role, targets, Multiplexing::On).await
+    }
+
+    /// As `start`, choosing how node connections are used.
+    pub async fn start_with(
+        bind: &str,
+        port: u16,
+        role: EndpointRole,
+        targets: RedisTargets,
+        multiplexing: Multiplexing,
+    ) -> std::io::Result<RedisEndpoint> {
+        let addr = tokio::net::lookup_host((bind, port))
+            .await?
+            .next()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))?;
+        // The listener must belong to the data-plane runtime, so it is made there.
+        let data_plane = data_plane::handle();
+        let _in_data_plane = data_plane.enter();
+        let listener = listen(addr)?;
         let port = listener.local_addr()?.port();
         let (targets_tx, targets_rx) = watch::channel(targets);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -92,9 +129,13 @@ impl RedisEndpoint {
             targets: targets_rx,
             stop: stop_rx,
             next: Arc::new(AtomicUsize::new(0)),
+            pool: (multiplexing == Multiplexing::On).then(|| Arc::new(MuxPool::default())),
         };
-        tokio::spawn(accept_loop(listener, shared, port));
-        tracing::info!(port, ?role, "redis endpoint listening");
+        if let Some(pool) = &shared.pool {
+            data_plane.spawn(prune(pool.clone(), shared.targets.clone(), role));
+        }
+        data_plane.spawn(accept_loop(listener, shared, port));
+        tracing::info!(port, ?role, ?multiplexing, "redis endpoint listening");
         Ok(RedisEndpoint {
             targets: targets_tx,
             stop: stop_tx,
@@ -131,6 +172,19 @@ impl Drop for RedisEndpoint {
     }
 }
 
+/// Binds like `TcpListener::bind` (address reuse on, so a restarted daemon gets its
+/// endpoint ports back at once) in the runtime entered by the caller.
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// What every connection of one endpoint needs to know.
 #[derive(Clone)]
 struct Shared {
@@ -139,6 +193,16 @@ struct Shared {
     stop: watch::Receiver<bool>,
     /// Round-robin counter; only touched once per connection, never per byte.
     next: Arc<AtomicUsize>,
+    /// Shared node connections; None when multiplexing is off.
+    pool: Option<Arc<MuxPool>>,
+}
+
+/// Drops shared connections to nodes the targets no longer admit.
+async fn prune(pool: Arc<MuxPool>, mut targets: watch::Receiver<RedisTargets>, role: EndpointRole) {
+    while targets.changed().await.is_ok() {
+        let current = targets.borrow_and_update().clone();
+        pool.retain(|target| current.admits(role, target));
+    }
 }
 
 /// Resolves once shutdown is requested or the endpoint handle is gone.
@@ -182,25 +246,12 @@ async fn serve(client: TcpStream, mut shared: Shared, port: u16) {
         );
         return;
     };
-    let upstream = tokio::select! {
-        _ = stopped(shared.stop.clone()) => return,
-        upstream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target)) => upstream,
+    let plan = Plan {
+        mux: shared.pool.as_ref().map(|pool| pool.get(&target)),
+        mark_offset: shared.role == EndpointRole::Primary,
+        target: target.clone(),
     };
-    let upstream = match upstream {
-        Ok(Ok(upstream)) => upstream,
-        Ok(Err(e)) => {
-            tracing::warn!(port, ?peer, %target, error = %e, "connect to node failed");
-            return;
-        }
-        Err(_) => {
-            tracing::warn!(port, ?peer, %target, "connect to node timed out");
-            return;
-        }
-    };
-    // Without NODELAY every small reply waits for Nagle and latency explodes.
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    let mut data = tokio::spawn(copy(client, upstream));
+    let mut data = tokio::spawn(session::run(client, plan));
     tokio::select! {
         _ = &mut data => {}
         _ = stopped(shared.stop.clone()) => data.abort(),
@@ -240,20 +291,6 @@ async fn retired(
         if !targets.borrow_and_update().admits(role, target) {
             return "target retired";
         }
-    }
-}
-
-/// Copies bytes both ways until either side closes; errors just end the connection.
-async fn copy(mut client: TcpStream, mut upstream: TcpStream) {
-    let result = tokio::io::copy_bidirectional_with_sizes(
-        &mut client,
-        &mut upstream,
-        COPY_BUFFER,
-        COPY_BUFFER,
-    )
-    .await;
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "forwarding ended");
     }
 }
 

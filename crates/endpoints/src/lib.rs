@@ -3,17 +3,23 @@
 //! memcached commands to a node, the legacy discovery key, and the Redis primary
 //! and reader endpoints that follow failover.
 
+mod data_plane;
 mod discovery;
 mod endpoint;
 mod forwarder;
 mod legacy;
+mod mux;
 mod protocol;
 mod relay;
+mod resp;
+mod session;
+mod shareable;
 mod upstream;
 
 pub use discovery::{config_get_cluster_reply, discovery_payload, DiscoveryConfig, DiscoveryNode};
 pub use endpoint::ConfigEndpoint;
 pub use forwarder::{
-    EndpointRole, RedisEndpoint, RedisTargets, CONNECT_TIMEOUT, COPY_BUFFER, WAIT_FOR_TARGET,
+    EndpointRole, Multiplexing, RedisEndpoint, RedisTargets, CONNECT_TIMEOUT, COPY_BUFFER,
+    WAIT_FOR_TARGET,
 };
 pub use legacy::{ensure_legacy_discovery_key, LEGACY_DISCOVERY_KEY};

@@ -256,5 +256,7 @@ async fn an_unreachable_node_closes_the_client() {
         .await
         .unwrap();
     let mut client = Client::connect(ep.port()).await;
+    // The node is only dialled for the first command; that command must not hang.
+    client.send(&encode(&[b"GET", b"k"])).await.unwrap();
     assert!(client.closed_by_peer().await);
 }

@@ -58,6 +58,10 @@ pub struct ServerArgs {
     /// Missed health checks in a row before a live primary is failed over [default: 3].
     #[arg(long, env = "LARDER_HEALTH_CHECK_FAILURES")]
     pub health_check_failures: Option<u32>,
+    /// Whether replication group endpoints share node connections between clients
+    /// (`on`) or give every client its own (`off`) [default: on].
+    #[arg(long, env = "LARDER_ENDPOINT_MULTIPLEXING")]
+    pub endpoint_multiplexing: Option<String>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -80,6 +84,7 @@ struct FileConfig {
     max_nodes: Option<u32>,
     health_check_interval_ms: Option<u64>,
     health_check_failures: Option<u32>,
+    endpoint_multiplexing: Option<String>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -167,6 +172,17 @@ impl ServerArgs {
         if let Some(n) = self.health_check_failures.or(file.health_check_failures) {
             settings.health_check_failures = n.max(1);
         }
+        if let Some(m) = self.endpoint_multiplexing.or(file.endpoint_multiplexing) {
+            settings.endpoint_multiplexing = match m.as_str() {
+                "on" => larder_endpoints::Multiplexing::On,
+                "off" => larder_endpoints::Multiplexing::Off,
+                other => {
+                    return Err(format!(
+                        "--endpoint-multiplexing must be on or off, not {other}"
+                    ))
+                }
+            };
+        }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
         }
@@ -217,6 +233,28 @@ mod tests {
         assert_eq!(c.settings.availability_zones[0], "eu-west-1a");
         assert_eq!(c.settings.node_ports, 30000..=30010);
         assert_eq!(c.credentials.access_key_id, "larder");
+    }
+
+    #[test]
+    fn endpoint_multiplexing_is_on_or_off() {
+        let on = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            on.settings.endpoint_multiplexing,
+            larder_endpoints::Multiplexing::On
+        );
+        let off = ServerArgs {
+            endpoint_multiplexing: Some("off".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            off.resolve().unwrap().settings.endpoint_multiplexing,
+            larder_endpoints::Multiplexing::Off
+        );
+        let bad = ServerArgs {
+            endpoint_multiplexing: Some("maybe".into()),
+            ..Default::default()
+        };
+        assert!(bad.resolve().is_err());
     }
 
     #[test]

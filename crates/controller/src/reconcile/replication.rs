@@ -88,16 +88,23 @@ impl Controller {
             return;
         }
         let bind = self.settings().bind_host.clone();
-        let primary = RedisEndpoint::start(
+        let multiplexing = self.settings().endpoint_multiplexing;
+        let primary = RedisEndpoint::start_with(
             &bind,
             g.primary_endpoint_port,
             EndpointRole::Primary,
             targets.clone(),
+            multiplexing,
         )
         .await;
-        let reader =
-            RedisEndpoint::start(&bind, g.reader_endpoint_port, EndpointRole::Reader, targets)
-                .await;
+        let reader = RedisEndpoint::start_with(
+            &bind,
+            g.reader_endpoint_port,
+            EndpointRole::Reader,
+            targets,
+            multiplexing,
+        )
+        .await;
         match (primary, reader) {
             (Ok(primary), Ok(reader)) => {
                 tracing::info!(replication_group_id = %g.id, primary_port = g.primary_endpoint_port, reader_port = g.reader_endpoint_port, "endpoints listening");

@@ -32,6 +32,12 @@ impl EngineProcess {
         process
     }
 
+    /// The process id, for signals such as SIGSTOP.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process now, like a crashed node.
     #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
     pub fn kill(&mut self) {

@@ -16,21 +16,33 @@ use crate::engine_process::EngineProcess;
 
 /// A redis-server child process, SIGKILLed and reaped on drop (also on test failure).
 pub struct Redis {
-    _process: EngineProcess,
+    process: EngineProcess,
     pub port: u16,
 }
 
 impl Redis {
     /// Starts redis-server on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As `start`, with extra redis-server arguments (e.g. `--replicaof`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]);
+            .args(["--save", "", "--appendonly", "no"])
+            .args(extra);
         Redis {
-            _process: EngineProcess::spawn(cmd, port, "redis-server"),
+            process: EngineProcess::spawn(cmd, port, "redis-server"),
             port,
         }
+    }
+
+    /// The redis-server process.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
+    pub fn process(&mut self) -> &mut EngineProcess {
+        &mut self.process
     }
 
     /// `host:port` as endpoint targets name it.
@@ -116,6 +128,7 @@ impl Client {
     }
 
     /// The `port` setting of the node this connection really reaches.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
     pub async fn node_port(&mut self) -> u16 {
         match self.cmd(&["CONFIG", "GET", "port"]).await {
             Resp::Array(Some(items)) => match &items[1] {
