@@ -729,3 +729,47 @@ def test_delete_group(larder, ec):
     assert [c["CacheClusterId"] for c in describe_all(ec)] == [kept_primary]
     assert all_groups(ec) == []
     wait_until(lambda: len(redis_server_pids(larder)) == 1, 10, what="only the retained primary running")
+
+
+def _clients_that_ran(node: tuple[str, int], command: str) -> int:
+    """Connections on the node whose last command was `command` (health probes and
+    this query run other commands, so they are not counted)."""
+    return sum(1 for c in rconn(node).client_list() if c["cmd"] == command)
+
+
+def _get_through(endpoint: tuple[str, int], clients: int) -> list:
+    conns = [rconn(endpoint) for _ in range(clients)]
+    for i, r in enumerate(conns):
+        assert r.set(f"mux:{i}", i)
+    for i, r in enumerate(conns):
+        assert r.get(f"mux:{i}") == str(i)
+    return conns
+
+
+def test_endpoint_shares_one_node_connection_between_clients(larder, ec):
+    create_group(ec, "rg1", 2)
+    g = wait_roles_agree(ec, "rg1", timeout=60)
+    node = member_addr(g, primary_id(g))
+    conns = _get_through(primary_endpoint(g), 10)
+    # Ten clients, one node connection carrying their GETs.
+    assert _clients_that_ran(node, "get") == 1
+    # redis-py opened each of them with CLIENT SETINFO; set-up commands like that
+    # and CLIENT SETNAME stay shared. A connection-scoped command (CLIENT GETNAME)
+    # moves the client to its own node connection, and its name comes along.
+    assert conns[0].client_setname("mine")
+    assert not [c for c in rconn(node).client_list() if c["name"] == "mine"]
+    assert conns[0].client_getname() == "mine"
+    assert conns[0].get("mux:0") == "0"
+    names = [c for c in rconn(node).client_list() if c["name"] == "mine"]
+    assert len(names) == 1 and names[0]["cmd"] == "get", names
+    assert all(r.get(f"mux:{i}") == str(i) for i, r in enumerate(conns))
+    assert _clients_that_ran(node, "get") == 2
+
+
+@pytest.mark.larder_args("--endpoint-multiplexing", "off")
+def test_endpoint_multiplexing_can_be_turned_off(larder, ec):
+    create_group(ec, "rg1", 2)
+    g = wait_roles_agree(ec, "rg1", timeout=60)
+    node = member_addr(g, primary_id(g))
+    conns = _get_through(primary_endpoint(g), 10)
+    assert _clients_that_ran(node, "get") == len(conns)

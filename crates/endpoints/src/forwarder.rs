@@ -247,7 +247,7 @@ async fn serve(client: TcpStream, mut shared: Shared, port: u16) {
         return;
     };
     let plan = Plan {
-        mux: shared.pool.as_ref().map(|pool| pool.get(&target)),
+        pool: shared.pool.clone(),
         mark_offset: shared.role == EndpointRole::Primary,
         target: target.clone(),
     };

@@ -7,6 +7,7 @@ mod data_plane;
 mod discovery;
 mod endpoint;
 mod forwarder;
+mod handshake;
 mod legacy;
 mod mux;
 mod protocol;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::forwarder::CONNECT_TIMEOUT;
 use crate::resp;
@@ -81,6 +81,17 @@ impl Inbox {
     }
 }
 
+/// The RESP version a shared connection speaks. Clients that open with `HELLO 3`
+/// (redis-py 8, go-redis, Lettuce) share a RESP3 connection; the rest a RESP2 one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Protocol {
+    Resp2,
+    Resp3,
+}
+
+/// Switches a fresh connection to RESP3.
+const HELLO_3: &[u8] = b"*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+
 /// Complete commands from one client, sent as one unit.
 pub(crate) struct Batch {
     pub(crate) bytes: Vec<u8>,
@@ -98,20 +109,45 @@ struct Owed {
 #[derive(Clone)]
 pub(crate) struct Mux {
     batches: mpsc::UnboundedSender<Batch>,
+    node: watch::Receiver<Option<NodeCommands>>,
 }
+
+/// What the node behind a shared connection knows, learned when it connects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct NodeCommands {
+    /// Whether the node has `CLIENT MAINT_NOTIFICATIONS` (Redis 8). Where it does,
+    /// the command turns on push messages for its connection, so it cannot be
+    /// shared; where it does not, the node answers an error and nothing changes.
+    pub(crate) maint_notifications: bool,
+}
+
+/// Asks whether the node knows `CLIENT MAINT_NOTIFICATIONS`.
+const MAINT_NOTIFICATIONS_INFO: &[u8] =
+    b"*3\r\n$7\r\nCOMMAND\r\n$4\r\nINFO\r\n$26\r\nCLIENT|MAINT_NOTIFICATIONS\r\n";
 
 impl Mux {
     /// Starts a shared connection to `target`; it connects on its own and ends when
     /// every handle is gone or the connection breaks.
-    fn spawn(target: String) -> Mux {
+    fn spawn(target: String, protocol: Protocol) -> Mux {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(target, rx));
-        Mux { batches: tx }
+        let (node_tx, node_rx) = watch::channel(None);
+        tokio::spawn(run(target, protocol, rx, node_tx));
+        Mux {
+            batches: tx,
+            node: node_rx,
+        }
     }
 
     /// Queues a batch; gives it back if the connection has already ended.
     pub(crate) fn send(&self, batch: Batch) -> Result<(), Batch> {
         self.batches.send(batch).map_err(|e| e.0)
+    }
+
+    /// What the node knows, once connected; None if the connection failed.
+    pub(crate) async fn node_commands(&self) -> Option<NodeCommands> {
+        let mut node = self.node.clone();
+        let known = node.wait_for(Option::is_some).await.ok()?;
+        *known
     }
 
     fn is_closed(&self) -> bool {
@@ -122,18 +158,20 @@ impl Mux {
 /// The shared connections of one endpoint, one per node it sends clients to.
 #[derive(Default)]
 pub(crate) struct MuxPool {
-    muxes: Mutex<HashMap<String, Mux>>,
+    muxes: Mutex<HashMap<(String, Protocol), Mux>>,
 }
 
 impl MuxPool {
-    /// The live shared connection to `target`, started if there is none.
-    pub(crate) fn get(&self, target: &str) -> Mux {
+    /// The live shared connection to `target` speaking `protocol`, started if there
+    /// is none.
+    pub(crate) fn get(&self, target: &str, protocol: Protocol) -> Mux {
         let mut muxes = self.muxes.lock().expect("mux pool lock");
-        match muxes.get(target) {
+        let key = (target.to_owned(), protocol);
+        match muxes.get(&key) {
             Some(mux) if !mux.is_closed() => mux.clone(),
             _ => {
-                let mux = Mux::spawn(target.to_owned());
-                muxes.insert(target.to_owned(), mux.clone());
+                let mux = Mux::spawn(target.to_owned(), protocol);
+                muxes.insert(key, mux.clone());
                 mux
             }
         }
@@ -145,14 +183,22 @@ impl MuxPool {
         self.muxes
             .lock()
             .expect("mux pool lock")
-            .retain(|target, _| keep(target));
+            .retain(|(target, _), _| keep(target));
     }
 }
 
-async fn run(target: String, mut batches: mpsc::UnboundedReceiver<Batch>) {
-    let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect(&target)).await;
+async fn run(
+    target: String,
+    protocol: Protocol,
+    mut batches: mpsc::UnboundedReceiver<Batch>,
+    node: watch::Sender<Option<NodeCommands>>,
+) {
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect(&target, protocol)).await;
     let (reader, writer) = match connected {
-        Ok(Ok(halves)) => halves,
+        Ok(Ok((reader, writer, commands))) => {
+            node.send_replace(Some(commands));
+            (reader, writer)
+        }
         failure => {
             tracing::warn!(%target, ?failure, "shared connection to node failed");
             fail_queued(&mut batches);
@@ -165,10 +211,30 @@ async fn run(target: String, mut batches: mpsc::UnboundedReceiver<Batch>) {
     fail_queued(&mut batches);
 }
 
-async fn connect(target: &str) -> std::io::Result<(OwnedReadHalf, OwnedWriteHalf)> {
-    let stream = TcpStream::connect(target).await?;
+async fn connect(
+    target: &str,
+    protocol: Protocol,
+) -> std::io::Result<(OwnedReadHalf, OwnedWriteHalf, NodeCommands)> {
+    let mut stream = TcpStream::connect(target).await?;
     let _ = stream.set_nodelay(true);
-    Ok(stream.into_split())
+    if protocol == Protocol::Resp3 {
+        stream.write_all(HELLO_3).await?;
+        if resp::read_replies(&mut stream, 1).await?.first() == Some(&b'-') {
+            return Err(std::io::Error::other("node refused HELLO 3"));
+        }
+    }
+    stream.write_all(MAINT_NOTIFICATIONS_INFO).await?;
+    let info = resp::read_replies(&mut stream, 1).await?;
+    // An unknown command is a one-element array holding a null (RESP2 or RESP3).
+    let maint_notifications = !matches!(&info[..], b"*1\r\n*-1\r\n" | b"*1\r\n_\r\n");
+    let (reader, writer) = stream.into_split();
+    Ok((
+        reader,
+        writer,
+        NodeCommands {
+            maint_notifications,
+        },
+    ))
 }
 
 /// Refuses new batches and fails the ones already queued.

@@ -95,6 +95,59 @@ pub(crate) fn command(buf: &[u8]) -> Request<'_> {
     Request::Command { len: at, name }
 }
 
+/// Reads exactly `n` replies from a connection with nothing else in flight and
+/// returns their bytes.
+pub(crate) async fn read_replies<R>(node: &mut R, mut n: usize) -> std::io::Result<Vec<u8>>
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let (mut buf, mut at) = (Vec::with_capacity(256), 0);
+    while n > 0 {
+        if node.read_buf(&mut buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        while n > 0 {
+            match reply_len(&buf[at..]) {
+                Ok(Some(len)) => {
+                    at += len;
+                    n -= 1;
+                }
+                Ok(None) => break,
+                Err(Malformed) => return Err(bad("malformed reply")),
+            }
+        }
+    }
+    if at == buf.len() {
+        Ok(buf)
+    } else {
+        Err(bad("more replies than commands"))
+    }
+}
+
+/// The arguments of one complete command as framed by `command`; empty if `frame`
+/// is not one.
+pub(crate) fn args(frame: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let Some((header, mut at)) = line(frame, 1) else {
+        return out;
+    };
+    let count = integer(header).unwrap_or(0).max(0) as usize;
+    for _ in 0..count {
+        let Some((len, data)) = line(frame, at + 1).and_then(|(h, d)| Some((integer(h)?, d)))
+        else {
+            return Vec::new();
+        };
+        let Some(arg) = frame.get(data..data + len.max(0) as usize) else {
+            return Vec::new();
+        };
+        out.push(arg);
+        at = data + arg.len() + 2;
+    }
+    out
+}
+
 /// A header line still being received is only worth waiting for while it could
 /// become a number; anything else goes to Redis to reject.
 fn incomplete_unless_garbage(buf: &[u8], from: usize) -> Request<'_> {
@@ -190,6 +243,12 @@ mod tests {
         buf.extend_from_slice(b"*1\r\n$4\r\nPING");
         assert_eq!(command(&buf), Request::Command { len, name: b"SET" });
         assert_eq!(command(&buf[len..]), Request::Incomplete);
+    }
+
+    #[test]
+    fn splits_a_command_into_its_arguments() {
+        let buf = encode(&[b"CLIENT", b"SETNAME", b"", b"a\r\nb"]);
+        assert_eq!(args(&buf), vec![&b"CLIENT"[..], b"SETNAME", b"", b"a\r\nb"]);
     }
 
     #[test]

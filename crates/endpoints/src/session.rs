@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::forwarder::{CONNECT_TIMEOUT, COPY_BUFFER};
-use crate::mux::{Batch, Inbox, Mux};
+use crate::handshake::{self, SetUp};
+use crate::mux::{Batch, Inbox, MuxPool, NodeCommands, Protocol};
 use crate::resp::{self, Request};
 use crate::shareable::shareable;
 
@@ -38,8 +39,9 @@ const OFFSET_MARKER: &[u8] = b"*3\r\n$7\r\nPUBLISH\r\n$20\r\n__larder:wait-offse
 /// How a session ends up using the node.
 pub(crate) struct Plan {
     pub(crate) target: String,
-    /// None: the client gets its own connection from the start.
-    pub(crate) mux: Option<Mux>,
+    /// The endpoint's shared connections; None: the client gets its own
+    /// connection from the start.
+    pub(crate) pool: Option<Arc<MuxPool>>,
     /// Whether leaving the shared connection sends `OFFSET_MARKER` (primaries only).
     pub(crate) mark_offset: bool,
 }
@@ -48,17 +50,29 @@ pub(crate) struct Plan {
 pub(crate) async fn run(mut client: TcpStream, plan: Plan) {
     let _ = client.set_nodelay(true);
     let mut pending = Vec::with_capacity(READ_CHUNK);
+    let mut replay = Replay::default();
     let mut shared_commands = 0usize;
-    if let Some(mux) = &plan.mux {
-        match shared(&mut client, mux, &mut pending).await {
+    if let Some(pool) = &plan.pool {
+        match shared(&mut client, pool, &plan.target, &mut pending, &mut replay).await {
             Shared::Done => return,
             Shared::Pin { commands } => shared_commands = commands,
         }
     }
-    let mark = plan.mark_offset && shared_commands > 0;
-    if let Err(e) = own_connection(client, &plan.target, pending, mark).await {
+    if plan.mark_offset && shared_commands > 0 {
+        replay.bytes.extend_from_slice(OFFSET_MARKER);
+        replay.commands += 1;
+    }
+    if let Err(e) = own_connection(client, &plan.target, pending, replay).await {
         tracing::debug!(target = %plan.target, error = %e, "client connection ended");
     }
+}
+
+/// Commands the client's own connection must run (replies dropped) before the
+/// client's next command: its shared set-up commands and the offset marker.
+#[derive(Default)]
+struct Replay {
+    bytes: Vec<u8>,
+    commands: usize,
 }
 
 enum Shared {
@@ -69,21 +83,75 @@ enum Shared {
 }
 
 /// The shared phase. Returns with every reply delivered when the client must pin.
-async fn shared(client: &mut TcpStream, mux: &Mux, pending: &mut Vec<u8>) -> Shared {
+async fn shared(
+    client: &mut TcpStream,
+    pool: &MuxPool,
+    target: &str,
+    pending: &mut Vec<u8>,
+    replay: &mut Replay,
+) -> Shared {
     let inbox = Arc::new(Inbox::default());
+    let mut protocol = Protocol::Resp2;
+    let mut mux = pool.get(target, protocol);
+    // Framing needs to know what the node supports; it is learned on connecting.
+    let Some(mut node) = mux.node_commands().await else {
+        return Shared::Done;
+    };
     let mut replies = Vec::new();
     let mut in_flight = 0usize;
     let mut sent = 0usize;
-    let mut pin = false;
+    // What stopped framing: a command for the client's own connection, or a
+    // protocol switch that must wait until the current connection's replies are in.
+    let mut stop = Stop::None;
     let mut eof = false;
+    let mut input_changed = false;
     let (mut rd, mut wr) = client.split();
     loop {
-        if in_flight == 0 && (pin || eof) {
-            return if pin {
+        if in_flight == 0 {
+            if let Stop::Switch(next) = stop {
+                protocol = next;
+                mux = pool.get(target, protocol);
+                match mux.node_commands().await {
+                    Some(commands) => node = commands,
+                    None => return Shared::Done,
+                }
+                stop = Stop::None;
+                input_changed = true;
+            }
+        }
+        if input_changed && stop == Stop::None {
+            input_changed = false;
+            let mut bytes = Vec::new();
+            let framed = frame(pending, protocol, node, &mut bytes, replay);
+            stop = framed.stop;
+            pending.drain(..framed.consumed);
+            let commands = framed.commands;
+            if commands > 0 {
+                let batch = Batch {
+                    bytes,
+                    commands,
+                    inbox: inbox.clone(),
+                };
+                if mux.send(batch).is_err() {
+                    return Shared::Done;
+                }
+                in_flight += commands;
+                sent += commands;
+            }
+            if let Stop::Switch(_) = stop {
+                continue;
+            }
+        }
+        if in_flight == 0 && (stop == Stop::Pin || eof) {
+            return if stop == Stop::Pin {
                 Shared::Pin { commands: sent }
             } else {
                 Shared::Done
             };
+        }
+        let reading = stop == Stop::None && !eof && in_flight < MAX_IN_FLIGHT;
+        if pending.capacity() - pending.len() < READ_CHUNK / 4 {
+            pending.reserve(READ_CHUNK);
         }
         tokio::select! {
             biased;
@@ -100,67 +168,96 @@ async fn shared(client: &mut TcpStream, mux: &Mux, pending: &mut Vec<u8>) -> Sha
                     return Shared::Done;
                 }
             }
-            read = rd.read_buf(pending), if !pin && !eof && in_flight < MAX_IN_FLIGHT => {
+            read = rd.read_buf(pending), if reading => {
                 match read {
-                    Ok(0) => { eof = true; continue; }
+                    Ok(0) => eof = true,
                     Err(_) => return Shared::Done,
-                    Ok(_) => {}
-                }
-                let (consumed, commands, stop) = frame(pending);
-                pin = stop;
-                if commands > 0 {
-                    // A right-sized copy: the read buffer stays with us for reuse.
-                    let bytes = pending[..consumed].to_vec();
-                    pending.drain(..consumed);
-                    let batch = Batch { bytes, commands, inbox: inbox.clone() };
-                    if mux.send(batch).is_err() {
-                        return Shared::Done;
-                    }
-                    in_flight += commands;
-                    sent += commands;
-                }
-                if pending.capacity() - pending.len() < READ_CHUNK / 4 {
-                    pending.reserve(READ_CHUNK);
+                    Ok(_) => input_changed = true,
                 }
             }
         }
     }
 }
 
-/// Splits `input` into the shareable commands at its start: returns how many bytes
-/// and commands they are, and whether what follows must go over the client's own
-/// connection (as opposed to being an incomplete command still arriving).
-fn frame(input: &[u8]) -> (usize, usize, bool) {
+/// Why framing stopped before the end of the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// It did not: the input is used up or ends in an incomplete command.
+    None,
+    /// The next command needs the client's own connection.
+    Pin,
+    /// The next command (`HELLO`) belongs on the shared connection of this protocol.
+    Switch(Protocol),
+}
+
+/// What `frame` found at the start of a client's input.
+#[derive(Debug, PartialEq, Eq)]
+struct Framed {
+    /// Input bytes taken (their commands are in the batch).
+    consumed: usize,
+    /// Commands put in the batch.
+    commands: usize,
+    stop: Stop,
+}
+
+/// Moves the shareable commands at the start of `input` into `batch` (set-up
+/// commands as `handshake` says, and remembered in `replay`), for a client whose
+/// shared connection speaks `protocol`.
+fn frame(
+    input: &[u8],
+    protocol: Protocol,
+    node: NodeCommands,
+    batch: &mut Vec<u8>,
+    replay: &mut Replay,
+) -> Framed {
     let (mut at, mut commands) = (0, 0);
-    loop {
-        match resp::command(&input[at..]) {
-            Request::Incomplete => {
-                return (at, commands, input.len() - at > MAX_SHARED_COMMAND);
+    let stop = loop {
+        let (len, name) = match resp::command(&input[at..]) {
+            Request::Incomplete if input.len() - at > MAX_SHARED_COMMAND => break Stop::Pin,
+            Request::Incomplete => break Stop::None,
+            Request::Other => break Stop::Pin,
+            Request::Command { len, .. } if len > MAX_SHARED_COMMAND => break Stop::Pin,
+            Request::Command { len, name } => (len, name),
+        };
+        let command = &input[at..at + len];
+        if shareable(name) {
+            batch.extend_from_slice(command);
+        } else {
+            match handshake::set_up(command, node) {
+                Some(SetUp::AsIs) => batch.extend_from_slice(command),
+                Some(SetUp::InsteadSend(stand_in)) => batch.extend_from_slice(stand_in),
+                Some(SetUp::Protocol(p)) if p == protocol => batch.extend_from_slice(command),
+                Some(SetUp::Protocol(p)) => break Stop::Switch(p),
+                None => break Stop::Pin,
             }
-            Request::Command { len, name } if shareable(name) && len <= MAX_SHARED_COMMAND => {
-                at += len;
-                commands += 1;
-            }
-            _ => return (at, commands, true),
+            replay.bytes.extend_from_slice(command);
+            replay.commands += 1;
         }
+        at += len;
+        commands += 1;
+    };
+    Framed {
+        consumed: at,
+        commands,
+        stop,
     }
 }
 
-/// The client's own node connection: optional offset marker, the input not yet
-/// sent, then plain copying both ways.
+/// The client's own node connection: the replay, the input not yet sent, then
+/// plain copying both ways.
 async fn own_connection(
     mut client: TcpStream,
     target: &str,
     pending: Vec<u8>,
-    mark: bool,
+    replay: Replay,
 ) -> std::io::Result<()> {
     let mut node = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     let _ = node.set_nodelay(true);
-    if mark {
-        node.write_all(OFFSET_MARKER).await?;
-        swallow_one_reply(&mut node).await?;
+    if replay.commands > 0 {
+        node.write_all(&replay.bytes).await?;
+        resp::read_replies(&mut node, replay.commands).await?;
     }
     if !pending.is_empty() {
         node.write_all(&pending).await?;
@@ -171,42 +268,145 @@ async fn own_connection(
     Ok(())
 }
 
-/// Reads and drops exactly one reply; nothing else can be in flight yet.
-async fn swallow_one_reply(node: &mut TcpStream) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(64);
-    loop {
-        if node.read_buf(&mut buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        match resp::reply_len(&buf) {
-            Ok(Some(len)) if len == buf.len() => return Ok(()),
-            Ok(None) => continue,
-            _ => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "unexpected reply to the offset marker",
-                ))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn encode(args: &[&str]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        out
+    }
+
     #[test]
     fn frame_stops_at_the_first_command_that_needs_its_own_connection() {
-        let get = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
-        let multi = b"*1\r\n$5\r\nMULTI\r\n";
-        let mut input = get.to_vec();
-        input.extend_from_slice(get);
-        input.extend_from_slice(multi);
-        input.extend_from_slice(get);
-        assert_eq!(frame(&input), (2 * get.len(), 2, true));
+        let get = encode(&["GET", "k"]);
+        let multi = encode(&["MULTI"]);
+        let input = [&get[..], &get, &multi, &get].concat();
+        let (mut batch, mut replay) = (Vec::new(), Replay::default());
+        let framed = frame(
+            &input,
+            Protocol::Resp2,
+            NodeCommands::default(),
+            &mut batch,
+            &mut replay,
+        );
+        assert_eq!(
+            framed,
+            Framed {
+                consumed: 2 * get.len(),
+                commands: 2,
+                stop: Stop::Pin
+            }
+        );
+        assert_eq!(batch, [&get[..], &get].concat());
         // A half-received shareable command is waited for, not pinned.
-        assert_eq!(frame(&input[..get.len() + 5]), (get.len(), 1, false));
-        assert_eq!(frame(b"PING\r\n"), (0, 0, true));
+        let framed = frame(
+            &input[..get.len() + 5],
+            Protocol::Resp2,
+            NodeCommands::default(),
+            &mut Vec::new(),
+            &mut replay,
+        );
+        assert_eq!(
+            framed,
+            Framed {
+                consumed: get.len(),
+                commands: 1,
+                stop: Stop::None
+            }
+        );
+        let framed = frame(
+            b"PING\r\n",
+            Protocol::Resp2,
+            NodeCommands::default(),
+            &mut Vec::new(),
+            &mut replay,
+        );
+        assert_eq!(
+            framed,
+            Framed {
+                consumed: 0,
+                commands: 0,
+                stop: Stop::Pin
+            }
+        );
+        assert_eq!(replay.commands, 0);
+    }
+
+    #[test]
+    fn set_up_commands_are_shared_and_kept_for_replay() {
+        let info = encode(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]);
+        let name = encode(&["CLIENT", "SETNAME", "me"]);
+        let get = encode(&["GET", "k"]);
+        let input = [&info[..], &name, &get].concat();
+        let (mut batch, mut replay) = (Vec::new(), Replay::default());
+        let framed = frame(
+            &input,
+            Protocol::Resp2,
+            NodeCommands::default(),
+            &mut batch,
+            &mut replay,
+        );
+        assert_eq!(
+            framed,
+            Framed {
+                consumed: input.len(),
+                commands: 3,
+                stop: Stop::None
+            }
+        );
+        // The name stays off the shared connection: a no-op stands in for it.
+        assert_eq!(batch, [&info[..], &encode(&["SELECT", "0"]), &get].concat());
+        assert_eq!(
+            (replay.bytes, replay.commands),
+            ([&info[..], &name].concat(), 2)
+        );
+    }
+
+    #[test]
+    fn hello_switches_protocol_before_it_is_sent() {
+        let hello = encode(&["HELLO", "3"]);
+        let get = encode(&["GET", "k"]);
+        let input = [&get[..], &hello, &get].concat();
+        let mut replay = Replay::default();
+        let mut batch = Vec::new();
+        let framed = frame(
+            &input,
+            Protocol::Resp2,
+            NodeCommands::default(),
+            &mut batch,
+            &mut replay,
+        );
+        let switch = Stop::Switch(Protocol::Resp3);
+        assert_eq!(
+            framed,
+            Framed {
+                consumed: get.len(),
+                commands: 1,
+                stop: switch
+            }
+        );
+        // On the RESP3 connection the HELLO goes through and is kept for replay.
+        let rest = &input[get.len()..];
+        let framed = frame(
+            rest,
+            Protocol::Resp3,
+            NodeCommands::default(),
+            &mut Vec::new(),
+            &mut replay,
+        );
+        assert_eq!(
+            framed,
+            Framed {
+                consumed: rest.len(),
+                commands: 2,
+                stop: Stop::None
+            }
+        );
+        assert_eq!(replay.bytes, hello);
     }
 
     #[test]

@@ -24,13 +24,18 @@ async fn endpoint(node: &Redis, multiplexing: Multiplexing) -> RedisEndpoint {
         .unwrap()
 }
 
+/// `CLIENT LIST` as text.
+async fn client_list(direct: &mut Client) -> String {
+    match direct.cmd(&["CLIENT", "LIST"]).await {
+        Resp::Bulk(Some(list)) => String::from_utf8(list).unwrap(),
+        other => panic!("unexpected CLIENT LIST reply {other:?}"),
+    }
+}
+
 /// Client connections the node has open, not counting the one asking.
 async fn node_connections(node: &Redis) -> usize {
     let mut direct = Client::connect(node.port).await;
-    match direct.cmd(&["CLIENT", "LIST"]).await {
-        Resp::Bulk(Some(list)) => String::from_utf8(list).unwrap().lines().count() - 1,
-        other => panic!("unexpected CLIENT LIST reply {other:?}"),
-    }
+    client_list(&mut direct).await.lines().count() - 1
 }
 
 #[tokio::test]
@@ -190,4 +195,74 @@ async fn killing_the_node_closes_clients_waiting_on_the_shared_connection() {
     let mut late = Client::connect(ep.port()).await;
     late.send(&encode(&[b"GET", b"k"])).await.unwrap();
     assert!(late.closed_by_peer().await);
+}
+
+#[tokio::test]
+async fn set_up_commands_stay_shared_and_are_replayed_when_the_client_moves() {
+    let node = Redis::start();
+    let ep = endpoint(&node, Multiplexing::On).await;
+    let mut via = Client::connect(ep.port()).await;
+    // What client libraries send on connect; CLIENT SETINFO is an error on Redis
+    // 7.0 and the client must see exactly the node's answer.
+    let mut direct = Client::connect(node.port).await;
+    let setinfo = ["CLIENT", "SETINFO", "LIB-NAME", "larder-test"];
+    let expected = direct.cmd(&setinfo).await;
+    assert_eq!(via.cmd(&setinfo).await, expected);
+    assert_eq!(
+        via.cmd(&["CLIENT", "SETNAME", "worker-7"]).await,
+        Resp::ok()
+    );
+    assert_eq!(via.cmd(&["SELECT", "0"]).await, Resp::ok());
+    assert_eq!(via.cmd(&["SET", "k", "v"]).await, Resp::ok());
+    // Still shared: the node has one connection for it, and it is not named.
+    assert_eq!(node_connections(&node).await, 2);
+    assert!(!client_list(&mut direct).await.contains("worker-7"));
+    // CLIENT GETNAME needs the client's own connection; the name comes along.
+    assert_eq!(
+        via.cmd(&["CLIENT", "GETNAME"]).await,
+        Resp::bulk("worker-7")
+    );
+    assert_eq!(via.cmd(&["GET", "k"]).await, Resp::bulk("v"));
+    assert!(client_list(&mut direct).await.contains("name=worker-7"));
+}
+
+#[tokio::test]
+async fn resp3_clients_share_a_resp3_connection_and_resp2_clients_a_resp2_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = Redis::start();
+    let ep = endpoint(&node, Multiplexing::On).await;
+    let mut old = Client::connect(ep.port()).await;
+    assert_eq!(old.cmd(&["HSET", "h", "f", "v"]).await, Resp::Int(1));
+    let mut resp3 = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", ep.port()))
+            .await
+            .unwrap();
+        let mut batch = encode(&[b"HELLO", b"3"]);
+        batch.extend(encode(&[b"HGETALL", b"h"]));
+        s.write_all(&batch).await.unwrap();
+        // HELLO's reply is a map, then HGETALL answers with a RESP3 map too.
+        let want: &[u8] = b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n";
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !got.ends_with(want) {
+            assert!(Instant::now() < deadline, "no RESP3 reply: {got:?}");
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "endpoint closed the RESP3 client");
+            got.extend_from_slice(&chunk[..n]);
+        }
+        assert!(got.starts_with(b"%"), "HELLO 3 reply {got:?}");
+        resp3.push(s);
+    }
+    // The RESP2 client still gets RESP2 (an array, not a map).
+    assert_eq!(
+        old.cmd(&["HGETALL", "h"]).await,
+        Resp::Array(Some(vec![Resp::bulk("f"), Resp::bulk("v")]))
+    );
+    // Four clients, two shared connections: one per protocol.
+    assert_eq!(node_connections(&node).await, 2);
 }
