@@ -68,11 +68,13 @@ pub enum Resp {
 
 impl Resp {
     /// A bulk string from text, for comparisons.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
     pub fn bulk(s: &str) -> Resp {
         Resp::Bulk(Some(s.as_bytes().to_vec()))
     }
 
     /// `+OK`, for comparisons.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
     pub fn ok() -> Resp {
         Resp::Simple("OK".into())
     }
@@ -140,6 +142,7 @@ impl Client {
     }
 
     /// Whether the peer closed the connection: EOF or reset within `REPLY_TIMEOUT`.
+    #[allow(dead_code)] // Each test binary compiles this module; not all use everything.
     pub async fn closed_by_peer(&mut self) -> bool {
         let mut byte = [0u8; 1];
         match tokio::time::timeout(REPLY_TIMEOUT, self.stream.read(&mut byte)).await {
