@@ -72,13 +72,7 @@ pub(crate) fn set_up(frame: &[u8], node: NodeCommands) -> Option<SetUp> {
 mod tests {
     use super::*;
 
-    fn cmd(args: &[&str]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
-        out
-    }
+    use crate::resp::encode_text as cmd;
 
     const OLD: NodeCommands = NodeCommands {
         maint_notifications: false,

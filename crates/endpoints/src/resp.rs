@@ -221,20 +221,28 @@ pub(crate) fn reply_len(buf: &[u8]) -> Result<Option<usize>, Malformed> {
     Ok(Some(at))
 }
 
+/// Encodes a command as clients send it, for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// `encode` for text arguments.
+#[cfg(test)]
+pub(crate) fn encode_text(args: &[&str]) -> Vec<u8> {
+    encode(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-
-    fn encode(args: &[&[u8]]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    }
 
     #[test]
     fn frames_a_command_and_names_it() {

@@ -272,12 +272,28 @@ async fn own_connection(
 mod tests {
     use super::*;
 
-    fn encode(args: &[&str]) -> Vec<u8> {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    use crate::resp::encode_text as encode;
+
+    /// Frames `input` for a client on a `protocol` connection to a node without
+    /// Redis 8 commands; returns what `frame` found, the batch and the replay.
+    fn framed(input: &[u8], protocol: Protocol) -> (Framed, Vec<u8>, Replay) {
+        let (mut batch, mut replay) = (Vec::new(), Replay::default());
+        let found = frame(
+            input,
+            protocol,
+            NodeCommands::default(),
+            &mut batch,
+            &mut replay,
+        );
+        (found, batch, replay)
+    }
+
+    fn found(consumed: usize, commands: usize, stop: Stop) -> Framed {
+        Framed {
+            consumed,
+            commands,
+            stop,
         }
-        out
     }
 
     #[test]
@@ -285,55 +301,15 @@ mod tests {
         let get = encode(&["GET", "k"]);
         let multi = encode(&["MULTI"]);
         let input = [&get[..], &get, &multi, &get].concat();
-        let (mut batch, mut replay) = (Vec::new(), Replay::default());
-        let framed = frame(
-            &input,
-            Protocol::Resp2,
-            NodeCommands::default(),
-            &mut batch,
-            &mut replay,
-        );
-        assert_eq!(
-            framed,
-            Framed {
-                consumed: 2 * get.len(),
-                commands: 2,
-                stop: Stop::Pin
-            }
-        );
+        let (f, batch, replay) = framed(&input, Protocol::Resp2);
+        assert_eq!(f, found(2 * get.len(), 2, Stop::Pin));
         assert_eq!(batch, [&get[..], &get].concat());
-        // A half-received shareable command is waited for, not pinned.
-        let framed = frame(
-            &input[..get.len() + 5],
-            Protocol::Resp2,
-            NodeCommands::default(),
-            &mut Vec::new(),
-            &mut replay,
-        );
-        assert_eq!(
-            framed,
-            Framed {
-                consumed: get.len(),
-                commands: 1,
-                stop: Stop::None
-            }
-        );
-        let framed = frame(
-            b"PING\r\n",
-            Protocol::Resp2,
-            NodeCommands::default(),
-            &mut Vec::new(),
-            &mut replay,
-        );
-        assert_eq!(
-            framed,
-            Framed {
-                consumed: 0,
-                commands: 0,
-                stop: Stop::Pin
-            }
-        );
         assert_eq!(replay.commands, 0);
+        // A half-received shareable command is waited for, not pinned.
+        let (f, _, _) = framed(&input[..get.len() + 5], Protocol::Resp2);
+        assert_eq!(f, found(get.len(), 1, Stop::None));
+        let (f, _, _) = framed(b"PING\r\n", Protocol::Resp2);
+        assert_eq!(f, found(0, 0, Stop::Pin));
     }
 
     #[test]
@@ -342,22 +318,8 @@ mod tests {
         let name = encode(&["CLIENT", "SETNAME", "me"]);
         let get = encode(&["GET", "k"]);
         let input = [&info[..], &name, &get].concat();
-        let (mut batch, mut replay) = (Vec::new(), Replay::default());
-        let framed = frame(
-            &input,
-            Protocol::Resp2,
-            NodeCommands::default(),
-            &mut batch,
-            &mut replay,
-        );
-        assert_eq!(
-            framed,
-            Framed {
-                consumed: input.len(),
-                commands: 3,
-                stop: Stop::None
-            }
-        );
+        let (f, batch, replay) = framed(&input, Protocol::Resp2);
+        assert_eq!(f, found(input.len(), 3, Stop::None));
         // The name stays off the shared connection: a no-op stands in for it.
         assert_eq!(batch, [&info[..], &encode(&["SELECT", "0"]), &get].concat());
         assert_eq!(
@@ -371,41 +333,12 @@ mod tests {
         let hello = encode(&["HELLO", "3"]);
         let get = encode(&["GET", "k"]);
         let input = [&get[..], &hello, &get].concat();
-        let mut replay = Replay::default();
-        let mut batch = Vec::new();
-        let framed = frame(
-            &input,
-            Protocol::Resp2,
-            NodeCommands::default(),
-            &mut batch,
-            &mut replay,
-        );
-        let switch = Stop::Switch(Protocol::Resp3);
-        assert_eq!(
-            framed,
-            Framed {
-                consumed: get.len(),
-                commands: 1,
-                stop: switch
-            }
-        );
+        let (f, _, _) = framed(&input, Protocol::Resp2);
+        assert_eq!(f, found(get.len(), 1, Stop::Switch(Protocol::Resp3)));
         // On the RESP3 connection the HELLO goes through and is kept for replay.
         let rest = &input[get.len()..];
-        let framed = frame(
-            rest,
-            Protocol::Resp3,
-            NodeCommands::default(),
-            &mut Vec::new(),
-            &mut replay,
-        );
-        assert_eq!(
-            framed,
-            Framed {
-                consumed: rest.len(),
-                commands: 2,
-                stop: Stop::None
-            }
-        );
+        let (f, _, replay) = framed(rest, Protocol::Resp3);
+        assert_eq!(f, found(rest.len(), 2, Stop::None));
         assert_eq!(replay.bytes, hello);
     }
 
