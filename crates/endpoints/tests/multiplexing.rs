@@ -266,3 +266,18 @@ async fn resp3_clients_share_a_resp3_connection_and_resp2_clients_a_resp2_one() 
     // Four clients, two shared connections: one per protocol.
     assert_eq!(node_connections(&node).await, 2);
 }
+
+#[tokio::test]
+async fn a_command_too_big_to_buffer_takes_the_clients_own_connection() {
+    let node = Redis::start();
+    let ep = endpoint(&node, Multiplexing::On).await;
+    let mut via = Client::connect(ep.port()).await;
+    assert_eq!(via.cmd(&["SET", "small", "v"]).await, Resp::ok());
+    // Over the 4 MiB a shared command may be buffered to before it is sent.
+    let value = vec![b'x'; 5 << 20];
+    via.send(&encode(&[b"SET", b"big", &value])).await.unwrap();
+    assert_eq!(via.reply().await.unwrap(), Resp::ok());
+    assert_eq!(via.cmd(&["STRLEN", "big"]).await, Resp::Int(5 << 20));
+    // The shared connection and the client's own.
+    assert_eq!(node_connections(&node).await, 2);
+}
