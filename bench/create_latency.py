@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "e2e"))
 
 import harness  # noqa: E402  (shared daemon/port helpers from the e2e suite)
+from report import append_section, machine_info  # noqa: E402
 
 POLL = 0.002
 FLOOR_POLL = 0.001
@@ -136,27 +136,6 @@ def create_until_available(ec, cluster_id: str, engine: str, nodes: int,
 # --------------------------------------------------------------------------- reporting
 
 
-def machine_info() -> dict[str, str]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": str(os.cpu_count()), "cpu": model, "kernel": platform.release(),
-            "redis": _version(["redis-server", "--version"]), "memcached": _version(["memcached", "-V"])}
-
-
-def _version(cmd: list[str]) -> str:
-    out = subprocess.run(cmd, capture_output=True, text=True).stdout.split()
-    for word in out:
-        if word.startswith("v="):
-            return word[2:]
-    return out[-1] if out else "?"
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f}"
 
@@ -167,10 +146,6 @@ def summarize(samples: list[float]) -> tuple[float, float, float]:
 
 def record(results: dict[str, dict[str, list[float]]], n: int, binary: Path) -> Path:
     info = machine_info()
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    path.parent.mkdir(exist_ok=True)
-    if not path.exists():
-        path.write_text("# Benchmarks\n")
     lines = [
         "",
         f"## Create latency, {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
@@ -193,9 +168,7 @@ def record(results: dict[str, dict[str, list[float]]], n: int, binary: Path) -> 
         c, f, d = summarize(r["create"]), summarize(r["floor"]), summarize(r["daemon"])
         lines.append(f"| {name} | {ms(c[0])} ({ms(c[1])}–{ms(c[2])}) | {ms(f[0])} | {c[0] / f[0]:.2f}× "
                      f"| {ms(d[0])} | {d[0] / f[0]:.2f}× |")
-    with path.open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    return path
+    return append_section(lines)
 
 
 # --------------------------------------------------------------------------- main

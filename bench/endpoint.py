@@ -17,7 +17,6 @@ import csv
 import datetime
 import io
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -26,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from report import append_section, machine_info
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORWARDER = os.path.join(ROOT, "target", "release", "examples", "redis_forward")
@@ -190,18 +191,8 @@ def version(cmd):
 
 
 def record(text, runs, mode):
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
-    new = not os.path.exists(path)
-    with open(path, "a") as f:
-        if new:
-            f.write("# Benchmarks\n")
-        f.write(f"""
+    info = machine_info()
+    path = append_section(f"""
 ## Redis primary endpoint throughput ({datetime.datetime.now():%Y-%m-%d %H:%M})
 
 `bench/endpoint.py` ({mode}): redis-benchmark -c {CLIENTS} -t set,get, -n 200000 at
@@ -209,12 +200,11 @@ def record(text, runs, mode):
 Larder's primary endpoint (multiplexing on, the default); `forward-only` is the same
 endpoint with multiplexing off (one node connection per client, bytes copied).
 
-- nproc {os.cpu_count()}, CPU {cpu}, kernel {platform.release()}
+- nproc {info["nproc"]}, CPU {info["cpu"]}, kernel {info["kernel"]}
 - {version(["redis-server", "--version"])}
 - {version(["haproxy", "-v"])}
 
-{text}
-""")
+{text}""".split("\n"))
     print(f"appended to {path}")
 
 

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT / "e2e"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import harness  # noqa: E402  (daemon and port helpers from the e2e suite)
-from create_latency import machine_info  # noqa: E402
+from report import append_section, machine_info  # noqa: E402
 
 STEADY = 2.0          # seconds of writes before the kill, and after recovery
 GIVE_UP = 60.0        # a round whose writes never resume is a failure, not a hang
@@ -315,10 +315,6 @@ def ratio_line(results: dict[str, dict]) -> str | None:
 
 def record(results: dict[str, dict], rounds: int, binary: Path) -> Path:
     info = machine_info()
-    path = ROOT / "docs" / "BENCHMARKS.md"
-    path.parent.mkdir(exist_ok=True)
-    if not path.exists():
-        path.write_text("# Benchmarks\n")
     lines = [
         "",
         f"## Failover after {fault_name(fault_signal)} of the primary, {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
@@ -338,9 +334,7 @@ def record(results: dict[str, dict], rounds: int, binary: Path) -> Path:
     ratio = ratio_line(results)
     if ratio:
         lines += ["", ratio + "."]
-    with path.open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
-    return path
+    return append_section(lines)
 
 
 # --------------------------------------------------------------------------- main
