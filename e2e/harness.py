@@ -298,20 +298,26 @@ def wait_status(client, cluster_id: str, status: str = "available", timeout: flo
         time.sleep(interval)
 
 
-def wait_gone(client, cluster_id: str, timeout: float = 60.0) -> None:
-    """Poll until DescribeCacheClusters answers CacheClusterNotFound for the cluster."""
+def wait_absent(status: Callable[[], str], not_found: str, what: str, timeout: float = 60.0) -> None:
+    """Poll `status()` (a Describe call) until it fails with the `not_found` error code."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
         try:
-            last = describe(client, cluster_id)["CacheClusterStatus"]
+            last = status()
         except botocore.exceptions.ClientError as e:
-            if error_code(e) == "CacheClusterNotFound":
+            if error_code(e) == not_found:
                 return
             raise
         if time.monotonic() > deadline:
-            raise AssertionError(f"{cluster_id}: still present (status {last!r}) after {timeout}s")
+            raise AssertionError(f"{what}: still present (status {last!r}) after {timeout}s")
         time.sleep(0.05)
+
+
+def wait_gone(client, cluster_id: str, timeout: float = 60.0) -> None:
+    """Poll until DescribeCacheClusters answers CacheClusterNotFound for the cluster."""
+    wait_absent(lambda: describe(client, cluster_id)["CacheClusterStatus"],
+                "CacheClusterNotFound", cluster_id, timeout)
 
 
 def event_messages(client, cluster_id: str, duration_minutes: int = 60) -> list[str]:

@@ -23,6 +23,7 @@ from harness import (
     error_code,
     pid_alive,
     signed_post,
+    wait_absent,
     wait_gone,
     wait_status,
     wait_until,
@@ -72,18 +73,8 @@ def wait_group(ec, rg_id: str, status: str = "available", timeout: float = 60.0)
 
 
 def wait_group_gone(ec, rg_id: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = describe_group(ec, rg_id)["Status"]
-        except botocore.exceptions.ClientError as e:
-            if error_code(e) == "ReplicationGroupNotFoundFault":
-                return
-            raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{rg_id}: still present (status {last!r}) after {timeout}s")
-        time.sleep(0.05)
+    wait_absent(lambda: describe_group(ec, rg_id)["Status"], "ReplicationGroupNotFoundFault",
+                rg_id, timeout)
 
 
 def api_error(call, *args, **kw) -> botocore.exceptions.ClientError:
