@@ -119,8 +119,10 @@ impl RedisEndpoint {
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address"))?;
         // The listener must belong to the data-plane runtime, so it is made there.
         let data_plane = data_plane::handle();
-        let _in_data_plane = data_plane.enter();
-        let listener = listen(addr)?;
+        let listener = {
+            let _in_data_plane = data_plane.enter();
+            listen(addr)?
+        };
         let port = listener.local_addr()?.port();
         let (targets_tx, targets_rx) = watch::channel(targets);
         let (stop_tx, stop_rx) = watch::channel(false);

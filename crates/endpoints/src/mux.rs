@@ -45,7 +45,7 @@ struct InboxState {
 
 /// What a client connection gets from its inbox in one go.
 pub(crate) struct Delivery {
-    /// Complete replies, back to back.
+    /// How many complete replies were moved out.
     pub(crate) count: usize,
     /// The shared connection broke; commands without replies may or may not have run.
     pub(crate) failed: bool,

@@ -34,7 +34,7 @@ const MAX_SHARED_COMMAND: usize = 4 * 1024 * 1024;
 /// client wrote through the shared one: a replicated no-op that moves this
 /// connection's replication offset past everything the shared connection wrote,
 /// so a later `WAIT` covers the client's earlier writes too.
-const OFFSET_MARKER: &[u8] = b"*3\r\n$7\r\nPUBLISH\r\n$20\r\n__larder:wait-offset\r\n$0\r\n\r\n";
+const OFFSET_MARKER: &[u8] = b"*3\r\n$7\r\nPUBLISH\r\n$22\r\n__larder__:wait-offset\r\n$0\r\n\r\n";
 
 /// How a session ends up using the node.
 pub(crate) struct Plan {
@@ -139,6 +139,8 @@ async fn shared(
                 sent += commands;
             }
             if let Stop::Switch(_) = stop {
+                // Switch at the top of the loop once replies are in; with nothing in
+                // flight the select below would have no branch left to wait on.
                 continue;
             }
         }
