@@ -6,7 +6,9 @@ is named test_*, so importing them there collects nothing twice.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
 import time
 from pathlib import Path
@@ -737,6 +739,9 @@ def _get_through(endpoint: tuple[str, int], clients: int) -> list:
     return conns
 
 
+# Spliced clients bypass multiplexing (each has its own standby), so the
+# multiplexing tests turn the kernel splice off.
+@pytest.mark.larder_args("--endpoint-kernel-splice", "off")
 def test_endpoint_shares_one_node_connection_between_clients(larder, ec):
     create_group(ec, "rg1", 2)
     g = wait_roles_agree(ec, "rg1", timeout=60)
@@ -757,10 +762,52 @@ def test_endpoint_shares_one_node_connection_between_clients(larder, ec):
     assert _clients_that_ran(node, "get") == 2
 
 
-@pytest.mark.larder_args("--endpoint-multiplexing", "off")
+@pytest.mark.larder_args("--endpoint-multiplexing", "off", "--endpoint-kernel-splice", "off")
 def test_endpoint_multiplexing_can_be_turned_off(larder, ec):
     create_group(ec, "rg1", 2)
     g = wait_roles_agree(ec, "rg1", timeout=60)
     node = member_addr(g, primary_id(g))
     conns = _get_through(primary_endpoint(g), 10)
     assert _clients_that_ran(node, "get") == len(conns)
+
+
+def test_local_clients_are_spliced_past_the_daemon(larder, ec):
+    """With the kernel splice (the default where it is available, as here), a
+    local client's bytes never pass through the daemon: clients through the
+    primary endpoint keep working, and new ones connect, while the daemon is
+    frozen with SIGSTOP."""
+    create_group(ec, "rg1", 2)
+    g = wait_roles_agree(ec, "rg1", timeout=60)
+    endpoint = primary_endpoint(g)
+    # Standbys are opened as the endpoint learns its primary and refilled after
+    # each claim; give the pool a moment both times.
+    time.sleep(0.5)
+    before = rconn(endpoint, timeout=3)
+    assert before.set("spliced", "before")
+    time.sleep(0.5)
+    os.kill(larder.pid, signal.SIGSTOP)
+    try:
+        assert before.get("spliced") == "before"
+        assert before.incr("n") == 1
+        late = rconn(endpoint, timeout=3)
+        assert late.set("spliced", "while frozen")
+        assert late.blpop(["nothing"], timeout=0.2) is None
+    finally:
+        os.kill(larder.pid, signal.SIGCONT)
+    assert rconn(member_addr(g, primary_id(g))).get("spliced") == "while frozen"
+
+
+@pytest.mark.larder_args("--endpoint-kernel-splice", "off")
+def test_without_the_splice_a_frozen_daemon_holds_its_clients(larder, ec):
+    """The control for the test above: served in userspace, a client through the
+    endpoint gets no reply while the daemon is frozen."""
+    create_group(ec, "rg1", 2)
+    g = wait_roles_agree(ec, "rg1", timeout=60)
+    before = rconn(primary_endpoint(g), timeout=1)
+    assert before.set("k", "v")
+    os.kill(larder.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(redis.exceptions.TimeoutError):
+            before.get("k")
+    finally:
+        os.kill(larder.pid, signal.SIGCONT)

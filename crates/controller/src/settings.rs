@@ -37,6 +37,8 @@ pub struct Settings {
     pub health_check_failures: u32,
     /// Whether replication group endpoints share node connections between clients.
     pub endpoint_multiplexing: larder_endpoints::Multiplexing,
+    /// Whether replication group endpoints splice local clients in the kernel.
+    pub endpoint_kernel_splice: larder_endpoints::KernelSplice,
 }
 
 impl Settings {
@@ -61,6 +63,7 @@ impl Settings {
             health_check_timeout: Duration::from_millis(250),
             health_check_failures: 3,
             endpoint_multiplexing: larder_endpoints::Multiplexing::On,
+            endpoint_kernel_splice: larder_endpoints::KernelSplice::Auto,
         }
     }
 

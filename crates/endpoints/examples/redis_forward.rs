@@ -1,21 +1,24 @@
 //! Runs one Redis primary endpoint standalone, for benchmarks and manual tests:
 //!
 //! `cargo run --release -p larder-endpoints --example redis_forward -- \
-//!     --listen 127.0.0.1:7000 --primary 127.0.0.1:6379 [--multiplexing on|off]`
+//!     --listen 127.0.0.1:7000 --primary 127.0.0.1:6379 [--multiplexing on|off] [--kernel-splice auto|off]`
 //!
 //! The endpoint runs on the crate's own data-plane thread, as in the daemon.
 
-use larder_endpoints::{EndpointRole, Multiplexing, RedisEndpoint, RedisTargets};
+use larder_endpoints::{
+    EndpointOptions, EndpointRole, KernelSplice, Multiplexing, RedisEndpoint, RedisTargets,
+};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: redis_forward --listen HOST:PORT --primary HOST:PORT [--multiplexing on|off]"
+        "usage: redis_forward --listen HOST:PORT --primary HOST:PORT [--multiplexing on|off] [--kernel-splice auto|off]"
     );
     std::process::exit(2);
 }
 
 fn main() -> std::io::Result<()> {
-    let (mut listen, mut primary, mut multiplexing) = (None, None, Multiplexing::On);
+    let (mut listen, mut primary) = (None, None);
+    let mut options = EndpointOptions::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -23,9 +26,16 @@ fn main() -> std::io::Result<()> {
             "--listen" => listen = Some(value),
             "--primary" => primary = Some(value),
             "--multiplexing" => {
-                multiplexing = match value.as_str() {
+                options.multiplexing = match value.as_str() {
                     "on" => Multiplexing::On,
                     "off" => Multiplexing::Off,
+                    _ => usage(),
+                }
+            }
+            "--kernel-splice" => {
+                options.kernel_splice = match value.as_str() {
+                    "auto" => KernelSplice::Auto,
+                    "off" => KernelSplice::Off,
                     _ => usage(),
                 }
             }
@@ -47,11 +57,11 @@ fn main() -> std::io::Result<()> {
             replicas: Vec::new(),
         };
         let endpoint =
-            RedisEndpoint::start_with(host, port, EndpointRole::Primary, targets, multiplexing)
-                .await?;
+            RedisEndpoint::start_with(host, port, EndpointRole::Primary, targets, options).await?;
         println!(
-            "forwarding {host}:{} -> {primary} (multiplexing {multiplexing:?})",
-            endpoint.port()
+            "forwarding {host}:{} -> {primary} ({options:?}, spliced: {})",
+            endpoint.port(),
+            endpoint.splice_stats().is_some()
         );
         tokio::signal::ctrl_c().await?;
         endpoint.shutdown();

@@ -7,12 +7,17 @@
 //! blocking commands, MULTI, pipelining and large values behave as on a direct
 //! connection.
 //!
+//! With the kernel splice (`KernelSplice::Auto`, where the host allows it), clients
+//! on this host are paired with a standby node connection inside the kernel and
+//! their bytes bypass the endpoint altogether (see `sockmap` and `splice`).
+//!
 //! Each client gets two tasks: a data task (the session) and a small control task
 //! that sleeps until the targets change or the endpoint stops, and then aborts the
 //! data task. Aborting drops the client's socket, which is how a client learns to
 //! reconnect to the new primary; the shared connection to a retired node is
 //! dropped from the pool at the same moment.
 
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +28,7 @@ use tokio::sync::watch;
 use crate::data_plane;
 use crate::mux::MuxPool;
 use crate::session::{self, Plan};
+use crate::splice::{self, Claim, SpliceStats, Spliced, Standbys};
 
 /// How long a new client waits for a target while none is known (mid-failover),
 /// so the first command after a failover succeeds instead of being refused.
@@ -87,11 +93,40 @@ pub enum Multiplexing {
     Off,
 }
 
+/// Whether local clients are spliced to their node in the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelSplice {
+    /// Splice where the host allows it (root, cgroup v2, Linux 5.15+); otherwise
+    /// serve every client in userspace.
+    Auto,
+    /// Serve every client in userspace.
+    Off,
+}
+
+/// How an endpoint serves its clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndpointOptions {
+    pub multiplexing: Multiplexing,
+    pub kernel_splice: KernelSplice,
+}
+
+impl Default for EndpointOptions {
+    /// Multiplexing on, kernel splice off: the library default touches nothing
+    /// outside its own process. The daemon turns the splice on.
+    fn default() -> Self {
+        EndpointOptions {
+            multiplexing: Multiplexing::On,
+            kernel_splice: KernelSplice::Off,
+        }
+    }
+}
+
 /// A running primary or reader endpoint; stops on `shutdown()` or drop.
 pub struct RedisEndpoint {
     targets: watch::Sender<RedisTargets>,
     stop: watch::Sender<bool>,
     port: u16,
+    standbys: Option<Arc<Standbys>>,
 }
 
 impl RedisEndpoint {
@@ -102,17 +137,18 @@ impl RedisEndpoint {
         role: EndpointRole,
         targets: RedisTargets,
     ) -> std::io::Result<RedisEndpoint> {
-        Self::start_with(bind, port, role, targets, Multiplexing::On).await
+        Self::start_with(bind, port, role, targets, EndpointOptions::default()).await
     }
 
-    /// As `start`, choosing how node connections are used.
+    /// As `start`, choosing how clients are served.
     pub async fn start_with(
         bind: &str,
         port: u16,
         role: EndpointRole,
         targets: RedisTargets,
-        multiplexing: Multiplexing,
+        options: EndpointOptions,
     ) -> std::io::Result<RedisEndpoint> {
+        let multiplexing = options.multiplexing;
         let addr = tokio::net::lookup_host((bind, port))
             .await?
             .next()
@@ -124,6 +160,18 @@ impl RedisEndpoint {
             listen(addr)?
         };
         let port = listener.local_addr()?.port();
+        let standbys = match (options.kernel_splice, addr) {
+            (KernelSplice::Auto, SocketAddr::V4(v4)) => {
+                match Standbys::new(SocketAddrV4::new(*v4.ip(), port)) {
+                    Ok(standbys) => Some(standbys),
+                    Err(e) => {
+                        tracing::warn!(port, error = %e, "kernel splice unavailable; serving every client in userspace");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let (targets_tx, targets_rx) = watch::channel(targets);
         let (stop_tx, stop_rx) = watch::channel(false);
         let shared = Shared {
@@ -132,16 +180,33 @@ impl RedisEndpoint {
             stop: stop_rx,
             next: Arc::new(AtomicUsize::new(0)),
             pool: (multiplexing == Multiplexing::On).then(|| Arc::new(MuxPool::default())),
+            standbys: standbys.clone(),
         };
+        if let Some(standbys) = &standbys {
+            data_plane.spawn(splice::keep(
+                standbys.clone(),
+                shared.targets.clone(),
+                role,
+                shared.stop.clone(),
+            ));
+        }
         if let Some(pool) = &shared.pool {
             data_plane.spawn(prune(pool.clone(), shared.targets.clone(), role));
         }
         data_plane.spawn(accept_loop(listener, shared, port));
-        tracing::info!(port, ?role, ?multiplexing, "redis endpoint listening");
+        let spliced = standbys.is_some();
+        tracing::info!(
+            port,
+            ?role,
+            ?multiplexing,
+            spliced,
+            "redis endpoint listening"
+        );
         Ok(RedisEndpoint {
             targets: targets_tx,
             stop: stop_tx,
             port,
+            standbys,
         })
     }
 
@@ -157,9 +222,19 @@ impl RedisEndpoint {
         });
     }
 
+    /// The targets the endpoint follows now.
+    pub fn targets(&self) -> RedisTargets {
+        self.targets.borrow().clone()
+    }
+
     /// The port actually bound.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The kernel splice's counters; None when the endpoint runs without it.
+    pub fn splice_stats(&self) -> Option<&SpliceStats> {
+        self.standbys.as_deref().map(|s| &s.stats)
     }
 
     /// Stops accepting and closes every client connection.
@@ -197,6 +272,8 @@ struct Shared {
     next: Arc<AtomicUsize>,
     /// Shared node connections; None when multiplexing is off.
     pool: Option<Arc<MuxPool>>,
+    /// Standby connections for the kernel splice; None when it is off or unavailable.
+    standbys: Option<Arc<Standbys>>,
 }
 
 /// Drops shared connections to nodes the targets no longer admit.
@@ -208,7 +285,7 @@ async fn prune(pool: Arc<MuxPool>, mut targets: watch::Receiver<RedisTargets>, r
 }
 
 /// Resolves once shutdown is requested or the endpoint handle is gone.
-async fn stopped(mut stop: watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
     // An error means the sender was dropped, which is a shutdown too.
     let _ = stop.wait_for(|&s| s).await;
 }
@@ -235,6 +312,15 @@ async fn accept_loop(listener: TcpListener, shared: Shared, port: u16) {
 
 /// Runs one client connection: choose a target, connect, copy until something ends it.
 async fn serve(client: TcpStream, mut shared: Shared, port: u16) {
+    if let Some(standbys) = shared.standbys.clone() {
+        match standbys.claim(&client) {
+            Claim::Spliced(spliced) => {
+                return serve_spliced(client, spliced, shared, &standbys, port).await
+            }
+            Claim::Lost => return,
+            Claim::NotSpliced => {}
+        }
+    }
     let peer = client.peer_addr().ok();
     let target = tokio::select! {
         _ = stopped(shared.stop.clone()) => return,
@@ -262,6 +348,51 @@ async fn serve(client: TcpStream, mut shared: Shared, port: u16) {
             data.abort();
         }
     }
+}
+
+/// Holds a spliced client's two TCP connections while the kernel moves its bytes,
+/// until either side closes, the target is retired or the endpoint stops.
+async fn serve_spliced(
+    client: TcpStream,
+    spliced: Spliced,
+    shared: Shared,
+    standbys: &Standbys,
+    port: u16,
+) {
+    standbys.stats.connections.fetch_add(1, Ordering::Relaxed);
+    let Spliced {
+        upstream,
+        target,
+        pairing,
+    } = spliced;
+    // Targets may have moved on between the kernel's pairing and this accept.
+    if !shared.targets.borrow().admits(shared.role, &target) {
+        standbys.unpair(&pairing);
+        standbys.stats.closed.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    // Normally nothing arrives here; if the pairing is lost (its map entry removed
+    // by hand, say) the bytes come through TCP and are still delivered.
+    let mut copy = tokio::spawn(async move {
+        let (mut client, mut upstream) = (client, upstream);
+        tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+    });
+    tokio::select! {
+        copied = &mut copy => {
+            if let Ok(Ok((up, down))) = copied {
+                standbys.stats.bytes_in_userspace.fetch_add(up + down, Ordering::Relaxed);
+            }
+        }
+        _ = stopped(shared.stop.clone()) => {}
+        reason = retired(shared.targets, shared.role, &target) => {
+            tracing::info!(port, %target, reason, "closing spliced client connection");
+        }
+    }
+    // Unpair before the sockets close, so nothing the client sends from now on
+    // can reach a node this endpoint no longer serves.
+    standbys.unpair(&pairing);
+    copy.abort();
+    standbys.stats.closed.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Waits until targets give this role a node (up to `WAIT_FOR_TARGET`) and picks one.

@@ -15,12 +15,15 @@ mod relay;
 mod resp;
 mod session;
 mod shareable;
+mod sockmap;
+mod splice;
 mod upstream;
 
 pub use discovery::{config_get_cluster_reply, discovery_payload, DiscoveryConfig, DiscoveryNode};
 pub use endpoint::ConfigEndpoint;
 pub use forwarder::{
-    EndpointRole, Multiplexing, RedisEndpoint, RedisTargets, CONNECT_TIMEOUT, COPY_BUFFER,
-    WAIT_FOR_TARGET,
+    EndpointOptions, EndpointRole, KernelSplice, Multiplexing, RedisEndpoint, RedisTargets,
+    CONNECT_TIMEOUT, COPY_BUFFER, WAIT_FOR_TARGET,
 };
 pub use legacy::{ensure_legacy_discovery_key, LEGACY_DISCOVERY_KEY};
+pub use splice::SpliceStats;

@@ -8,7 +8,7 @@ mod redis_support;
 
 use std::time::{Duration, Instant};
 
-use larder_endpoints::{EndpointRole, Multiplexing, RedisEndpoint, RedisTargets};
+use larder_endpoints::{EndpointOptions, EndpointRole, Multiplexing, RedisEndpoint, RedisTargets};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use redis_support::{encode, Client, Redis, Resp};
@@ -19,9 +19,18 @@ async fn endpoint(node: &Redis, multiplexing: Multiplexing) -> RedisEndpoint {
         primary: Some(node.addr()),
         replicas: Vec::new(),
     };
-    RedisEndpoint::start_with("127.0.0.1", 0, EndpointRole::Primary, targets, multiplexing)
-        .await
-        .unwrap()
+    RedisEndpoint::start_with(
+        "127.0.0.1",
+        0,
+        EndpointRole::Primary,
+        targets,
+        EndpointOptions {
+            multiplexing,
+            ..EndpointOptions::default()
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// `CLIENT LIST` as text.

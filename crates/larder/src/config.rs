@@ -62,6 +62,11 @@ pub struct ServerArgs {
     /// (`on`) or give every client its own (`off`) [default: on].
     #[arg(long, env = "LARDER_ENDPOINT_MULTIPLEXING")]
     pub endpoint_multiplexing: Option<String>,
+    /// Whether replication group endpoints splice clients on this host to their node
+    /// in the kernel (`auto`: where root, cgroup v2 and Linux 5.15+ allow it) or serve
+    /// every client in userspace (`off`) [default: auto].
+    #[arg(long, env = "LARDER_ENDPOINT_KERNEL_SPLICE")]
+    pub endpoint_kernel_splice: Option<String>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -85,6 +90,7 @@ struct FileConfig {
     health_check_interval_ms: Option<u64>,
     health_check_failures: Option<u32>,
     endpoint_multiplexing: Option<String>,
+    endpoint_kernel_splice: Option<String>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -183,6 +189,17 @@ impl ServerArgs {
                 }
             };
         }
+        if let Some(k) = self.endpoint_kernel_splice.or(file.endpoint_kernel_splice) {
+            settings.endpoint_kernel_splice = match k.as_str() {
+                "auto" => larder_endpoints::KernelSplice::Auto,
+                "off" => larder_endpoints::KernelSplice::Off,
+                other => {
+                    return Err(format!(
+                        "--endpoint-kernel-splice must be auto or off, not {other}"
+                    ))
+                }
+            };
+        }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
         }
@@ -233,6 +250,28 @@ mod tests {
         assert_eq!(c.settings.availability_zones[0], "eu-west-1a");
         assert_eq!(c.settings.node_ports, 30000..=30010);
         assert_eq!(c.credentials.access_key_id, "larder");
+    }
+
+    #[test]
+    fn endpoint_kernel_splice_is_auto_or_off() {
+        let auto = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            auto.settings.endpoint_kernel_splice,
+            larder_endpoints::KernelSplice::Auto
+        );
+        let off = ServerArgs {
+            endpoint_kernel_splice: Some("off".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            off.resolve().unwrap().settings.endpoint_kernel_splice,
+            larder_endpoints::KernelSplice::Off
+        );
+        let bad = ServerArgs {
+            endpoint_kernel_splice: Some("on".into()),
+            ..Default::default()
+        };
+        assert!(bad.resolve().is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use larder_endpoints::{EndpointRole, RedisEndpoint, RedisTargets};
+use larder_endpoints::{EndpointOptions, EndpointRole, RedisEndpoint, RedisTargets};
 use larder_model::{
     CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
@@ -88,13 +88,16 @@ impl Controller {
             return;
         }
         let bind = self.settings().bind_host.clone();
-        let multiplexing = self.settings().endpoint_multiplexing;
+        let options = EndpointOptions {
+            multiplexing: self.settings().endpoint_multiplexing,
+            kernel_splice: self.settings().endpoint_kernel_splice,
+        };
         let primary = RedisEndpoint::start_with(
             &bind,
             g.primary_endpoint_port,
             EndpointRole::Primary,
             targets.clone(),
-            multiplexing,
+            options,
         )
         .await;
         let reader = RedisEndpoint::start_with(
@@ -102,7 +105,7 @@ impl Controller {
             g.reader_endpoint_port,
             EndpointRole::Reader,
             targets,
-            multiplexing,
+            options,
         )
         .await;
         match (primary, reader) {

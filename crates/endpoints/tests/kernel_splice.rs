@@ -1,0 +1,283 @@
+//! The endpoint cases again with the kernel splice on, and what only the splice has:
+//! bytes that bypass the endpoint, standbys the node closes, more clients than
+//! standbys. Real redis-server processes and real sockets throughout; the splice
+//! itself needs root and cgroup v2, which the project's test command has.
+
+mod engine_process;
+mod forwarder_cases;
+mod redis_support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use larder_endpoints::{EndpointOptions, EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
+use redis_support::{encode, Client, Redis, Resp, REPLY_TIMEOUT};
+
+fn endpoint_options() -> EndpointOptions {
+    EndpointOptions {
+        kernel_splice: KernelSplice::Auto,
+        ..EndpointOptions::default()
+    }
+}
+
+async fn spliced_endpoint(node: &Redis) -> RedisEndpoint {
+    let t = RedisTargets {
+        generation: 1,
+        primary: Some(node.addr()),
+        replicas: Vec::new(),
+    };
+    let ep =
+        RedisEndpoint::start_with("127.0.0.1", 0, EndpointRole::Primary, t, endpoint_options())
+            .await
+            .unwrap();
+    let stats = ep.splice_stats().expect("kernel splice available");
+    wait_until(|| stats.standby.load(Ordering::Relaxed) >= 8).await;
+    ep
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition never held"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn spliced_bytes_never_pass_through_the_endpoint() {
+    let node = Redis::start();
+    let ep = spliced_endpoint(&node).await;
+    let stats = ep.splice_stats().unwrap();
+    let mut via = Client::connect(ep.port()).await;
+    let big = "x".repeat(1 << 20);
+    assert_eq!(via.cmd(&["SET", "big", &big]).await, Resp::ok());
+    assert_eq!(via.cmd(&["GET", "big"]).await, Resp::bulk(&big));
+    let mut batch = Vec::new();
+    for i in 0..500 {
+        batch.extend(encode(&[b"RPUSH", b"l", i.to_string().as_bytes()]));
+    }
+    via.send(&batch).await.unwrap();
+    for i in 1..=500 {
+        assert_eq!(via.reply().await.unwrap(), Resp::Int(i));
+    }
+    wait_until(|| stats.connections.load(Ordering::Relaxed) == 1).await;
+    drop(via);
+    // Closing ends the endpoint's copy loop, which reports what it carried.
+    wait_until(|| stats.closed.load(Ordering::Relaxed) == 1).await;
+    assert_eq!(stats.bytes_in_userspace.load(Ordering::Relaxed), 0);
+    let mut direct = Client::connect(node.port).await;
+    assert_eq!(direct.cmd(&["LLEN", "l"]).await, Resp::Int(500));
+}
+
+#[tokio::test]
+async fn standbys_the_node_closes_are_never_handed_to_clients() {
+    let node = Redis::start();
+    let ep = spliced_endpoint(&node).await;
+    let stats = ep.splice_stats().unwrap();
+    // The node now drops connections idle for a second: every standby, repeatedly.
+    let mut direct = Client::connect(node.port).await;
+    assert_eq!(
+        direct.cmd(&["CONFIG", "SET", "timeout", "1"]).await,
+        Resp::ok()
+    );
+    for round in 0..12 {
+        let mut via = Client::connect(ep.port()).await;
+        let key = format!("k{round}");
+        assert_eq!(
+            via.cmd(&["SET", &key, "v"]).await,
+            Resp::ok(),
+            "round {round}"
+        );
+        assert_eq!(via.cmd(&["GET", &key]).await, Resp::bulk("v"));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        stats.connections.load(Ordering::Relaxed) > 0,
+        "nothing was spliced"
+    );
+}
+
+#[tokio::test]
+async fn more_clients_than_standbys_all_get_served() {
+    let node = Redis::start();
+    let ep = spliced_endpoint(&node).await;
+    let port = ep.port();
+    let clients = (0..60).map(|_| {
+        tokio::spawn(async move {
+            let mut c = Client::connect(port).await;
+            let mut batch = Vec::new();
+            for _ in 0..100 {
+                batch.extend(encode(&[b"INCR", b"n"]));
+            }
+            c.send(&batch).await.unwrap();
+            for _ in 0..100 {
+                assert!(matches!(c.reply().await.unwrap(), Resp::Int(_)));
+            }
+            c
+        })
+    });
+    let mut held = Vec::new();
+    for c in clients.collect::<Vec<_>>() {
+        held.push(c.await.unwrap());
+    }
+    let mut direct = Client::connect(node.port).await;
+    assert_eq!(direct.cmd(&["GET", "n"]).await, Resp::bulk("6000"));
+    let spliced = ep
+        .splice_stats()
+        .unwrap()
+        .connections
+        .load(Ordering::Relaxed);
+    assert!(
+        (8..60).contains(&spliced),
+        "{spliced} of 60 spliced; the pool starts at 16"
+    );
+}
+
+#[tokio::test]
+async fn a_failover_unpairs_spliced_clients_and_new_ones_splice_to_the_new_primary() {
+    let (old, new) = (Redis::start(), Redis::start());
+    let ep = spliced_endpoint(&old).await;
+    let stats = ep.splice_stats().unwrap();
+    let mut before = Client::connect(ep.port()).await;
+    assert_eq!(before.node_port().await, old.port);
+    ep.update(RedisTargets {
+        generation: 2,
+        primary: Some(new.addr()),
+        replicas: Vec::new(),
+    });
+    assert!(before.closed_by_peer().await);
+    let next = before.call(&["SET", "k", "stale"]).await;
+    assert!(next.is_err(), "write after failover got {next:?}");
+    wait_until(|| {
+        stats.generation.load(Ordering::Relaxed) == 2 && stats.standby.load(Ordering::Relaxed) >= 8
+    })
+    .await;
+    let mut after = Client::connect(ep.port()).await;
+    assert_eq!(after.node_port().await, new.port);
+    // The kernel carries a spliced client's bytes even before the endpoint accepts
+    // it, so the count may lag the reply.
+    wait_until(|| stats.connections.load(Ordering::Relaxed) == 2).await;
+    let mut direct_old = Client::connect(old.port).await;
+    assert_eq!(direct_old.cmd(&["GET", "k"]).await, Resp::Bulk(None));
+    // No standby to the old primary is left behind.
+    let list = direct_old.cmd(&["CLIENT", "LIST"]).await;
+    let Resp::Bulk(Some(list)) = list else {
+        panic!("{list:?}")
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&list).lines().count(),
+        1,
+        "only this client"
+    );
+}
+
+#[tokio::test]
+async fn a_wildcard_endpoint_splices_clients_of_this_host() {
+    let node = Redis::start();
+    let t = RedisTargets {
+        generation: 1,
+        primary: Some(node.addr()),
+        replicas: Vec::new(),
+    };
+    let ep = RedisEndpoint::start_with("0.0.0.0", 0, EndpointRole::Primary, t, endpoint_options())
+        .await
+        .unwrap();
+    let stats = ep.splice_stats().expect("kernel splice available");
+    wait_until(|| stats.standby.load(Ordering::Relaxed) >= 8).await;
+    let mut via = Client::connect(ep.port()).await;
+    assert_eq!(via.cmd(&["SET", "k", "v"]).await, Resp::ok());
+    wait_until(|| stats.connections.load(Ordering::Relaxed) == 1).await;
+}
+
+/// A network namespace with its own redis-server on the endpoint's port, removed
+/// (with the server) on drop.
+struct Namespace {
+    name: String,
+    server: std::process::Child,
+}
+
+impl Namespace {
+    fn ip(args: &[&str]) {
+        let status = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "ip {args:?}");
+    }
+
+    fn with_redis_on(port: u16) -> Namespace {
+        let name = format!("larder-splice-{}-{port}", std::process::id());
+        Self::ip(&["netns", "add", &name]);
+        Self::ip(&["-n", &name, "link", "set", "lo", "up"]);
+        let server = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &name,
+                "redis-server",
+                "--port",
+                &port.to_string(),
+            ])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let ns = Namespace { name, server };
+        for _ in 0..500 {
+            if ns.cli(port, &["PING"]) == "PONG" {
+                return ns;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server in {} never answered", ns.name);
+    }
+
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                "redis-cli",
+                "-p",
+                &port.to_string(),
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_client_in_another_network_namespace_keeps_its_own_port() {
+    // The splice sees every socket on the host; a container's 127.0.0.1 with the
+    // same port number is somebody else's service and must not be spliced to ours.
+    let node = Redis::start();
+    let ep = spliced_endpoint(&node).await;
+    let ns = Namespace::with_redis_on(ep.port());
+    assert_eq!(ns.cli(ep.port(), &["SET", "where", "inside"]), "OK");
+    assert_eq!(ns.cli(ep.port(), &["GET", "where"]), "inside");
+    let mut direct = Client::connect(node.port).await;
+    assert_eq!(direct.cmd(&["GET", "where"]).await, Resp::Bulk(None));
+    assert_eq!(
+        ep.splice_stats()
+            .unwrap()
+            .connections
+            .load(Ordering::Relaxed),
+        0
+    );
+}
