@@ -127,18 +127,47 @@ pub struct Map {
 }
 
 impl Map {
+    /// A map whose entries are all allocated up front (the kernel's default for
+    /// hash maps), so updates from a program never fail for want of memory.
     pub fn create(
         map_type: u32,
         key_size: usize,
         value_size: usize,
         max_entries: u32,
     ) -> io::Result<Map> {
+        Self::create_with(map_type, key_size, value_size, max_entries, 0)
+    }
+
+    /// A hash map that allocates entries as they are added: for large, mostly
+    /// empty maps.
+    pub fn create_on_demand(
+        key_size: usize,
+        value_size: usize,
+        max_entries: u32,
+    ) -> io::Result<Map> {
+        const NO_PREALLOC: u32 = 1;
+        Self::create_with(
+            MAP_TYPE_HASH,
+            key_size,
+            value_size,
+            max_entries,
+            NO_PREALLOC,
+        )
+    }
+
+    fn create_with(
+        map_type: u32,
+        key_size: usize,
+        value_size: usize,
+        max_entries: u32,
+        map_flags: u32,
+    ) -> io::Result<Map> {
         let mut attr = MapCreateAttr {
             map_type,
             key_size: key_size as u32,
             value_size: value_size as u32,
             max_entries,
-            map_flags: 0,
+            map_flags,
         };
         let fd = owned(sys(MAP_CREATE, &mut attr)?);
         Ok(Map {

@@ -27,7 +27,8 @@ use bpf::{Map, Program};
 pub use key::SocketKey;
 
 const MAX_SOCKETS: u32 = 65_536;
-const MAX_STANDBY: u32 = 4_096;
+/// Above the pool's own cap (1024), with room for entries awaiting a purge.
+const MAX_STANDBY: u32 = 2_048;
 
 /// One endpoint's programs and maps; dropping it detaches everything.
 pub struct Splicer {
@@ -36,7 +37,8 @@ pub struct Splicer {
     standby: Map,
     live: Map,
     upstreams: Map,
-    // Field order matters: the link must go before the programs and maps it uses.
+    // The kernel counts its own references (link -> program -> maps), so the
+    // order these close in does not matter.
     _link: OwnedFd,
     _programs: [Program; 2],
 }
@@ -52,7 +54,9 @@ impl Splicer {
         }
         let cgroup = cgroup2_root()?;
         let sockhash = Map::create(bpf::MAP_TYPE_SOCKHASH, 16, 8, MAX_SOCKETS)?;
-        let pairs = Map::create(bpf::MAP_TYPE_HASH, 16, 16, MAX_SOCKETS)?;
+        // Preallocating 64k pairs would pin megabytes per endpoint for the few
+        // clients most endpoints have.
+        let pairs = Map::create_on_demand(16, 16, MAX_SOCKETS)?;
         let standby = Map::create(bpf::MAP_TYPE_QUEUE, 0, 16, MAX_STANDBY)?;
         let live = Map::create(bpf::MAP_TYPE_HASH, 16, 4, MAX_STANDBY)?;
         let upstreams = Map::create(bpf::MAP_TYPE_HASH, 4, 4, MAX_STANDBY)?;

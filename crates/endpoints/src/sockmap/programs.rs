@@ -123,22 +123,33 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
     }
     a.goto("out");
 
+    // Pairs first, the client's joining the hash last: until it joins, its sends
+    // take the normal path, so a failure at any step can be undone completely.
+    // (`pairs` allocates on demand, so an update can fail under memory pressure.)
     a.label("claimed");
+    a.load_map(R1, maps.pairs.fd())
+        .stack_ptr(R2, OWN_KEY)
+        .stack_ptr(R3, PEER_KEY)
+        .mov_imm(R4, 0);
+    a.call(helper::MAP_UPDATE_ELEM).jne_imm(R0, 0, "give_back");
+    a.load_map(R1, maps.pairs.fd())
+        .stack_ptr(R2, PEER_KEY)
+        .stack_ptr(R3, OWN_KEY)
+        .mov_imm(R4, 0);
+    a.call(helper::MAP_UPDATE_ELEM)
+        .jne_imm(R0, 0, "unpair_client");
     a.mov(R1, R6)
         .load_map(R2, maps.sockhash.fd())
         .stack_ptr(R3, OWN_KEY)
         .mov_imm(R4, 0);
-    a.call(helper::SOCK_HASH_UPDATE).jne_imm(R0, 0, "give_back");
-    for (key, value) in [(OWN_KEY, PEER_KEY), (PEER_KEY, OWN_KEY)] {
-        a.load_map(R1, maps.pairs.fd())
-            .stack_ptr(R2, key)
-            .stack_ptr(R3, value)
-            .mov_imm(R4, 0);
-        a.call(helper::MAP_UPDATE_ELEM);
-    }
-    a.goto("out");
+    a.call(helper::SOCK_HASH_UPDATE).jeq_imm(R0, 0, "out");
+    a.load_map(R1, maps.pairs.fd()).stack_ptr(R2, PEER_KEY);
+    a.call(helper::MAP_DELETE_ELEM);
+    a.label("unpair_client");
+    a.load_map(R1, maps.pairs.fd()).stack_ptr(R2, OWN_KEY);
+    a.call(helper::MAP_DELETE_ELEM);
 
-    // The client could not join the hash: put the standby back on offer.
+    // The client cannot be spliced after all: put the standby back on offer.
     a.label("give_back");
     a.store32_imm(FP, SCRATCH as i16, 1);
     a.load_map(R1, maps.live.fd())
