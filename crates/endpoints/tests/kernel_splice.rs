@@ -10,8 +10,9 @@ mod redis_support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use forwarder_cases::wait_until;
 use larder_endpoints::{EndpointOptions, EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
-use redis_support::{encode, Client, Redis, Resp, REPLY_TIMEOUT};
+use redis_support::{encode, Client, Redis, Resp};
 
 fn endpoint_options() -> EndpointOptions {
     EndpointOptions {
@@ -33,17 +34,6 @@ async fn spliced_endpoint(node: &Redis) -> RedisEndpoint {
     let stats = ep.splice_stats().expect("kernel splice available");
     wait_until(|| stats.standby.load(Ordering::Relaxed) >= 8).await;
     ep
-}
-
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition never held"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]

@@ -81,6 +81,26 @@ fn own_key(a: &mut Asm, local_ip: i16, remote_ip: i16, local_port: i16, remote_p
     }
 }
 
+/// `own_key` for a sock_ops context.
+fn ops_own_key(a: &mut Asm) {
+    own_key(
+        a,
+        OPS_LOCAL_IP4,
+        OPS_REMOTE_IP4,
+        OPS_LOCAL_PORT,
+        OPS_REMOTE_PORT,
+    );
+}
+
+/// r0 = the sock_ops socket joining the socket hash under OWN_KEY (0 on success).
+fn join_hash(a: &mut Asm, maps: &Maps) {
+    a.mov(R1, R6)
+        .load_map(R2, maps.sockhash.fd())
+        .stack_ptr(R3, OWN_KEY)
+        .mov_imm(R4, 0);
+    a.call(helper::SOCK_HASH_UPDATE);
+}
+
 /// r2 = the remote port of the sock_ops context in host order.
 fn remote_port_host(a: &mut Asm) {
     a.load32(R2, R6, OPS_REMOTE_PORT).rsh32_imm(R2, 16).be16(R2);
@@ -108,13 +128,7 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
     } else {
         a.jne32_imm(R2, u32::from_ne_bytes(listener.ip().octets()) as i32, "out");
     }
-    own_key(
-        &mut a,
-        OPS_LOCAL_IP4,
-        OPS_REMOTE_IP4,
-        OPS_LOCAL_PORT,
-        OPS_REMOTE_PORT,
-    );
+    ops_own_key(&mut a);
     for _ in 0..CLAIM_TRIES {
         a.load_map(R1, maps.standby.fd()).stack_ptr(R2, PEER_KEY);
         a.call(helper::MAP_POP_ELEM).jne_imm(R0, 0, "out");
@@ -138,11 +152,8 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
         .mov_imm(R4, 0);
     a.call(helper::MAP_UPDATE_ELEM)
         .jne_imm(R0, 0, "unpair_client");
-    a.mov(R1, R6)
-        .load_map(R2, maps.sockhash.fd())
-        .stack_ptr(R3, OWN_KEY)
-        .mov_imm(R4, 0);
-    a.call(helper::SOCK_HASH_UPDATE).jeq_imm(R0, 0, "out");
+    join_hash(&mut a, maps);
+    a.jeq_imm(R0, 0, "out");
     a.load_map(R1, maps.pairs.fd()).stack_ptr(R2, PEER_KEY);
     a.call(helper::MAP_DELETE_ELEM);
     a.label("unpair_client");
@@ -172,18 +183,8 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
     a.load32(R3, R0, 0)
         .load32(R2, R6, OPS_LOCAL_PORT)
         .jne(R2, R3, "out");
-    own_key(
-        &mut a,
-        OPS_LOCAL_IP4,
-        OPS_REMOTE_IP4,
-        OPS_LOCAL_PORT,
-        OPS_REMOTE_PORT,
-    );
-    a.mov(R1, R6)
-        .load_map(R2, maps.sockhash.fd())
-        .stack_ptr(R3, OWN_KEY)
-        .mov_imm(R4, 0);
-    a.call(helper::SOCK_HASH_UPDATE);
+    ops_own_key(&mut a);
+    join_hash(&mut a, maps);
     a.mov(R1, R6)
         .mov_imm(R2, STATE_CB_FLAG)
         .call(helper::SOCK_OPS_CB_FLAGS_SET);
@@ -191,13 +192,7 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
 
     // Only standbys ask for this; leaving ESTABLISHED means the node is closing it.
     a.label("state");
-    own_key(
-        &mut a,
-        OPS_LOCAL_IP4,
-        OPS_REMOTE_IP4,
-        OPS_LOCAL_PORT,
-        OPS_REMOTE_PORT,
-    );
+    ops_own_key(&mut a);
     a.load_map(R1, maps.live.fd()).stack_ptr(R2, OWN_KEY);
     a.call(helper::MAP_DELETE_ELEM);
 

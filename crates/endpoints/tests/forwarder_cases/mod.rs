@@ -53,13 +53,20 @@ async fn settle(ep: &RedisEndpoint) {
     if ep.targets().primary.is_none() {
         return;
     }
+    wait_until(|| {
+        stats.generation.load(Ordering::Relaxed) == generation
+            && stats.standby.load(Ordering::Relaxed) >= 8
+    })
+    .await;
+}
+
+/// Polls `done` until it holds; fails the test after `REPLY_TIMEOUT`.
+pub async fn wait_until(mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + redis_support::REPLY_TIMEOUT;
-    while stats.generation.load(Ordering::Relaxed) != generation
-        || stats.standby.load(Ordering::Relaxed) < 8
-    {
+    while !done() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "standbys never came"
+            "condition never held"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
