@@ -165,7 +165,12 @@ impl RedisEndpoint {
                 match Standbys::new(SocketAddrV4::new(*v4.ip(), port)) {
                     Ok(standbys) => Some(standbys),
                     Err(e) => {
-                        tracing::warn!(port, error = %e, "kernel splice unavailable; serving every client in userspace");
+                        // The reason is the same for every endpoint of a daemon: say it once.
+                        static SAID: std::sync::Once = std::sync::Once::new();
+                        SAID.call_once(|| {
+                            tracing::warn!(error = %e, "kernel splice unavailable; endpoints serve every client in userspace");
+                        });
+                        tracing::debug!(port, error = %e, "kernel splice unavailable");
                         None
                     }
                 }

@@ -8,7 +8,10 @@
 mod engine_process;
 mod redis_support;
 
-use larder_endpoints::{EndpointRole, RedisEndpoint, RedisTargets};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use larder_endpoints::{EndpointOptions, EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
 use redis_support::{encode, Client, Redis, Resp};
 
 /// Deterministic, seedable (xorshift64*): the same seed gives the same scripts.
@@ -131,6 +134,32 @@ async fn run(port: u16, bytes: &[u8], replies: usize, rng: &mut Rng) -> Vec<Resp
 
 #[tokio::test]
 async fn random_pipelined_scripts_get_the_replies_of_a_direct_connection() {
+    differential(EndpointOptions::default()).await;
+}
+
+/// The same scripts through the kernel splice: every client is paired with a
+/// standby, so the random pieces cross the sockmap instead of the endpoint.
+#[tokio::test]
+async fn the_kernel_splice_gives_the_replies_of_a_direct_connection_too() {
+    differential(EndpointOptions {
+        kernel_splice: KernelSplice::Auto,
+        ..EndpointOptions::default()
+    })
+    .await;
+}
+
+/// Polls until `done` holds, failing after ten seconds.
+async fn wait_until(mut done: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition never held");
+}
+
+async fn differential(options: EndpointOptions) {
     for round in 0..10u64 {
         let (through, direct) = (Redis::start(), Redis::start());
         let targets = RedisTargets {
@@ -138,9 +167,14 @@ async fn random_pipelined_scripts_get_the_replies_of_a_direct_connection() {
             primary: Some(through.addr()),
             replicas: Vec::new(),
         };
-        let ep = RedisEndpoint::start("127.0.0.1", 0, EndpointRole::Primary, targets)
+        let ep = RedisEndpoint::start_with("127.0.0.1", 0, EndpointRole::Primary, targets, options)
             .await
             .unwrap();
+        let spliced = options.kernel_splice == KernelSplice::Auto;
+        if spliced {
+            let stats = ep.splice_stats().expect("kernel splice available");
+            wait_until(|| stats.standby.load(Ordering::Relaxed) >= 4).await;
+        }
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (round + 1));
         let scripts: Vec<(Vec<u8>, usize)> = (0..4).map(|c| script(&mut rng, c, 60)).collect();
         // Through the endpoint, all clients at once.
@@ -156,6 +190,10 @@ async fn random_pipelined_scripts_get_the_replies_of_a_direct_connection() {
         for task in tasks {
             let (c, replies) = task.await.unwrap();
             via[c] = replies;
+        }
+        if spliced {
+            let stats = ep.splice_stats().unwrap();
+            wait_until(|| stats.connections.load(Ordering::Relaxed) == 4).await;
         }
         // Directly, one client after another, in one piece each.
         for (c, (bytes, replies)) in scripts.iter().enumerate() {
