@@ -26,7 +26,11 @@ use std::path::PathBuf;
 use bpf::{Map, Program};
 pub use key::SocketKey;
 
-const MAX_SOCKETS: u32 = 65_536;
+/// Sockets in one endpoint's hash: two per spliced client (client and node side)
+/// plus the standbys, so about 8000 spliced clients per endpoint; later ones are
+/// served in userspace. The kernel sizes each map's bucket array by this (16
+/// bytes a bucket), so it is kept well below what a node could take.
+const MAX_SOCKETS: u32 = 16_384;
 /// Above the pool's own cap (1024), with room for entries awaiting a purge.
 const MAX_STANDBY: u32 = 2_048;
 
