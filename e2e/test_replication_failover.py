@@ -35,6 +35,7 @@ from test_replication_groups import (
     rconn,
     roles,
     served_port,
+    settled_after_restart,
     wait_group,
     wait_group_event,
     reader_endpoint,
@@ -276,15 +277,7 @@ def test_daemon_killed_during_create_ends_with_one_primary(larder, ec):
     larder.kill9()
 
     larder.restart(kill9=True, extra_args=[])
-    ec = larder.client()
-    g = wait_group(ec, "half", timeout=90)
-    assert sorted(g["MemberClusters"]) == ["half-001", "half-002", "half-003"]
-    g = wait_roles_agree(ec, "half", timeout=60)
-    masters = [cid for cid in g["MemberClusters"]
-               if rconn(member_addr(g, cid)).info("replication")["role"] == "master"]
-    assert masters == [primary_id(g)]
-    time.sleep(1)
-    assert len(redis_server_pids(larder)) == 3, redis_server_pids(larder)
+    ec, g = settled_after_restart(larder, "half", ["half-001", "half-002", "half-003"])
     data = write_keys(primary_endpoint(g), 100)
     for cid in replica_ids(g):
         r = rconn(member_addr(g, cid))

@@ -252,6 +252,22 @@ def wait_roles_agree(ec, rg_id: str, timeout: float = 30.0) -> dict:
         time.sleep(0.1)
 
 
+def settled_after_restart(larder, rg_id: str, members: list[str]) -> tuple:
+    """After a daemon restart: the group comes back with exactly `members`, the
+    recorded primary is the only master, and one redis-server runs per member.
+    Returns a fresh client and the group."""
+    ec = larder.client()
+    g = wait_group(ec, rg_id, timeout=90)
+    assert sorted(g["MemberClusters"]) == members
+    g = wait_roles_agree(ec, rg_id, timeout=60)
+    masters = [cid for cid in g["MemberClusters"]
+               if rconn(member_addr(g, cid)).info("replication")["role"] == "master"]
+    assert masters == [primary_id(g)]
+    time.sleep(1)
+    assert len(redis_server_pids(larder)) == len(members), redis_server_pids(larder)
+    return ec, g
+
+
 def write_keys(address, n: int, prefix: str = "k") -> dict[str, str]:
     data = {f"{prefix}:{i}": f"v{i}" for i in range(n)}
     r = rconn(address)

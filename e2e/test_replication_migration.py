@@ -19,8 +19,8 @@ from test_replication_groups import (
     primary_endpoint,
     primary_id,
     rconn,
-    redis_server_pids,
     replica_ids,
+    settled_after_restart,
     wait_group,
     wait_roles_agree,
 )
@@ -102,15 +102,7 @@ def test_daemon_killed_during_replica_increase(larder, ec):
     larder.kill9()
 
     larder.restart(kill9=True, extra_args=[])
-    ec = larder.client()
-    g = wait_group(ec, "grow", timeout=90)
-    assert sorted(g["MemberClusters"]) == ["grow-001", "grow-002", "grow-003", "grow-004"]
-    g = wait_roles_agree(ec, "grow", timeout=60)
-    masters = [cid for cid in g["MemberClusters"]
-               if rconn(member_addr(g, cid)).info("replication")["role"] == "master"]
-    assert masters == [primary_id(g)]
-    time.sleep(1)
-    assert len(redis_server_pids(larder)) == 4, redis_server_pids(larder)
+    ec, g = settled_after_restart(larder, "grow", ["grow-001", "grow-002", "grow-003", "grow-004"])
     rconn(primary_endpoint(g)).set("k", "v")
     for cid in replica_ids(g):
         r = rconn(member_addr(g, cid))
