@@ -162,18 +162,7 @@ impl RedisEndpoint {
         let port = listener.local_addr()?.port();
         let standbys = match (options.kernel_splice, addr) {
             (KernelSplice::Auto, SocketAddr::V4(v4)) => {
-                match Standbys::new(SocketAddrV4::new(*v4.ip(), port)) {
-                    Ok(standbys) => Some(standbys),
-                    Err(e) => {
-                        // The reason is the same for every endpoint of a daemon: say it once.
-                        static SAID: std::sync::Once = std::sync::Once::new();
-                        SAID.call_once(|| {
-                            tracing::warn!(error = %e, "kernel splice unavailable; endpoints serve every client in userspace");
-                        });
-                        tracing::debug!(port, error = %e, "kernel splice unavailable");
-                        None
-                    }
-                }
+                splice_standbys(SocketAddrV4::new(*v4.ip(), port))
             }
             _ => None,
         };
@@ -251,6 +240,23 @@ impl RedisEndpoint {
 impl Drop for RedisEndpoint {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// The kernel splice for the endpoint listening on `listener`, or None (logged)
+/// where the host does not allow it.
+fn splice_standbys(listener: SocketAddrV4) -> Option<Arc<Standbys>> {
+    match Standbys::new(listener) {
+        Ok(standbys) => Some(standbys),
+        Err(e) => {
+            // The reason is the same for every endpoint of a daemon: say it once.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(error = %e, "kernel splice unavailable; endpoints serve every client in userspace");
+            });
+            tracing::debug!(port = listener.port(), error = %e, "kernel splice unavailable");
+            None
+        }
     }
 }
 

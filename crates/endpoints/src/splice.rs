@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream};
@@ -107,16 +107,12 @@ impl Standbys {
         }))
     }
 
-    fn orphans(&self) -> std::sync::MutexGuard<'_, HashSet<SocketKey>> {
-        self.orphans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn orphans(&self) -> MutexGuard<'_, HashSet<SocketKey>> {
+        lock(&self.orphans)
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<SocketKey, Waiting>> {
-        self.waiting
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn waiting(&self) -> MutexGuard<'_, HashMap<SocketKey, Waiting>> {
+        lock(&self.waiting)
     }
 
     /// Whether the kernel paired this just-accepted client with a standby.
@@ -180,32 +176,10 @@ impl Standbys {
         socket.bind(SocketAddr::from(([0, 0, 0, 0], 0)))?;
         let source_port = socket.local_addr()?.port();
         self.splicer.expect_standby(source_port, node.port())?;
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(node.into())).await;
-        let stream = match connected {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => {
-                self.splicer.forget_standby_port(source_port);
-                return Err(e.into());
-            }
-            Err(_) => {
-                self.splicer.forget_standby_port(source_port);
-                return Err(io::Error::from(io::ErrorKind::TimedOut).into());
-            }
-        };
-        let ours = match stream.local_addr()? {
-            SocketAddr::V4(v4) => v4,
-            SocketAddr::V6(_) => return Err(StandbyError::NotLocal),
-        };
-        let node_side = SocketKey::of(node, ours);
-        let deadline = tokio::time::Instant::now() + JOIN_WAIT;
-        while !self.splicer.joined(&node_side) {
-            if tokio::time::Instant::now() >= deadline {
-                self.splicer.forget_standby_port(source_port);
-                return Err(StandbyError::NotLocal);
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        let joined = self.connect_and_join(socket, node).await;
+        // The port is only looked up while the node accepts; whatever happened, that is over.
         self.splicer.forget_standby_port(source_port);
+        let (stream, node_side) = joined?;
         self.waiting().insert(
             node_side,
             Waiting {
@@ -215,6 +189,30 @@ impl Standbys {
         );
         self.splicer.offer(&node_side)?;
         Ok(())
+    }
+
+    /// Connects a standby and waits for its node side to join the socket hash.
+    async fn connect_and_join(
+        &self,
+        socket: TcpSocket,
+        node: SocketAddrV4,
+    ) -> Result<(TcpStream, SocketKey), StandbyError> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(node.into()))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        let ours = match stream.local_addr()? {
+            SocketAddr::V4(v4) => v4,
+            SocketAddr::V6(_) => return Err(StandbyError::NotLocal),
+        };
+        let node_side = SocketKey::of(node, ours);
+        let deadline = tokio::time::Instant::now() + JOIN_WAIT;
+        while !self.splicer.joined(&node_side) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StandbyError::NotLocal);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok((stream, node_side))
     }
 
     /// Closes standbys whose target `keep` rejects or whose node closed them.
@@ -250,6 +248,11 @@ impl Standbys {
     fn len(&self) -> usize {
         self.waiting().len()
     }
+}
+
+/// A panic while holding these locks leaves plain maps behind, still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Keeps the endpoint's standby pool full and pointed at the current targets.
