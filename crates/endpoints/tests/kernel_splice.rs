@@ -10,9 +10,9 @@ mod redis_support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use forwarder_cases::wait_until;
+use forwarder_cases::{primary_endpoint, settle};
 use larder_endpoints::{EndpointOptions, EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
-use redis_support::{encode, Client, Redis, Resp};
+use redis_support::{encode, wait_until, Client, Redis, Resp};
 
 fn endpoint_options() -> EndpointOptions {
     EndpointOptions {
@@ -21,25 +21,10 @@ fn endpoint_options() -> EndpointOptions {
     }
 }
 
-async fn spliced_endpoint(node: &Redis) -> RedisEndpoint {
-    let t = RedisTargets {
-        generation: 1,
-        primary: Some(node.addr()),
-        replicas: Vec::new(),
-    };
-    let ep =
-        RedisEndpoint::start_with("127.0.0.1", 0, EndpointRole::Primary, t, endpoint_options())
-            .await
-            .unwrap();
-    let stats = ep.splice_stats().expect("kernel splice available");
-    wait_until(|| stats.standby.load(Ordering::Relaxed) >= 8).await;
-    ep
-}
-
 #[tokio::test]
 async fn spliced_bytes_never_pass_through_the_endpoint() {
     let node = Redis::start();
-    let ep = spliced_endpoint(&node).await;
+    let ep = primary_endpoint(&node).await;
     let stats = ep.splice_stats().unwrap();
     let mut via = Client::connect(ep.port()).await;
     let big = "x".repeat(1 << 20);
@@ -65,7 +50,7 @@ async fn spliced_bytes_never_pass_through_the_endpoint() {
 #[tokio::test]
 async fn standbys_the_node_closes_are_never_handed_to_clients() {
     let node = Redis::start();
-    let ep = spliced_endpoint(&node).await;
+    let ep = primary_endpoint(&node).await;
     let stats = ep.splice_stats().unwrap();
     // The node now drops connections idle for a second: every standby, repeatedly.
     let mut direct = Client::connect(node.port).await;
@@ -93,7 +78,7 @@ async fn standbys_the_node_closes_are_never_handed_to_clients() {
 #[tokio::test]
 async fn more_clients_than_standbys_all_get_served() {
     let node = Redis::start();
-    let ep = spliced_endpoint(&node).await;
+    let ep = primary_endpoint(&node).await;
     let port = ep.port();
     let clients = (0..60).map(|_| {
         tokio::spawn(async move {
@@ -129,7 +114,7 @@ async fn more_clients_than_standbys_all_get_served() {
 #[tokio::test]
 async fn a_failover_unpairs_spliced_clients_and_new_ones_splice_to_the_new_primary() {
     let (old, new) = (Redis::start(), Redis::start());
-    let ep = spliced_endpoint(&old).await;
+    let ep = primary_endpoint(&old).await;
     let stats = ep.splice_stats().unwrap();
     let mut before = Client::connect(ep.port()).await;
     assert_eq!(before.node_port().await, old.port);
@@ -175,8 +160,8 @@ async fn a_wildcard_endpoint_splices_clients_of_this_host() {
     let ep = RedisEndpoint::start_with("0.0.0.0", 0, EndpointRole::Primary, t, endpoint_options())
         .await
         .unwrap();
+    settle(&ep).await;
     let stats = ep.splice_stats().expect("kernel splice available");
-    wait_until(|| stats.standby.load(Ordering::Relaxed) >= 8).await;
     let mut via = Client::connect(ep.port()).await;
     assert_eq!(via.cmd(&["SET", "k", "v"]).await, Resp::ok());
     wait_until(|| stats.connections.load(Ordering::Relaxed) == 1).await;
@@ -257,7 +242,7 @@ async fn a_client_in_another_network_namespace_keeps_its_own_port() {
     // The splice sees every socket on the host; a container's 127.0.0.1 with the
     // same port number is somebody else's service and must not be spliced to ours.
     let node = Redis::start();
-    let ep = spliced_endpoint(&node).await;
+    let ep = primary_endpoint(&node).await;
     let ns = Namespace::with_redis_on(ep.port());
     assert_eq!(ns.cli(ep.port(), &["SET", "where", "inside"]), "OK");
     assert_eq!(ns.cli(ep.port(), &["GET", "where"]), "inside");

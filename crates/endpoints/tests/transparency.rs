@@ -9,10 +9,9 @@ mod engine_process;
 mod redis_support;
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use larder_endpoints::{EndpointOptions, EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
-use redis_support::{encode, Client, Redis, Resp};
+use redis_support::{encode, wait_until, Client, Redis, Resp};
 
 /// Deterministic, seedable (xorshift64*): the same seed gives the same scripts.
 struct Rng(u64);
@@ -146,17 +145,6 @@ async fn the_kernel_splice_gives_the_replies_of_a_direct_connection_too() {
         ..EndpointOptions::default()
     })
     .await;
-}
-
-/// Polls until `done` holds, failing after ten seconds.
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("condition never held");
 }
 
 async fn differential(options: EndpointOptions) {

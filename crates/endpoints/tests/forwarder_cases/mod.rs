@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use larder_endpoints::{EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
 
-use crate::redis_support::{self, encode, Client, Redis, Resp};
+use crate::redis_support::{self, encode, wait_until, Client, Redis, Resp};
 
 fn targets(generation: u64, primary: Option<&Redis>, replicas: &[&Redis]) -> RedisTargets {
     RedisTargets {
@@ -17,7 +17,7 @@ fn targets(generation: u64, primary: Option<&Redis>, replicas: &[&Redis]) -> Red
     }
 }
 
-async fn primary_endpoint(node: &Redis) -> RedisEndpoint {
+pub async fn primary_endpoint(node: &Redis) -> RedisEndpoint {
     start(EndpointRole::Primary, targets(1, Some(node), &[])).await
 }
 
@@ -45,7 +45,7 @@ async fn start_unsettled(role: EndpointRole, t: RedisTargets) -> RedisEndpoint {
 /// With the kernel splice, waits until standbys for the current targets are on
 /// offer, so the clients a case connects next are really spliced; without it (or
 /// with no target to connect to) returns at once.
-async fn settle(ep: &RedisEndpoint) {
+pub async fn settle(ep: &RedisEndpoint) {
     let Some(stats) = ep.splice_stats() else {
         return;
     };
@@ -58,18 +58,6 @@ async fn settle(ep: &RedisEndpoint) {
             && stats.standby.load(Ordering::Relaxed) >= 8
     })
     .await;
-}
-
-/// Polls `done` until it holds; fails the test after `REPLY_TIMEOUT`.
-pub async fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + redis_support::REPLY_TIMEOUT;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition never held"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test]

@@ -186,3 +186,16 @@ fn read_reply(
         })
     })
 }
+
+/// Polls `done` until it holds; fails the test after `REPLY_TIMEOUT`.
+#[allow(dead_code)] // Each test binary compiles this module; not all use everything.
+pub async fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition never held"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
