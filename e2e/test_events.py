@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from harness import wait_status
+from harness import maintenance_window, wait_status
 
 
 def _now():
@@ -42,8 +42,11 @@ def test_event_filters(larder, ec):
 
 
 def test_apply_later_node_type_is_pending(larder, ec):
+    # A window that starts two hours from now, so the change stays pending whenever
+    # the test runs (the default window, sun:05:00-06:00, would apply it on Sundays).
     ec.create_cache_cluster(CacheClusterId="pend", Engine="redis",
-                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1,
+                            PreferredMaintenanceWindow=maintenance_window(120))
     wait_status(ec, "pend", timeout=30)
     resp = ec.modify_cache_cluster(CacheClusterId="pend", CacheNodeType="cache.t4g.small",
                                    ApplyImmediately=False)

@@ -33,6 +33,12 @@ else
   echo "up to date"
 fi
 
+section "cargo fmt --check"
+if ! cargo fmt --all -- --check; then failed+=("cargo fmt"); fi
+
+section "cargo clippy -D warnings"
+if ! cargo clippy --workspace --all-targets -- -D warnings; then failed+=("cargo clippy"); fi
+
 section "cargo build -p larder"
 cargo build -p larder
 

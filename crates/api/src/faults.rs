@@ -34,6 +34,7 @@ pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
         TagNotFound(_) => ("TagNotFound", 404, "Sender"),
         TagQuotaPerResourceExceeded(_) => ("TagQuotaPerResourceExceeded", 400, "Sender"),
         CacheParameterGroupNotFound(_) => ("CacheParameterGroupNotFound", 404, "Sender"),
+        CacheSubnetGroupNotFound(_) => ("CacheSubnetGroupNotFoundFault", 400, "Sender"),
         SignatureDoesNotMatch(_) => ("SignatureDoesNotMatch", 403, "Sender"),
         InvalidClientTokenId(_) => ("InvalidClientTokenId", 403, "Sender"),
         MissingAuthenticationToken(_) => ("MissingAuthenticationToken", 403, "Sender"),

@@ -21,6 +21,11 @@ impl Params {
         }
     }
 
+    /// Every parameter name of the request, in sorted order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+
     /// The raw value, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)

@@ -78,6 +78,9 @@ pub enum Fault {
     /// No cache parameter group with this name.
     #[error("CacheParameterGroup {0} not found.")]
     CacheParameterGroupNotFound(String),
+    /// No cache subnet group with this name.
+    #[error("CacheSubnetGroup {0} not found.")]
+    CacheSubnetGroupNotFound(String),
     /// The request's signature does not match the one we compute.
     #[error("{0}")]
     SignatureDoesNotMatch(String),

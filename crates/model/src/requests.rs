@@ -28,22 +28,16 @@ pub struct CreateCacheCluster {
     pub cache_parameter_group_name: Option<String>,
     /// Recorded.
     pub cache_subnet_group_name: Option<String>,
-    /// Recorded.
-    pub security_group_ids: Vec<String>,
     /// Tags to put on the cluster.
     pub tags: Vec<Tag>,
     /// `ddd:hh24:mi-ddd:hh24:mi`.
     pub preferred_maintenance_window: Option<String>,
     /// Requested port.
     pub port: Option<i64>,
-    /// SNS topic.
-    pub notification_topic_arn: Option<String>,
     /// Minor upgrades in the maintenance window.
     pub auto_minor_version_upgrade: Option<bool>,
     /// Redis snapshot retention.
     pub snapshot_retention_limit: Option<i64>,
-    /// Redis snapshot window.
-    pub snapshot_window: Option<String>,
     /// Parameters Larder does not support yet; named here so they are refused clearly.
     pub unsupported: Vec<&'static str>,
 }
@@ -63,16 +57,10 @@ pub struct ModifyCacheCluster {
     pub apply_immediately: bool,
     /// New maintenance window.
     pub preferred_maintenance_window: Option<String>,
-    /// New security groups.
-    pub security_group_ids: Vec<String>,
-    /// New SNS topic.
-    pub notification_topic_arn: Option<String>,
     /// New flag.
     pub auto_minor_version_upgrade: Option<bool>,
     /// New retention.
     pub snapshot_retention_limit: Option<i64>,
-    /// New window.
-    pub snapshot_window: Option<String>,
     /// AZ mode for added nodes.
     pub az_mode: Option<String>,
     /// Zones for added nodes.
@@ -116,8 +104,6 @@ pub struct CreateReplicationGroup {
     pub cache_parameter_group_name: Option<String>,
     /// Recorded.
     pub cache_subnet_group_name: Option<String>,
-    /// Recorded.
-    pub security_group_ids: Vec<String>,
     /// Tags for the group.
     pub tags: Vec<Tag>,
     /// Weekly window.
@@ -128,10 +114,6 @@ pub struct CreateReplicationGroup {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Snapshot retention.
     pub snapshot_retention_limit: Option<i64>,
-    /// Snapshot window.
-    pub snapshot_window: Option<String>,
-    /// `enabled`/`compatible` are not supported yet.
-    pub cluster_mode: Option<String>,
 }
 
 /// ModifyReplicationGroup.
@@ -155,16 +137,12 @@ pub struct ModifyReplicationGroup {
     pub preferred_maintenance_window: Option<String>,
     /// Snapshot retention.
     pub snapshot_retention_limit: Option<i64>,
-    /// Snapshot window.
-    pub snapshot_window: Option<String>,
     /// Parameter group.
     pub cache_parameter_group_name: Option<String>,
     /// Engine version changes are not supported yet.
     pub engine_version: Option<String>,
     /// Minor upgrades.
     pub auto_minor_version_upgrade: Option<bool>,
-    /// Recorded security groups.
-    pub security_group_ids: Vec<String>,
     /// Apply a node type change now instead of in the maintenance window.
     pub apply_immediately: bool,
 }

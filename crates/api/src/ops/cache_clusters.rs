@@ -6,7 +6,7 @@ use larder_model::requests::{CreateCacheCluster, ModifyCacheCluster};
 use larder_model::{CacheCluster, Fault};
 
 use super::render;
-use super::{p, req, Kind::*, Param};
+use super::{p, req, Inert::*, Kind::*, Param, SUBNET_GROUPS};
 use crate::params::Params;
 use crate::xml::Xml;
 
@@ -21,26 +21,29 @@ pub const CREATE: &[Param] = &[
     p("Engine", Str),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
-    p("CacheSubnetGroupName", Str),
+    p(
+        "CacheSubnetGroupName",
+        Existing(SUBNET_GROUPS, Fault::CacheSubnetGroupNotFound),
+    ),
     p("CacheSecurityGroupNames", Unsupported),
-    p("SecurityGroupIds", List),
+    p("SecurityGroupIds", Unsupported),
     p("Tags", List),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
     p("PreferredMaintenanceWindow", Str),
     p("Port", Int),
-    p("NotificationTopicArn", Str),
+    p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Int),
-    p("SnapshotWindow", Str),
+    p("SnapshotRetentionLimit", Inert(Zero)),
+    p("SnapshotWindow", Unsupported),
     p("AuthToken", Unsupported),
     p("OutpostMode", Unsupported),
     p("PreferredOutpostArn", Unsupported),
     p("PreferredOutpostArns", Unsupported),
     p("LogDeliveryConfigurations", Unsupported),
-    p("TransitEncryptionEnabled", Bool),
-    p("NetworkType", Str),
-    p("IpDiscovery", Str),
+    p("TransitEncryptionEnabled", Inert(False)),
+    p("NetworkType", Inert(Only("ipv4"))),
+    p("IpDiscovery", Inert(Only("ipv4"))),
 ];
 
 pub const DESCRIBE: &[Param] = &[
@@ -58,22 +61,22 @@ pub const MODIFY: &[Param] = &[
     p("AZMode", Str),
     p("NewAvailabilityZones", List),
     p("CacheSecurityGroupNames", Unsupported),
-    p("SecurityGroupIds", List),
+    p("SecurityGroupIds", Unsupported),
     p("PreferredMaintenanceWindow", Str),
-    p("NotificationTopicArn", Str),
+    p("NotificationTopicArn", Unsupported),
     p("CacheParameterGroupName", Str),
-    p("NotificationTopicStatus", Str),
+    p("NotificationTopicStatus", Unsupported),
     p("ApplyImmediately", Bool),
     p("Engine", Str),
     p("EngineVersion", Str),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Int),
-    p("SnapshotWindow", Str),
+    p("SnapshotRetentionLimit", Inert(Zero)),
+    p("SnapshotWindow", Unsupported),
     p("CacheNodeType", Str),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
     p("LogDeliveryConfigurations", Unsupported),
-    p("IpDiscovery", Str),
+    p("IpDiscovery", Inert(Only("ipv4"))),
     p("ScaleConfig", Unsupported),
 ];
 
@@ -87,25 +90,6 @@ pub const REBOOT: &[Param] = &[
     req("CacheNodeIdsToReboot", List),
 ];
 
-/// Refuses transport and network options Larder cannot honour yet.
-fn refuse_network_options(params: &Params) -> Result<(), Fault> {
-    if params.bool("TransitEncryptionEnabled")? == Some(true) {
-        return Err(Fault::InvalidParameterCombination(
-            "TransitEncryptionEnabled=true is not supported by Larder yet.".into(),
-        ));
-    }
-    for name in ["NetworkType", "IpDiscovery"] {
-        if let Some(v) = params.string(name) {
-            if v != "ipv4" {
-                return Err(Fault::InvalidParameterCombination(format!(
-                    "{name}={v} is not supported by Larder yet; only ipv4."
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn one_cluster(ctl: &Controller, c: &CacheCluster) -> String {
     let mut x = Xml::default();
     render::cache_cluster(&mut x, ctl, c, false);
@@ -113,7 +97,6 @@ fn one_cluster(ctl: &Controller, c: &CacheCluster) -> String {
 }
 
 pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    refuse_network_options(params)?;
     let r = CreateCacheCluster {
         cache_cluster_id: params.required("CacheClusterId")?,
         engine: params.string("Engine"),
@@ -127,14 +110,11 @@ pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
             .list("PreferredAvailabilityZones", "PreferredAvailabilityZone"),
         cache_parameter_group_name: params.string("CacheParameterGroupName"),
         cache_subnet_group_name: params.string("CacheSubnetGroupName"),
-        security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
         tags: params.tags("Tags"),
         preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
         port: params.int("Port")?,
-        notification_topic_arn: params.string("NotificationTopicArn"),
         auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
         snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        snapshot_window: params.string("SnapshotWindow"),
         unsupported: Vec::new(),
     };
     let c = ctl.create_cache_cluster(r)?;
@@ -162,7 +142,6 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
 }
 
 pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    refuse_network_options(params)?;
     if let Some(engine) = params.string("Engine") {
         return Err(Fault::InvalidParameterCombination(format!(
             "Changing the engine to {engine} is not supported by Larder yet."
@@ -175,11 +154,8 @@ pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
         cache_node_type: params.string("CacheNodeType"),
         apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
         preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
-        notification_topic_arn: params.string("NotificationTopicArn"),
         auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
         snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        snapshot_window: params.string("SnapshotWindow"),
         az_mode: params.string("AZMode"),
         new_availability_zones: params.list("NewAvailabilityZones", "PreferredAvailabilityZone"),
         engine_version: params.string("EngineVersion"),

@@ -8,6 +8,7 @@ mod migration;
 mod render;
 mod replication_groups;
 mod tags;
+mod unknown;
 
 use larder_controller::Controller;
 use larder_model::Fault;
@@ -15,7 +16,7 @@ use larder_model::Fault;
 use crate::params::Params;
 
 /// What a parameter holds, for the shared checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Kind {
     /// Free text.
     Str,
@@ -27,8 +28,26 @@ pub enum Kind {
     Time,
     /// A flattened list or structure list; checked by the handler.
     List,
-    /// Accepted by the service but not by Larder yet: refused clearly.
+    /// Accepted by the service but not by Larder yet: refused clearly whenever given.
     Unsupported,
+    /// Not implemented by Larder yet, so accepted only with the value that asks for
+    /// nothing (`false`, `0`, `ipv4`, …); any other value is refused, never echoed.
+    Inert(Inert),
+    /// The name of something Larder has only a fixed set of (for now); any other name
+    /// answers the resource's NotFound fault.
+    Existing(&'static [&'static str], fn(String) -> Fault),
+}
+
+/// The one value of a not-yet-implemented parameter that Larder can honour: the one
+/// that changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inert {
+    /// A boolean that may only be `false`.
+    False,
+    /// An integer that may only be `0`.
+    Zero,
+    /// A string that may only be this (compared case-insensitively).
+    Only(&'static str),
 }
 
 /// One parameter of an operation.
@@ -72,6 +91,10 @@ pub struct Operation {
 }
 
 use Kind::*;
+
+/// The cache subnet groups that exist until subnet groups are implemented: `default`,
+/// the host network every node runs in (the service's default subnet group).
+pub const SUBNET_GROUPS: &[&str] = &["default"];
 
 /// Every supported operation.
 pub static OPERATIONS: &[Operation] = &[
@@ -202,16 +225,48 @@ pub fn validate(op: &Operation, params: &Params) -> Result<(), Fault> {
             Int => drop(params.int(spec.name)?),
             Bool => drop(params.bool(spec.name)?),
             Time => drop(params.timestamp(spec.name)?),
-            Unsupported => {
-                return Err(Fault::InvalidParameterCombination(format!(
-                    "The parameter {} is not supported by Larder yet.",
-                    spec.name
-                )))
+            Unsupported => return Err(not_supported(spec.name)),
+            Inert(allowed) => check_inert(params, spec.name, allowed)?,
+            Existing(names, not_found) => {
+                let name = params.get(spec.name).unwrap_or_default();
+                if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                    return Err(not_found(name.to_string()));
+                }
             }
             Str | List => {}
         }
     }
+    unknown::log_once(op.name, params, op.params);
     Ok(())
+}
+
+fn not_supported(name: &str) -> Fault {
+    Fault::InvalidParameterCombination(format!(
+        "The parameter {name} is not supported by Larder yet."
+    ))
+}
+
+/// Refuses a not-yet-implemented parameter unless it holds its do-nothing value.
+fn check_inert(params: &Params, name: &str, allowed: Inert) -> Result<(), Fault> {
+    let harmless = match allowed {
+        Inert::False => params.bool(name)? == Some(false),
+        Inert::Zero => params.int(name)? == Some(0),
+        Inert::Only(v) => params
+            .get(name)
+            .is_some_and(|got| got.eq_ignore_ascii_case(v)),
+    };
+    if harmless {
+        return Ok(());
+    }
+    let value = params.get(name).unwrap_or_default();
+    Err(Fault::InvalidParameterCombination(format!(
+        "{name}={value} is not supported by Larder yet{}.",
+        match allowed {
+            Inert::False => String::from("; only false"),
+            Inert::Zero => String::from("; only 0"),
+            Inert::Only(v) => format!("; only {v}"),
+        }
+    )))
 }
 
 /// Validates and runs an action.
@@ -242,6 +297,46 @@ mod tests {
             Err(Fault::InvalidParameterCombination(_))
         ));
         assert!(validate(op, &Params::parse(b"CacheClusterId=a&NumCacheNodes=2")).is_ok());
+    }
+
+    #[test]
+    fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
+        let op = find("CreateReplicationGroup").unwrap();
+        let check = |body: &str| validate(op, &Params::parse(body.as_bytes()));
+        let base = "ReplicationGroupId=g&ReplicationGroupDescription=d";
+        for ok in [
+            "SnapshotRetentionLimit=0",
+            "TransitEncryptionEnabled=false",
+            "NetworkType=IPV4",
+            "ClusterMode=disabled",
+            "CacheSubnetGroupName=default",
+        ] {
+            assert_eq!(check(&format!("{base}&{ok}")), Ok(()), "{ok}");
+        }
+        for (refused, name) in [
+            ("SnapshotRetentionLimit=1", "SnapshotRetentionLimit"),
+            ("TransitEncryptionEnabled=true", "TransitEncryptionEnabled"),
+            ("NetworkType=dual_stack", "NetworkType"),
+            ("ClusterMode=compatible", "ClusterMode"),
+            ("SnapshotWindow=05:00-06:00", "SnapshotWindow"),
+            (
+                "SecurityGroupIds.SecurityGroupId.1=sg-1",
+                "SecurityGroupIds",
+            ),
+        ] {
+            match check(&format!("{base}&{refused}")) {
+                Err(Fault::InvalidParameterCombination(m)) => assert!(m.contains(name), "{m}"),
+                other => panic!("{refused}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            check(&format!("{base}&SnapshotRetentionLimit=x")),
+            Err(Fault::InvalidParameterValue(_))
+        ));
+        assert_eq!(
+            check(&format!("{base}&CacheSubnetGroupName=mine")),
+            Err(Fault::CacheSubnetGroupNotFound("mine".into()))
+        );
     }
 
     #[test]

@@ -52,16 +52,12 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
     }
     x.opt("CacheNodeType", c.pending.cache_node_type.as_deref());
     x.close("PendingModifiedValues");
-    if let Some(t) = &c.notification_topic_arn {
-        x.open("NotificationConfiguration")
-            .leaf("TopicArn", t)
-            .leaf("TopicStatus", "active")
-            .close("NotificationConfiguration");
-    }
+    // No NotificationConfiguration, no security group members and no parameter apply
+    // status: Larder has no notifications, security groups or parameter groups yet, and
+    // the API refuses them rather than report them as working.
     x.open("CacheSecurityGroups").close("CacheSecurityGroups");
     x.open("CacheParameterGroup")
         .leaf("CacheParameterGroupName", &c.cache_parameter_group_name)
-        .leaf("ParameterApplyStatus", "in-sync")
         .open("CacheNodeIdsToReboot")
         .close("CacheNodeIdsToReboot")
         .close("CacheParameterGroup");
@@ -77,21 +73,13 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
                 .leaf("Address", &s.advertise_host)
                 .leaf("Port", n.port)
                 .close("Endpoint")
-                .leaf("ParameterGroupStatus", "in-sync")
                 .leaf("CustomerAvailabilityZone", &n.availability_zone)
                 .close("CacheNode");
         }
         x.close("CacheNodes");
     }
     x.leaf("AutoMinorVersionUpgrade", c.auto_minor_version_upgrade);
-    x.open("SecurityGroups");
-    for g in &c.security_group_ids {
-        x.open("member")
-            .leaf("SecurityGroupId", g)
-            .leaf("Status", "active")
-            .close("member");
-    }
-    x.close("SecurityGroups");
+    x.open("SecurityGroups").close("SecurityGroups");
     x.opt("ReplicationGroupId", c.replication_group_id.as_deref());
     if c.engine.is_redis_like() {
         x.leaf("SnapshotRetentionLimit", c.snapshot_retention_limit);

@@ -5,7 +5,7 @@ use larder_controller::Controller;
 use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
 use larder_model::{Fault, ReplicationGroup};
 
-use super::{p, req, Kind::*, Param};
+use super::{p, req, Inert::*, Kind::*, Param, SUBNET_GROUPS};
 use crate::params::Params;
 use crate::xml::Xml;
 
@@ -25,29 +25,32 @@ pub const CREATE: &[Param] = &[
     p("Engine", Str),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
-    p("CacheSubnetGroupName", Str),
+    p(
+        "CacheSubnetGroupName",
+        Existing(SUBNET_GROUPS, Fault::CacheSubnetGroupNotFound),
+    ),
     p("CacheSecurityGroupNames", Unsupported),
-    p("SecurityGroupIds", List),
+    p("SecurityGroupIds", Unsupported),
     p("Tags", List),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
     p("PreferredMaintenanceWindow", Str),
     p("Port", Int),
-    p("NotificationTopicArn", Str),
+    p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Int),
-    p("SnapshotWindow", Str),
+    p("SnapshotRetentionLimit", Inert(Zero)),
+    p("SnapshotWindow", Unsupported),
     p("AuthToken", Unsupported),
-    p("TransitEncryptionEnabled", Bool),
-    p("AtRestEncryptionEnabled", Bool),
+    p("TransitEncryptionEnabled", Inert(False)),
+    p("AtRestEncryptionEnabled", Inert(False)),
     p("KmsKeyId", Unsupported),
     p("UserGroupIds", Unsupported),
     p("LogDeliveryConfigurations", Unsupported),
-    p("DataTieringEnabled", Bool),
-    p("NetworkType", Str),
-    p("IpDiscovery", Str),
+    p("DataTieringEnabled", Inert(False)),
+    p("NetworkType", Inert(Only("ipv4"))),
+    p("IpDiscovery", Inert(Only("ipv4"))),
     p("TransitEncryptionMode", Unsupported),
-    p("ClusterMode", Str),
+    p("ClusterMode", Inert(Only("disabled"))),
     p("ServerlessCacheSnapshotName", Unsupported),
 ];
 
@@ -61,22 +64,22 @@ pub const MODIFY: &[Param] = &[
     req("ReplicationGroupId", Str),
     p("ReplicationGroupDescription", Str),
     p("PrimaryClusterId", Str),
-    p("SnapshottingClusterId", Str),
+    p("SnapshottingClusterId", Unsupported),
     p("AutomaticFailoverEnabled", Bool),
     p("MultiAZEnabled", Bool),
     p("NodeGroupId", Str),
     p("CacheSecurityGroupNames", Unsupported),
-    p("SecurityGroupIds", List),
+    p("SecurityGroupIds", Unsupported),
     p("PreferredMaintenanceWindow", Str),
-    p("NotificationTopicArn", Str),
+    p("NotificationTopicArn", Unsupported),
     p("CacheParameterGroupName", Str),
-    p("NotificationTopicStatus", Str),
+    p("NotificationTopicStatus", Unsupported),
     p("ApplyImmediately", Bool),
     p("Engine", Str),
     p("EngineVersion", Str),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Int),
-    p("SnapshotWindow", Str),
+    p("SnapshotRetentionLimit", Inert(Zero)),
+    p("SnapshotWindow", Unsupported),
     p("CacheNodeType", Str),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
@@ -84,10 +87,10 @@ pub const MODIFY: &[Param] = &[
     p("UserGroupIdsToRemove", Unsupported),
     p("RemoveUserGroups", Bool),
     p("LogDeliveryConfigurations", Unsupported),
-    p("IpDiscovery", Str),
-    p("TransitEncryptionEnabled", Bool),
+    p("IpDiscovery", Inert(Only("ipv4"))),
+    p("TransitEncryptionEnabled", Inert(False)),
     p("TransitEncryptionMode", Unsupported),
-    p("ClusterMode", Str),
+    p("ClusterMode", Inert(Only("disabled"))),
 ];
 
 pub const DELETE: &[Param] = &[
@@ -109,25 +112,6 @@ pub const DECREASE: &[Param] = &[
     req("ApplyImmediately", Bool),
 ];
 pub const TEST_FAILOVER: &[Param] = &[req("ReplicationGroupId", Str), req("NodeGroupId", Str)];
-
-/// Refuses options Larder cannot honour yet, when they are switched on.
-fn refuse_enabled(params: &Params, names: &[&str]) -> Result<(), Fault> {
-    for name in names {
-        if params.bool(name)? == Some(true) {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "{name}=true is not supported by Larder yet."
-            )));
-        }
-    }
-    for name in ["NetworkType", "IpDiscovery"] {
-        if let Some(v) = params.string(name).filter(|v| v != "ipv4") {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "{name}={v} is not supported by Larder yet."
-            )));
-        }
-    }
-    Ok(())
-}
 
 /// A `<ReplicationGroup>` element.
 fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
@@ -216,14 +200,6 @@ pub(super) fn one(ctl: &Controller, g: &ReplicationGroup) -> String {
 }
 
 pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    refuse_enabled(
-        params,
-        &[
-            "TransitEncryptionEnabled",
-            "AtRestEncryptionEnabled",
-            "DataTieringEnabled",
-        ],
-    )?;
     let r = CreateReplicationGroup {
         replication_group_id: params.required("ReplicationGroupId")?,
         description: params.required("ReplicationGroupDescription")?,
@@ -239,14 +215,11 @@ pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
         engine_version: params.string("EngineVersion"),
         cache_parameter_group_name: params.string("CacheParameterGroupName"),
         cache_subnet_group_name: params.string("CacheSubnetGroupName"),
-        security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
         tags: params.tags("Tags"),
         preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
         port: params.int("Port")?,
         auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
         snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        snapshot_window: params.string("SnapshotWindow"),
-        cluster_mode: params.string("ClusterMode"),
     };
     let g = ctl.create_replication_group(r)?;
     Ok(one(ctl, &g))
@@ -269,17 +242,6 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
 }
 
 pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    refuse_enabled(params, &["TransitEncryptionEnabled"])?;
-    if let Some(m) = params.string("ClusterMode").filter(|m| m != "disabled") {
-        return Err(Fault::InvalidParameterCombination(format!(
-            "ClusterMode={m} is not supported by Larder yet."
-        )));
-    }
-    if params.string("SnapshottingClusterId").is_some() {
-        return Err(Fault::InvalidParameterCombination(
-            "SnapshottingClusterId is not supported by Larder yet.".into(),
-        ));
-    }
     let r = ModifyReplicationGroup {
         replication_group_id: params.required("ReplicationGroupId")?,
         description: params.string("ReplicationGroupDescription"),
@@ -290,11 +252,9 @@ pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
         cache_node_type: params.string("CacheNodeType"),
         preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
         snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        snapshot_window: params.string("SnapshotWindow"),
         cache_parameter_group_name: params.string("CacheParameterGroupName"),
         engine_version: params.string("EngineVersion"),
         auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        security_group_ids: params.list("SecurityGroupIds", "SecurityGroupId"),
         apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
     };
     let g = ctl.modify_replication_group(r)?;

@@ -106,7 +106,6 @@ impl Controller {
             req.preferred_maintenance_window.as_deref(),
             req.port,
             req.snapshot_retention_limit,
-            req.snapshot_window.as_deref(),
             &req.tags,
         )?;
 
@@ -148,12 +147,12 @@ impl Controller {
             config_version: 0,
             published_members: Vec::new(),
             pending: PendingModifiedValues::default(),
-            security_group_ids: req.security_group_ids.clone(),
+            security_group_ids: Vec::new(),
             cache_subnet_group_name: req.cache_subnet_group_name.clone(),
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
             snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0) as u32,
-            snapshot_window: req.snapshot_window.clone(),
-            notification_topic_arn: req.notification_topic_arn.clone(),
+            snapshot_window: None,
+            notification_topic_arn: None,
             replication_group_id: None,
             nodes,
         };

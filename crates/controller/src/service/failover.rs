@@ -171,14 +171,8 @@ impl Controller {
                 }
                 g.snapshot_retention_limit = r as u32;
             }
-            if let Some(w) = &req.snapshot_window {
-                g.snapshot_window = Some(w.clone());
-            }
             if let Some(a) = req.auto_minor_version_upgrade {
                 g.auto_minor_version_upgrade = a;
-            }
-            if !req.security_group_ids.is_empty() {
-                g.security_group_ids = req.security_group_ids.clone();
             }
             if let Some(t) = req
                 .cache_node_type

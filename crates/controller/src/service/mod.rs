@@ -50,11 +50,11 @@ fn refuse_unsupported(names: &[&'static str]) -> Result<(), Fault> {
     }
 }
 
-/// Validates a retention limit: memcached has no snapshots; at most 35 days.
+/// Validates a retention limit: memcached has no snapshots; at most 35 days. (The API
+/// refuses a non-zero limit and any SnapshotWindow until snapshots exist.)
 fn check_snapshot_settings(
     engine: larder_model::Engine,
     retention: Option<i64>,
-    window: Option<&str>,
 ) -> Result<(), Fault> {
     if let Some(r) = retention {
         if !(0..=35).contains(&r) {
@@ -65,7 +65,7 @@ fn check_snapshot_settings(
             ));
         }
     }
-    let wants_snapshots = retention.unwrap_or(0) > 0 || window.is_some();
+    let wants_snapshots = retention.unwrap_or(0) > 0;
     if engine == larder_model::Engine::Memcached && wants_snapshots {
         return Err(Fault::InvalidParameterCombination(
             "Snapshots are not supported for memcached clusters.".into(),
@@ -99,7 +99,6 @@ fn check_common_settings(
     window: Option<&str>,
     port: Option<i64>,
     retention: Option<i64>,
-    snapshot_window: Option<&str>,
     tags: &[larder_model::Tag],
 ) -> Result<CommonSettings, Fault> {
     let window = window
@@ -111,7 +110,7 @@ fn check_common_settings(
             return Err(Fault::invalid("Port", &p.to_string(), "must be 1-65535"));
         }
     }
-    check_snapshot_settings(engine, retention, snapshot_window)?;
+    check_snapshot_settings(engine, retention)?;
     let mut merged = Vec::new();
     larder_model::arn::merge_tags(&mut merged, tags.to_vec())?;
     Ok(CommonSettings {

@@ -207,11 +207,7 @@ impl Controller {
                 crate::EngineVersion::new(c.engine, &c.engine_version).default_parameter_group();
             check_parameter_group(req.cache_parameter_group_name.as_deref(), &family_default)?;
             let engine = c.engine;
-            check_snapshot_settings(
-                engine,
-                req.snapshot_retention_limit,
-                req.snapshot_window.as_deref(),
-            )?;
+            check_snapshot_settings(engine, req.snapshot_retention_limit)?;
             let requested = NodeChanges {
                 num_cache_nodes: req
                     .num_cache_nodes
@@ -234,20 +230,11 @@ impl Controller {
             if let Some(w) = &req.preferred_maintenance_window {
                 c.preferred_maintenance_window = w.to_ascii_lowercase();
             }
-            if !req.security_group_ids.is_empty() {
-                c.security_group_ids = req.security_group_ids.clone();
-            }
-            if let Some(t) = &req.notification_topic_arn {
-                c.notification_topic_arn = Some(t.clone());
-            }
             if let Some(a) = req.auto_minor_version_upgrade {
                 c.auto_minor_version_upgrade = a;
             }
             if let Some(r) = req.snapshot_retention_limit {
                 c.snapshot_retention_limit = r as u32;
-            }
-            if let Some(w) = &req.snapshot_window {
-                c.snapshot_window = Some(w.clone());
             }
             if let Some(m) = &req.az_mode {
                 if engine == Engine::Memcached {

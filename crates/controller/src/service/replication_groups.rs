@@ -92,12 +92,7 @@ impl Controller {
         if req.description.is_empty() {
             return Err(Fault::missing("ReplicationGroupDescription"));
         }
-        if req.num_node_groups.unwrap_or(1) > 1
-            || matches!(
-                req.cluster_mode.as_deref(),
-                Some("enabled") | Some("compatible")
-            )
-        {
+        if req.num_node_groups.unwrap_or(1) > 1 {
             return Err(Fault::InvalidParameterCombination(
                 "Cluster mode (more than one node group) is not supported by Larder yet.".into(),
             ));
@@ -198,7 +193,6 @@ impl Controller {
             req.preferred_maintenance_window.as_deref(),
             req.port,
             req.snapshot_retention_limit,
-            req.snapshot_window.as_deref(),
             &req.tags,
         )?;
 
@@ -249,9 +243,9 @@ impl Controller {
             create_time: Utc::now(),
             preferred_maintenance_window: window.to_ascii_lowercase(),
             snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0) as u32,
-            snapshot_window: req.snapshot_window.clone(),
+            snapshot_window: None,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
-            security_group_ids: req.security_group_ids.clone(),
+            security_group_ids: Vec::new(),
             cache_subnet_group_name: req.cache_subnet_group_name.clone(),
             requested_port: req.port.map(|p| p as u16),
             migration: None,
