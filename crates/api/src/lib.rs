@@ -176,7 +176,8 @@ fn serve(
         &signed,
         &state.credentials,
         &state.controller.settings().region,
-    ).map_err(|f| (action.clone(), f))?;
+    )
+    .map_err(|f| (action.clone(), f))?;
     if params.string("Action").is_none() {
         return Err((
             action,

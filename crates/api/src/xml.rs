@@ -115,7 +115,10 @@ mod tests {
     fn characters_xml_cannot_carry_are_replaced() {
         let mut x = Xml::default();
         x.leaf("Message", "a\u{0}b\u{1b}c\td\u{ffff}");
-        assert_eq!(x.finish(), "<Message>a\u{fffd}b\u{fffd}c\td\u{fffd}</Message>");
+        assert_eq!(
+            x.finish(),
+            "<Message>a\u{fffd}b\u{fffd}c\td\u{fffd}</Message>"
+        );
     }
 
     #[test]

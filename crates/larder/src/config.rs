@@ -315,6 +315,25 @@ mod tests {
     }
 
     #[test]
+    fn api_concurrency_cap_defaults_and_must_be_positive() {
+        let d = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            d.api_limits.max_concurrent,
+            larder_api::gate::DEFAULT_MAX_CONCURRENT
+        );
+        let set = ServerArgs {
+            api_max_concurrent_requests: Some(4),
+            ..Default::default()
+        };
+        assert_eq!(set.resolve().unwrap().api_limits.max_concurrent, 4);
+        let zero = ServerArgs {
+            api_max_concurrent_requests: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.resolve().is_err());
+    }
+
+    #[test]
     fn bad_port_ranges_are_refused() {
         assert!(parse_ports("10-5").is_err());
         assert!(parse_ports("abc").is_err());

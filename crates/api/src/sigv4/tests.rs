@@ -54,7 +54,10 @@ impl Signer<'_> {
         );
         h.insert("x-amz-date", amz_date.parse().unwrap());
         for (k, v) in self.extra {
-            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         let payload_hash = self
             .payload_hash
@@ -110,7 +113,10 @@ fn a_correct_signature_is_accepted() {
 #[test]
 fn another_body_under_the_same_signature_is_refused() {
     let h = Signer::default().headers(BODY);
-    refused_as(check(&h, b"Action=DeleteCacheCluster"), "SignatureDoesNotMatch");
+    refused_as(
+        check(&h, b"Action=DeleteCacheCluster"),
+        "SignatureDoesNotMatch",
+    );
 }
 
 #[test]
@@ -194,7 +200,10 @@ fn host_must_be_signed() {
 #[test]
 fn other_keys_and_missing_tokens_get_their_own_codes() {
     let mut h = Signer::default().headers(BODY);
-    let auth = h["authorization"].to_str().unwrap().replace("larder/", "other/");
+    let auth = h["authorization"]
+        .to_str()
+        .unwrap()
+        .replace("larder/", "other/");
     h.insert("authorization", auth.parse().unwrap());
     refused_as(check(&h, BODY), "InvalidClientTokenId");
     refused_as(check(&HeaderMap::new(), BODY), "MissingAuthenticationToken");
