@@ -15,7 +15,6 @@ from urllib.parse import quote
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
-import pytest
 import requests
 
 from harness import ACCESS_KEY, REGION, SECRET_KEY, xml_error_code
