@@ -173,6 +173,7 @@ def test_slow_calls_do_not_delay_failover(larder, ec, silent_source):
     for t in flooders:
         t.start()
     wait_until(lambda: silent_source.accepted >= 2, 30, what="slow probes in flight")
+    t_kill = time.monotonic()
     os.kill(old_pid, signal.SIGKILL)
     wait_until(lambda: not pid_alive(old_pid), 5, what="killed primary to exit")
 
@@ -187,12 +188,13 @@ def test_slow_calls_do_not_delay_failover(larder, ec, silent_source):
         return g
 
     wait_until(failed_over, 120, interval=0.05, what="failover to finish")
+    t_done = time.monotonic()
     with lock:
         done_at_failover = len(finished)
     probes_at_failover = silent_source.accepted
     for t in flooders:
         t.join(120)
-    print(f"\nfailover done with {FLOODERS - done_at_failover} of {FLOODERS} flooders still "
+    print(f"\nfailover done {t_done - t_kill:.2f}s after the kill, with {FLOODERS - done_at_failover} of {FLOODERS} flooders still "
           f"running; {probes_at_failover} of {FLOODERS * ROUNDS} probes had started")
     # The ordering: the failover finished before the flood of slow calls did.
     assert done_at_failover < FLOODERS, (
