@@ -93,7 +93,7 @@ fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<String, Fault> {
             "x-amz-content-sha256 '{claimed}' is not accepted by this service; sign the request body."
         )));
     }
-    if !claimed.eq_ignore_ascii_case(&hash) {
+    if claimed != hash {
         return Err(mismatch(
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
         ));
