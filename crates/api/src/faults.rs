@@ -39,6 +39,9 @@ pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
         InvalidClientTokenId(_) => ("InvalidClientTokenId", 403, "Sender"),
         MissingAuthenticationToken(_) => ("MissingAuthenticationToken", 403, "Sender"),
         MalformedQueryString(_) => ("MalformedQueryString", 400, "Sender"),
+        IncompleteSignature(_) => ("IncompleteSignature", 400, "Sender"),
+        RequestEntityTooLarge(_) => ("RequestEntityTooLarge", 413, "Sender"),
+        Throttling(_) => ("Throttling", 400, "Sender"),
         Internal(_) => ("InternalFailure", 500, "Receiver"),
     }
 }

@@ -2,6 +2,7 @@
 //! No business logic lives here; the controller does the work.
 
 pub mod faults;
+pub mod gate;
 pub mod ops;
 pub mod params;
 pub mod sigv4;
@@ -9,14 +10,16 @@ pub mod xml;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use larder_controller::Controller;
 use larder_model::Fault;
 
+pub use gate::Limits;
 pub use sigv4::Credentials;
 
 /// The API version this daemon speaks.
@@ -29,6 +32,19 @@ pub struct ApiState {
     pub controller: Controller,
     /// The accepted key pair.
     pub credentials: Arc<Credentials>,
+    /// The bound on requests in flight and their size.
+    pub gate: Arc<gate::Gate>,
+}
+
+impl ApiState {
+    /// State for a controller, a key pair and the API's limits.
+    pub fn new(controller: Controller, credentials: Credentials, limits: Limits) -> ApiState {
+        ApiState {
+            controller,
+            credentials: Arc::new(credentials),
+            gate: Arc::new(gate::Gate::new(limits)),
+        }
+    }
 }
 
 /// The HTTP router: every path and both POST (form body) and GET (query string).
@@ -40,31 +56,81 @@ fn xml_reply(status: StatusCode, body: String) -> Response {
     (status, [("content-type", "text/xml")], body).into_response()
 }
 
-async fn handle(
-    State(state): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+fn fault_reply(request_id: &str, action: &str, fault: &Fault) -> Response {
+    let (code, status, kind) = faults::wire(fault);
+    if status >= 500 {
+        tracing::error!(%request_id, action, code, error = %fault, "request failed");
+    } else {
+        tracing::info!(%request_id, action, code, error = %fault, "request refused");
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    xml_reply(
+        status,
+        xml::error(kind, code, &fault.to_string(), request_id),
+    )
+}
+
+/// The body, read up to the limit; a larger one is refused before it is all read
+/// (at once when its Content-Length says so).
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Fault> {
+    let too_large = || {
+        Fault::RequestEntityTooLarge(format!(
+            "The request body is larger than the {limit} bytes this endpoint accepts."
+        ))
+    };
+    let announced = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(Fault::MalformedQueryString(format!(
+            "The request body could not be read: {e}"
+        ))),
+    }
+}
+
+async fn handle(State(state): State<ApiState>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let query = uri.query().unwrap_or("");
-    let result = serve(&state, &method, uri.path(), query, &headers, &body);
+    let (parts, body) = req.into_parts();
+    let body = match read_body(&parts.headers, body, state.gate.limits().max_body_bytes).await {
+        Ok(b) => b,
+        Err(f) => return fault_reply(&request_id, "-", &f),
+    };
+    let permit = match state.gate.enter().await {
+        Ok(p) => p,
+        Err(f) => return fault_reply(&request_id, "-", &f),
+    };
+    // Operations are synchronous (store commits with fsync, TCP probes of migration
+    // sources) and must not hold a runtime worker: the health checks, failover and
+    // endpoints share those workers. The gate bounds these threads.
+    let blocking_state = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let query = parts.uri.query().unwrap_or("");
+        serve(
+            &blocking_state,
+            &parts.method,
+            parts.uri.path(),
+            query,
+            &parts.headers,
+            &body,
+        )
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err((
+            "-".into(),
+            Fault::Internal(format!("the request handler failed: {e}")),
+        ))
+    });
     match result {
         Ok((action, xml)) => xml_reply(StatusCode::OK, xml::response(&action, &xml, &request_id)),
-        Err((action, fault)) => {
-            let (code, status, kind) = faults::wire(&fault);
-            if status >= 500 {
-                tracing::error!(%request_id, action, code, error = %fault, "request failed");
-            } else {
-                tracing::info!(%request_id, action, code, error = %fault, "request refused");
-            }
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-            xml_reply(
-                status,
-                xml::error(kind, code, &fault.to_string(), &request_id),
-            )
-        }
+        Err((action, fault)) => fault_reply(&request_id, &action, &fault),
     }
 }
 
@@ -106,7 +172,12 @@ fn serve(
         headers,
         body,
     };
-    sigv4::verify(&signed, &state.credentials).map_err(|f| (action.clone(), f))?;
+    sigv4::verify(
+        &signed,
+        &state.credentials,
+        &state.controller.settings().region,
+    )
+    .map_err(|f| (action.clone(), f))?;
     if params.string("Action").is_none() {
         return Err((
             action,

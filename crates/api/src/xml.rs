@@ -33,8 +33,8 @@ impl Xml {
     /// An element with escaped text.
     pub fn leaf(&mut self, tag: &str, value: impl Display) -> &mut Self {
         self.open(tag);
-        self.buf
-            .push_str(&quick_xml::escape::escape(value.to_string()));
+        let text = xml_chars(&value.to_string());
+        self.buf.push_str(&quick_xml::escape::escape(text.as_str()));
         self.close(tag)
     }
 
@@ -64,6 +64,19 @@ impl Xml {
     pub fn finish(self) -> String {
         self.buf
     }
+}
+
+/// The text with every character XML 1.0 cannot carry, even escaped (control
+/// characters such as NUL, which a request may echo into an error message), replaced
+/// by U+FFFD, so every reply stays a document the SDKs can parse.
+fn xml_chars(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => c,
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
 }
 
 /// Wraps a result body in `<{Action}Response>` with the request id.
@@ -96,6 +109,16 @@ mod tests {
         let mut x = Xml::default();
         x.leaf("Message", "a<b & \"c\"");
         assert_eq!(x.finish(), "<Message>a&lt;b &amp; &quot;c&quot;</Message>");
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        let mut x = Xml::default();
+        x.leaf("Message", "a\u{0}b\u{1b}c\td\u{ffff}");
+        assert_eq!(
+            x.finish(),
+            "<Message>a\u{fffd}b\u{fffd}c\td\u{fffd}</Message>"
+        );
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub struct ServerArgs {
     /// every client in userspace (`off`) [default: auto].
     #[arg(long, env = "LARDER_ENDPOINT_KERNEL_SPLICE")]
     pub endpoint_kernel_splice: Option<String>,
+    /// API requests carried out at once; as many again wait up to a second, the rest
+    /// are answered `Throttling` [default: 32].
+    #[arg(long, env = "LARDER_API_MAX_CONCURRENT_REQUESTS")]
+    pub api_max_concurrent_requests: Option<usize>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -91,6 +95,7 @@ struct FileConfig {
     health_check_failures: Option<u32>,
     endpoint_multiplexing: Option<String>,
     endpoint_kernel_splice: Option<String>,
+    api_max_concurrent_requests: Option<usize>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -105,6 +110,8 @@ pub struct ServerConfig {
     pub credentials: larder_api::Credentials,
     /// Controller settings.
     pub settings: larder_controller::Settings,
+    /// Bounds on API requests.
+    pub api_limits: larder_api::Limits,
 }
 
 fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -203,6 +210,16 @@ impl ServerArgs {
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
         }
+        let mut api_limits = larder_api::Limits::default();
+        if let Some(n) = self
+            .api_max_concurrent_requests
+            .or(file.api_max_concurrent_requests)
+        {
+            if n == 0 {
+                return Err("--api-max-concurrent-requests must be at least 1".into());
+            }
+            api_limits.max_concurrent = n;
+        }
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("valid default");
         Ok(ServerConfig {
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
@@ -221,6 +238,7 @@ impl ServerArgs {
                     .unwrap_or_else(|| DEFAULT_KEY.into()),
             },
             settings,
+            api_limits,
         })
     }
 }
@@ -294,6 +312,25 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.resolve().is_err());
+    }
+
+    #[test]
+    fn api_concurrency_cap_defaults_and_must_be_positive() {
+        let d = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            d.api_limits.max_concurrent,
+            larder_api::gate::DEFAULT_MAX_CONCURRENT
+        );
+        let set = ServerArgs {
+            api_max_concurrent_requests: Some(4),
+            ..Default::default()
+        };
+        assert_eq!(set.resolve().unwrap().api_limits.max_concurrent, 4);
+        let zero = ServerArgs {
+            api_max_concurrent_requests: Some(0),
+            ..Default::default()
+        };
+        assert!(zero.resolve().is_err());
     }
 
     #[test]

@@ -1,8 +1,6 @@
 //! `larder server`: opens the store, starts the controller and serves the API until
 //! SIGINT or SIGTERM, then stops the node processes it runs.
 
-use std::sync::Arc;
-
 use larder_agent::LocalAgent;
 use larder_controller::{Controller, EngineCatalog};
 
@@ -47,10 +45,11 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     tracing::info!(listen = %config.listen, data_dir = %data_dir.display(), "larder API listening");
-    let app = larder_api::router(larder_api::ApiState {
-        controller: controller.clone(),
-        credentials: Arc::new(config.credentials),
-    });
+    let app = larder_api::router(larder_api::ApiState::new(
+        controller.clone(),
+        config.credentials,
+        config.api_limits,
+    ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -93,6 +93,15 @@ pub enum Fault {
     /// The body or query string could not be read.
     #[error("{0}")]
     MalformedQueryString(String),
+    /// The Authorization header or the headers it relies on are missing or malformed.
+    #[error("{0}")]
+    IncompleteSignature(String),
+    /// The request body is larger than the API accepts.
+    #[error("{0}")]
+    RequestEntityTooLarge(String),
+    /// Too many requests at once; the client should retry later.
+    #[error("{0}")]
+    Throttling(String),
     /// Something went wrong inside Larder; the message says what.
     #[error("{0}")]
     Internal(String),
