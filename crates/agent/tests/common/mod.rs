@@ -71,6 +71,7 @@ impl Drop for Fixture {
 }
 
 /// SIGKILLs a pid directly, as a crash would.
+#[allow(dead_code)] // Each test binary compiles this module; not all use everything.
 pub fn kill9(pid: u32) {
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
 }
