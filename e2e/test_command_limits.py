@@ -1,0 +1,111 @@
+"""Managed-engine command limits, as on ElastiCache: clients cannot run the restricted
+commands (nor lift the limits or cut Larder's control), and the node stays managed."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from harness import node_endpoints, wait_status
+from test_replication_groups import (
+    create_group,
+    member_addr,
+    primary_endpoint,
+    primary_id,
+    rconn,
+    wait_group,
+    wait_roles_agree,
+)
+
+# ElastiCache's restricted commands, each with arguments it would accept.
+RESTRICTED = [
+    ("BGREWRITEAOF",), ("BGSAVE",), ("CONFIG", "GET", "maxmemory"),
+    ("CONFIG", "SET", "maxmemory", "1"), ("DEBUG", "SLEEP", "0"),
+    ("MIGRATE", "127.0.0.1", "1", "k", "0", "1000"), ("REPLICAOF", "NO", "ONE"),
+    ("SAVE",), ("SLAVEOF", "127.0.0.1", "1"), ("SHUTDOWN", "NOSAVE"), ("SYNC",),
+]
+
+# What an attacker would try next: lift the limits, or cut Larder's control.
+CONTROL = [
+    ("ACL", "SETUSER", "default", "+@all"), ("ACL", "SETUSER", "larder-admin", "off"),
+    ("ACL", "DELUSER", "larder-admin"), ("ACL", "LIST"), ("ACL", "GETUSER", "larder-admin"),
+    ("CLIENT", "KILL", "USER", "larder-admin"), ("CLIENT", "KILL", "TYPE", "replica"),
+    ("CLIENT", "PAUSE", "60000"), ("CLIENT", "UNPAUSE"), ("MODULE", "LIST"),
+    ("FAILOVER",), ("PSYNC", "?", "-1"), ("REPLCONF", "ACK", "1"),
+    ("LARDER-CONFIG", "GET", "maxmemory"), ("LARDER-REPLICAOF", "NO", "ONE"),
+]
+
+
+def _refused(r: redis.Redis, *cmd: str) -> str:
+    with pytest.raises(redis.ResponseError) as e:
+        r.execute_command(*cmd)
+    return str(e.value)
+
+
+def _assert_limited(r: redis.Redis, writable: bool = True) -> None:
+    for cmd in RESTRICTED:
+        msg = _refused(r, *cmd)
+        assert msg.startswith(f"unknown command '{cmd[0].lower()}'") or \
+            msg.startswith(f"unknown command '{cmd[0]}'"), f"{cmd}: {msg}"
+    for cmd in CONTROL:
+        msg = _refused(r, *cmd)
+        assert "no permissions" in msg or "not allowed" in msg, f"{cmd}: {msg}"
+    # Scripts and transactions cannot smuggle one in.
+    for script in ["return redis.call('config', 'get', 'maxmemory')",
+                   "return redis.call('replicaof', 'no', 'one')",
+                   "return redis.call('acl', 'setuser', 'default', '+@all')"]:
+        _refused(r, "EVAL", script, "0")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("FUNCTION", "LOAD",
+                          "#!lua name=evil\nredis.register_function('f', function() "
+                          "return redis.call('shutdown', 'nosave') end)")
+        r.execute_command("FCALL", "f", "0")
+    p = r.pipeline(transaction=True)
+    p.execute_command("SET", "k", "v")
+    p.execute_command("CONFIG", "SET", "maxmemory", "1")
+    with pytest.raises(redis.ResponseError):
+        p.execute()
+    # Harmless commands still work.
+    assert r.execute_command("ACL", "WHOAMI") == "default"
+    if writable:
+        assert r.set("still", "works") and r.get("still") == "works"
+    assert int(r.info("memory")["maxmemory"]) > 1
+
+
+def test_clients_cannot_run_restricted_commands_and_the_group_stays_managed(larder, ec):
+    create_group(ec, "locked", 2)
+    g = wait_roles_agree(ec, "locked", timeout=60)
+    old = primary_id(g)
+    _assert_limited(rconn(member_addr(g, old)))
+    _assert_limited(rconn(primary_endpoint(g)))
+    replica = "locked-002" if old == "locked-001" else "locked-001"
+    _assert_limited(rconn(member_addr(g, replica)), writable=False)
+
+    # Larder still manages the group: a failover goes through.
+    ec.test_failover(ReplicationGroupId="locked", NodeGroupId="0001")
+    wait_group(ec, "locked", timeout=60)
+    g = wait_roles_agree(ec, "locked", timeout=30)
+    assert primary_id(g) != old
+    r = rconn(primary_endpoint(g))
+    assert r.set("after", "failover") and r.get("after") == "failover"
+    assert rconn(member_addr(g, old)).info("replication")["role"] == "slave"
+
+
+@pytest.mark.larder_args("--allow-restricted-commands")
+def test_the_host_flag_lifts_the_limits(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="open", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    c = wait_status(ec, "open", timeout=30)
+    r = rconn(node_endpoints(c)["0001"])
+    assert int(r.config_get("maxmemory")["maxmemory"]) > 0
+    assert r.execute_command("DEBUG", "SLEEP", "0")
+    assert r.execute_command("ACL", "WHOAMI") == "default"
+
+    # Groups still replicate and fail over (Larder's commands are not renamed here).
+    create_group(ec, "opengrp", 2)
+    g = wait_roles_agree(ec, "opengrp", timeout=60)
+    old = primary_id(g)
+    ec.test_failover(ReplicationGroupId="opengrp", NodeGroupId="0001")
+    wait_group(ec, "opengrp", timeout=60)
+    g = wait_roles_agree(ec, "opengrp", timeout=30)
+    assert primary_id(g) != old
