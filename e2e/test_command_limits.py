@@ -3,10 +3,14 @@ commands (nor lift the limits or cut Larder's control), and the node stays manag
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+
 import pytest
 import redis
 
-from harness import node_endpoints, wait_status
+from harness import describe, node_endpoints, pid_alive, wait_status, wait_until
 from test_replication_groups import (
     create_group,
     member_addr,
@@ -109,3 +113,56 @@ def test_the_host_flag_lifts_the_limits(larder, ec):
     wait_group(ec, "opengrp", timeout=60)
     g = wait_roles_agree(ec, "opengrp", timeout=30)
     assert primary_id(g) != old
+
+
+# What a config written before the command limits lacked.
+_NEW_DIRECTIVES = ("user ", "masteruser ", "masterauth ", "rename-command ", "enable-debug-command ",
+                   "rdb-del-sync-files ", "repl-diskless-load ")
+
+
+def _run_with_an_old_config(larder, cluster_id: str) -> None:
+    """Replace a member's redis-server by one running the config an older Larder wrote."""
+    d = larder.node_dir(cluster_id, "0001")
+    pid = int((d / "redis.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(pid), 10, what=f"{cluster_id} to exit")
+    conf = d / "redis.conf"
+    lines = [l for l in conf.read_text().splitlines() if not l.startswith(_NEW_DIRECTIVES)]
+    conf.write_text("\n".join(lines) + "\n")
+    subprocess.Popen(["redis-server", str(conf)], cwd=d, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_nodes_from_before_the_admin_user_are_adopted_and_managed(larder, ec):
+    create_group(ec, "legacy", 2)
+    g = wait_roles_agree(ec, "legacy", timeout=60)
+    old = primary_id(g)
+    larder.kill9()
+    for cid in g["MemberClusters"]:
+        _run_with_an_old_config(larder, cid)
+    larder.start(extra_args=[])
+    ec = larder.client()
+    g = wait_roles_agree(ec, "legacy", timeout=60)
+    # Until it restarts, such a node keeps its old, unrestricted default user.
+    assert rconn(member_addr(g, old)).config_get("maxmemory")["maxmemory"]
+
+    # Larder still manages it: a failover goes through and the old primary follows.
+    ec.test_failover(ReplicationGroupId="legacy", NodeGroupId="0001")
+    wait_group(ec, "legacy", timeout=60)
+    g = wait_roles_agree(ec, "legacy", timeout=30)
+    assert primary_id(g) != old
+    r = rconn(primary_endpoint(g))
+    assert r.set("after", "failover")
+
+    # A restart renders the full config: limits on, and the replica syncs as Larder.
+    pidfile = larder.node_dir(old, "0001") / "redis.pid"
+    before = pidfile.read_text()
+    ec.reboot_cache_cluster(CacheClusterId=old, CacheNodeIdsToReboot=["0001"])
+    wait_until(lambda: pidfile.exists() and pidfile.read_text() != before
+               and describe(ec, old)["CacheClusterStatus"] == "available", 60,
+               what=f"{old} restarted")
+    g = wait_roles_agree(ec, "legacy", timeout=60)
+    wait_until(lambda: rconn(member_addr(g, old)).get("after") == "failover", 20,
+               what="the restarted replica synced")
+    with pytest.raises(redis.ResponseError, match="(?i)unknown command 'config'"):
+        rconn(member_addr(g, old)).config_get("maxmemory")
