@@ -76,6 +76,19 @@ def _assert_limited(r: redis.Redis, writable: bool = True) -> None:
     assert int(r.info("memory")["maxmemory"]) > 1
 
 
+def _assert_masterauth_gives_no_control(r: redis.Redis) -> None:
+    """Where clients may read `masterauth`, it lets them replicate, not manage nodes."""
+    password = r.config_get("masterauth")["masterauth"]
+    assert password
+    with pytest.raises(redis.AuthenticationError):
+        r.execute_command("AUTH", "larder-admin", password)
+    r.execute_command("AUTH", "larder-replica", password)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.execute_command("CONFIG", "SET", "maxmemory", "1")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.execute_command("ACL", "SETUSER", "default", "+@all")
+
+
 def test_clients_cannot_run_restricted_commands_and_the_group_stays_managed(larder, ec):
     create_group(ec, "locked", 2)
     g = wait_roles_agree(ec, "locked", timeout=60)
@@ -104,6 +117,7 @@ def test_the_host_flag_lifts_the_limits(larder, ec):
     assert int(r.config_get("maxmemory")["maxmemory"]) > 0
     assert r.execute_command("DEBUG", "SLEEP", "0")
     assert r.execute_command("ACL", "WHOAMI") == "default"
+    _assert_masterauth_gives_no_control(r)
 
     # Groups still replicate and fail over (Larder's commands are not renamed here).
     create_group(ec, "opengrp", 2)
@@ -153,6 +167,7 @@ def test_nodes_from_before_the_admin_user_are_adopted_and_managed(larder, ec):
     assert primary_id(g) != old
     r = rconn(primary_endpoint(g))
     assert r.set("after", "failover")
+    _assert_masterauth_gives_no_control(rconn(member_addr(g, old)))
 
     # A restart renders the full config: limits on, and the replica syncs as Larder.
     pidfile = larder.node_dir(old, "0001") / "redis.pid"

@@ -14,8 +14,25 @@ use std::path::Path;
 
 use crate::CommandLimits;
 
-/// The ACL user Larder's own connections (and replicas' links) authenticate as.
+/// The ACL user Larder's own connections authenticate as.
 pub const ADMIN_USER: &str = "larder-admin";
+
+/// The ACL user replicas' links authenticate as (the default user cannot sync).
+/// It may only replicate, and its password is derived one-way from the admin
+/// secret: `masterauth` is readable with `CONFIG GET` wherever clients may run
+/// `CONFIG` (the host flag, a node from an older config), and what it gives away
+/// there must not include managing nodes.
+pub const REPLICA_USER: &str = "larder-replica";
+
+/// ACL rules of [`REPLICA_USER`] after its password: a replica's handshake only.
+pub const REPLICA_RULES: [&str; 6] = [
+    "resetkeys",
+    "resetchannels",
+    "-@all",
+    "+psync",
+    "+replconf",
+    "+ping",
+];
 
 /// Commands ElastiCache makes unavailable to clients ("Restricted commands").
 /// Restricted nodes rename them to [`admin_name`], so clients get exactly the
@@ -68,6 +85,14 @@ impl AdminSecret {
         &self.0
     }
 
+    /// The password of [`REPLICA_USER`]: SHA-256 of the admin secret, so that
+    /// knowing it does not reveal the admin secret.
+    pub fn replica_password(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{REPLICA_USER}\n{}", self.0).as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// A fixed secret for unit tests.
     #[cfg(test)]
     pub(crate) fn for_tests(secret: &str) -> AdminSecret {
@@ -117,13 +142,18 @@ pub(crate) fn access_directives(
     secret: &AdminSecret,
 ) -> Vec<(String, String)> {
     let s = secret.expose();
+    let replica = secret.replica_password();
     let mut out = vec![
-        // Replicas authenticate to their primary as Larder: the default user cannot PSYNC.
-        ("masteruser".to_string(), ADMIN_USER.to_string()),
-        ("masterauth".to_string(), s.to_string()),
+        // Replicas authenticate to their primary: the default user cannot PSYNC.
+        ("masteruser".to_string(), REPLICA_USER.to_string()),
+        ("masterauth".to_string(), replica.clone()),
         (
             "user".to_string(),
             format!("{ADMIN_USER} on >{s} ~* &* +@all"),
+        ),
+        (
+            "user".to_string(),
+            format!("{REPLICA_USER} on >{replica} {}", REPLICA_RULES.join(" ")),
         ),
     ];
     match limits {
@@ -173,6 +203,8 @@ mod tests {
         assert_eq!(a.expose().len(), 64);
         assert_eq!(AdminSecret::load_or_create(&path).unwrap(), a);
         assert!(!format!("{a:?}").contains(a.expose()));
+        assert_eq!(a.replica_password().len(), 64);
+        assert!(!a.replica_password().contains(a.expose()));
         std::fs::write(&path, "x").unwrap();
         assert!(AdminSecret::load_or_create(&path).is_err());
     }

@@ -192,10 +192,12 @@ mod tests {
             daemonize no\nset-proc-title no\nprotected-mode no\nsave \"\"\nappendonly no\n\
             maxmemory 104857605\nmaxmemory-policy volatile-lru\nrepl-diskless-sync-delay 0\n\
             rdb-del-sync-files yes\nrepl-diskless-load on-empty-db\n\
-            masteruser larder-admin\nmasterauth 0123456789abcdef0123456789abcdef\n\
+            masteruser larder-replica\nmasterauth REPL\n\
             user larder-admin on >0123456789abcdef0123456789abcdef ~* &* +@all\n\
+            user larder-replica on >REPL resetkeys resetchannels -@all +psync +replconf +ping\n\
             user default on nopass ~* &* +@all\nenable-debug-command yes\n\
             notify-keyspace-events \"\"\ntimeout 300\n";
+        let expected = expected.replace("REPL", &secret().replica_password());
         assert_eq!(text, expected);
     }
 

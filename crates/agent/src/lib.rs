@@ -13,7 +13,9 @@ mod probe;
 mod process;
 mod spec;
 
-pub use access::{admin_name, AdminSecret, ADMIN_USER, RESTRICTED_COMMANDS};
+pub use access::{
+    admin_name, AdminSecret, ADMIN_USER, REPLICA_RULES, REPLICA_USER, RESTRICTED_COMMANDS,
+};
 pub use agent::LocalAgent;
 pub use config::{memcached_args, redis_config};
 pub use error::AgentError;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use larder_agent::{admin_name, AdminSecret, ADMIN_USER};
+use larder_agent::{admin_name, AdminSecret, ADMIN_USER, REPLICA_RULES, REPLICA_USER};
 use redis::aio::MultiplexedConnection;
 
 /// Upper bound on any single command to a node, so a hung node cannot stall a workflow.
@@ -101,7 +101,8 @@ pub(crate) async fn connect(node: &NodeAddr) -> redis::RedisResult<MultiplexedCo
     }
 }
 
-/// Gives a node from before Larder's user that user, then authenticates as it.
+/// Gives a node from before Larder's users those users (its own, and the one
+/// replicas of it authenticate as), then authenticates as Larder.
 async fn adopt_unrestricted(
     node: &NodeAddr,
     secret: &AdminSecret,
@@ -128,6 +129,14 @@ async fn adopt_unrestricted(
         .arg("~*")
         .arg("&*")
         .arg("+@all")
+        .query_async::<()>(&mut conn)
+        .await?;
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(REPLICA_USER)
+        .arg("on")
+        .arg(format!(">{}", secret.replica_password()))
+        .arg(&REPLICA_RULES[..])
         .query_async::<()>(&mut conn)
         .await?;
     redis::cmd("AUTH")

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use larder_agent::ADMIN_USER;
+use larder_agent::REPLICA_USER;
 
 use super::node_conn::{admin_query, connect, NodeAddr};
 
@@ -35,7 +35,7 @@ pub fn offset(info: &HashMap<String, String>) -> i64 {
 }
 
 /// `REPLICAOF host port` of another Larder node, or `REPLICAOF NO ONE` to promote.
-/// A replica's link authenticates as Larder's user (the default user cannot sync),
+/// A replica's link authenticates as Larder's replication user (the default user cannot sync),
 /// so the credentials are set first: a node that followed a migration source has
 /// none, and one adopted from an older config may not have them yet.
 pub async fn replicaof(addr: &NodeAddr, primary: Option<(&str, u16)>) -> redis::RedisResult<()> {
@@ -44,13 +44,8 @@ pub async fn replicaof(addr: &NodeAddr, primary: Option<(&str, u16)>) -> redis::
         return admin_query(&mut conn, "replicaof", &["NO", "ONE"]).await;
     };
     if let Some(secret) = addr.secret() {
-        let auth = [
-            "SET",
-            "masteruser",
-            ADMIN_USER,
-            "masterauth",
-            secret.expose(),
-        ];
+        let password = secret.replica_password();
+        let auth = ["SET", "masteruser", REPLICA_USER, "masterauth", &password];
         admin_query::<()>(&mut conn, "config", &auth).await?;
     }
     admin_query(&mut conn, "replicaof", &[host, &port.to_string()]).await
