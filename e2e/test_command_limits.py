@@ -13,6 +13,8 @@ import redis
 from harness import describe, node_endpoints, pid_alive, wait_status, wait_until
 from test_replication_groups import (
     create_group,
+    describe_group,
+    group_events,
     member_addr,
     primary_endpoint,
     primary_id,
@@ -181,3 +183,35 @@ def test_nodes_from_before_the_admin_user_are_adopted_and_managed(larder, ec):
                what="the restarted replica synced")
     with pytest.raises(redis.ResponseError, match="(?i)unknown command 'config'"):
         rconn(member_addr(g, old)).config_get("maxmemory")
+
+
+def test_a_node_refusing_larders_credentials_is_not_failed_over(larder, ec):
+    """Health probes judge liveness: a primary that answers but refuses Larder's
+    secret (here: the secret file replaced behind the daemon's back) is not fenced."""
+    create_group(ec, "wrongkey", 2)
+    g = wait_roles_agree(ec, "wrongkey", timeout=60)
+    primary = primary_id(g)
+    pid = int((larder.node_dir(primary, "0001") / "redis.pid").read_text())
+    secret_file = larder.data_dir / "nodes" / "larder-admin.secret"
+    admin = redis.Redis(*member_addr(g, primary), username="larder-admin",
+                        password=secret_file.read_text().strip(), socket_timeout=5,
+                        decode_responses=True)
+    larder.kill9()
+    secret_file.write_text("f" * 64)
+    larder.start(extra_args=[])
+
+    def refused_probes() -> int:
+        try:
+            log = admin.acl_log()
+        except redis.ConnectionError:
+            return 1000  # the primary is gone: the assertions below say why
+        return sum(int(e["count"]) for e in log if e["reason"] == "auth")
+
+    # More refused probes than the health check's 3 misses in a row.
+    wait_until(lambda: refused_probes() >= 10 or None, 20, what="refused health probes")
+    assert pid_alive(pid), "the primary was fenced"
+    ec = larder.client()
+    g = describe_group(ec, "wrongkey")
+    assert primary_id(g) == primary
+    assert not [e for e in group_events(ec, "wrongkey") if "failover" in e.lower()]
+    assert rconn(member_addr(g, primary)).set("still", "serving")

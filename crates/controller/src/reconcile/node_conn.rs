@@ -8,7 +8,7 @@ use larder_agent::{admin_name, AdminSecret, ADMIN_USER, REPLICA_RULES, REPLICA_U
 use redis::aio::MultiplexedConnection;
 
 /// Upper bound on any single command to a node, so a hung node cannot stall a workflow.
-pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// A node as Larder manages it: where it listens and Larder's credentials there.
 /// Reads as `host:port` (it derefs to it), so it logs and compares like an address.
@@ -87,8 +87,9 @@ async fn open(
 /// so a wrong secret is an error, not a way in.
 pub(crate) async fn connect(node: &NodeAddr) -> redis::RedisResult<MultiplexedConnection> {
     let Some(secret) = &node.secret else {
+        // Not AuthenticationFailed: the node was not asked, so this says nothing about it.
         return Err((
-            redis::ErrorKind::AuthenticationFailed,
+            redis::ErrorKind::ClientError,
             "Larder's admin secret is unavailable",
         )
             .into());

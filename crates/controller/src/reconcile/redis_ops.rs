@@ -87,9 +87,23 @@ pub async fn unpause(addr: &NodeAddr) -> redis::RedisResult<()> {
 }
 
 /// `PING` with a short timeout: the health probe.
+/// A node that refuses Larder's credentials still answered, so it counts as alive:
+/// failing it over (and fencing it) would not fix the credentials, only lose data.
 pub async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
     let attempt = async {
-        let mut conn = connect(addr).await.ok()?;
+        let mut conn = match connect(addr).await {
+            Ok(conn) => conn,
+            Err(e) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+                // Logged once: the health loop probes every 100 ms.
+                static LOGGED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::error!(node = %addr, error = %e, "node refuses Larder's credentials; it cannot be managed");
+                }
+                return Some(String::new());
+            }
+            Err(_) => return None,
+        };
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
