@@ -91,7 +91,13 @@ def _assert_masterauth_gives_no_control(r: redis.Redis) -> None:
         r.execute_command("ACL", "SETUSER", "default", "+@all")
 
 
-def test_clients_cannot_run_restricted_commands_and_the_group_stays_managed(larder, ec):
+@pytest.mark.parametrize("path", [
+    "default",
+    # Clients on this host are spliced to the node in the kernel where the host allows
+    # it; without the splice the endpoint carries them in userspace.
+    pytest.param("userspace", marks=pytest.mark.larder_args("--endpoint-kernel-splice", "off")),
+])
+def test_clients_cannot_run_restricted_commands_and_the_group_stays_managed(larder, ec, path):
     create_group(ec, "locked", 2)
     g = wait_roles_agree(ec, "locked", timeout=60)
     old = primary_id(g)
