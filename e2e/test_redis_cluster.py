@@ -35,7 +35,7 @@ def connect(cluster: dict) -> redis.Redis:
 
 
 def maxmemory(r: redis.Redis) -> int:
-    return int(r.config_get("maxmemory")["maxmemory"])
+    return int(r.info("memory")["maxmemory"])
 
 
 def test_redis_lifecycle(larder, ec):

@@ -27,7 +27,7 @@ def test_modify_node_type_keeps_data_and_processes(larder, ec):
     data = write_keys(primary_endpoint(g), 500)
     pids = redis_server_pids(larder)
     for cid in g["MemberClusters"]:
-        assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
+        assert int(rconn(member_addr(g, cid)).info("memory")["maxmemory"]) == \
             expected_maxmemory("cache.t4g.micro")
 
     allowed = ec.list_allowed_node_type_modifications(ReplicationGroupId="big")
@@ -46,7 +46,7 @@ def test_modify_node_type_keeps_data_and_processes(larder, ec):
     assert g["CacheNodeType"] == "cache.t4g.small"
     for cid in g["MemberClusters"]:
         r = rconn(member_addr(g, cid))
-        assert int(r.config_get("maxmemory")["maxmemory"]) == expected_maxmemory("cache.t4g.small")
+        assert int(r.info("memory")["maxmemory"]) == expected_maxmemory("cache.t4g.small")
         assert r.mget(list(data)) == list(data.values()), f"data lost on {cid}"
         (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
         assert c["CacheNodeType"] == "cache.t4g.small" and c["CacheClusterStatus"] == "available"
@@ -74,7 +74,7 @@ def test_node_type_change_waits_for_the_maintenance_window(larder, ec):
     for cid in g["MemberClusters"]:
         (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
         assert c["PendingModifiedValues"].get("CacheNodeType") == "cache.t4g.small"
-        assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
+        assert int(rconn(member_addr(g, cid)).info("memory")["maxmemory"]) == \
             expected_maxmemory("cache.t4g.micro")
 
     # Once the window is open, the group applies it to every member by itself.
@@ -86,5 +86,5 @@ def test_node_type_change_waits_for_the_maintenance_window(larder, ec):
     for cid in g["MemberClusters"]:
         (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
         assert not c["PendingModifiedValues"].get("CacheNodeType")
-        assert int(rconn(member_addr(g, cid)).config_get("maxmemory")["maxmemory"]) == \
+        assert int(rconn(member_addr(g, cid)).info("memory")["maxmemory"]) == \
             expected_maxmemory("cache.t4g.small")

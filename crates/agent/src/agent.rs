@@ -5,12 +5,13 @@ use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use larder_model::Engine;
 use nix::sys::signal::Signal;
 
+use crate::access::{config_has_admin, AdminSecret};
 use crate::config::{
     config_file, logfile, memcached_args, parse_args, pidfile, redis_config, render_args,
 };
@@ -29,6 +30,8 @@ const READY_POLL: Duration = Duration::from_millis(1);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Poll interval while waiting for a signalled process to exit.
 const STOP_POLL: Duration = Duration::from_millis(5);
+/// File in the nodes root holding the secret of Larder's user on redis nodes.
+const SECRET_FILE: &str = "larder-admin.secret";
 
 /// Runs cache nodes as local processes under `nodes_root/<key>/`. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -44,6 +47,8 @@ struct Inner {
     children: Mutex<HashMap<String, Child>>,
     /// Nodes being spawned right now.
     starting: Mutex<HashSet<String>>,
+    /// Larder's admin secret, read (or created) on first use.
+    secret: OnceLock<AdminSecret>,
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -85,7 +90,33 @@ impl LocalAgent {
                 root,
                 children: Mutex::new(HashMap::new()),
                 starting: Mutex::new(HashSet::new()),
+                secret: OnceLock::new(),
             }),
+        }
+    }
+
+    /// The secret of Larder's own user ([`crate::ADMIN_USER`]) on redis nodes, kept
+    /// in the nodes root with mode 0600 and created on first use.
+    pub fn admin_secret(&self) -> Result<AdminSecret, AgentError> {
+        if let Some(secret) = self.inner.secret.get() {
+            return Ok(secret.clone());
+        }
+        std::fs::create_dir_all(&self.inner.root)?;
+        let secret = AdminSecret::load_or_create(&self.inner.root.join(SECRET_FILE))?;
+        Ok(self.inner.secret.get_or_init(|| secret).clone())
+    }
+
+    /// Larder's credentials for a running redis node: `None` when its config
+    /// predates Larder's user (a node adopted after an upgrade), so only its
+    /// unrestricted default user exists until it next restarts.
+    fn probe_auth(&self, spec: &NodeSpec) -> Option<AdminSecret> {
+        if !spec.engine.is_redis_like() {
+            return None;
+        }
+        let conf = std::fs::read_to_string(config_file(&self.node_dir(&spec.key), spec.engine));
+        match conf {
+            Ok(text) if !config_has_admin(&text) => None,
+            _ => self.admin_secret().ok(),
         }
     }
 
@@ -163,7 +194,12 @@ impl LocalAgent {
         };
         let dir = self.node_dir(&spec.key);
         std::fs::create_dir_all(&dir)?;
-        let mut command = build_command(spec, &dir)?;
+        let mut command = if spec.engine.is_redis_like() {
+            crate::data::prepare(spec, &dir)?;
+            redis_command(spec, &dir, &self.admin_secret()?)?
+        } else {
+            memcached_command(spec, &dir)?
+        };
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -199,16 +235,26 @@ impl LocalAgent {
 
     /// One health probe: redis `PING` or memcached `version`, with a short timeout.
     pub async fn probe(&self, spec: &NodeSpec) -> bool {
-        probe_once(spec.connect_host(), spec.port, spec.engine, PROBE_TIMEOUT).await
+        let auth = self.probe_auth(spec);
+        probe_once(
+            spec.connect_host(),
+            spec.port,
+            spec.engine,
+            auth.as_ref(),
+            PROBE_TIMEOUT,
+        )
+        .await
     }
 
     /// Polls [`LocalAgent::probe`] until the node answers, it dies, or `timeout` passes.
     pub async fn wait_ready(&self, spec: &NodeSpec, timeout: Duration) -> Result<(), AgentError> {
         let start = Instant::now();
+        let auth = self.probe_auth(spec);
         loop {
             let left = timeout.saturating_sub(start.elapsed());
             let limit = left.min(PROBE_TIMEOUT).max(Duration::from_millis(1));
-            if probe_once(spec.connect_host(), spec.port, spec.engine, limit).await {
+            let host = spec.connect_host();
+            if probe_once(host, spec.port, spec.engine, auth.as_ref(), limit).await {
                 tracing::debug!(node = %spec.key, waited = ?start.elapsed(), "node ready");
                 return Ok(());
             }
@@ -317,19 +363,35 @@ fn validate_key(spec: &NodeSpec) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Renders the config into the node dir and builds the engine's command line from it.
-fn build_command(spec: &NodeSpec, dir: &Path) -> Result<Command, AgentError> {
+/// Renders redis.conf into the node dir (mode 0600: it holds Larder's secret) and
+/// builds the engine's command line from it.
+fn redis_command(spec: &NodeSpec, dir: &Path, secret: &AdminSecret) -> Result<Command, AgentError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = config_file(dir, spec.engine);
+    let text = redis_config(spec, dir, secret)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    // A config written by an older Larder may be world-readable.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
     let mut command = Command::new(spec.engine.binary());
-    if spec.engine.is_redis_like() {
-        std::fs::write(&path, redis_config(spec, dir)?)?;
-        command.arg(&path);
-    } else {
-        let args = memcached_args(spec, dir, running_as_root(), memcached_max_conns());
-        std::fs::write(&path, render_args(&args))?;
-        // Read back so that a hand-edited args file is what actually runs.
-        command.args(parse_args(&std::fs::read_to_string(&path)?));
-    }
+    command.arg(&path);
+    Ok(command)
+}
+
+/// Writes memcached's args file and builds its command line from it.
+fn memcached_command(spec: &NodeSpec, dir: &Path) -> Result<Command, AgentError> {
+    let path = config_file(dir, spec.engine);
+    let args = memcached_args(spec, dir, running_as_root(), memcached_max_conns());
+    std::fs::write(&path, render_args(&args))?;
+    let mut command = Command::new(spec.engine.binary());
+    // Read back so that a hand-edited args file is what actually runs.
+    command.args(parse_args(&std::fs::read_to_string(&path)?));
     Ok(command)
 }
 

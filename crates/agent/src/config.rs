@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use larder_model::Engine;
 
+use crate::access::{access_directives, AdminSecret};
 use crate::{AgentError, NodeSpec};
 
 /// File inside the node dir holding the engine's pid (written by us, also by redis).
@@ -44,11 +45,16 @@ fn check_line(spec: &NodeSpec, what: &str, text: &str) -> Result<(), AgentError>
     Ok(())
 }
 
-/// Renders redis.conf for a redis or valkey node living in `dir`.
+/// Renders redis.conf for a redis or valkey node living in `dir`; Larder's own user
+/// authenticates with `secret`.
 ///
 /// `set-proc-title no` keeps the config path in /proc/<pid>/cmdline, which is how a
 /// restarted daemon recognises (adopts) a node it left running.
-pub fn redis_config(spec: &NodeSpec, dir: &Path) -> Result<String, AgentError> {
+pub fn redis_config(
+    spec: &NodeSpec,
+    dir: &Path,
+    secret: &AdminSecret,
+) -> Result<String, AgentError> {
     check_line(spec, "bind", &spec.bind)?;
     let dir_s = dir.to_string_lossy();
     check_line(spec, "node dir", &dir_s)?;
@@ -80,6 +86,16 @@ pub fn redis_config(spec: &NodeSpec, dir: &Path) -> Result<String, AgentError> {
     line("maxmemory-policy", "volatile-lru");
     // Redis 7 waits 5 s before a diskless full sync; replicas should attach at once.
     line("repl-diskless-sync-delay", "0");
+    // Without persistence a replica still writes the full-sync RDB to `dir`, and the
+    // next start would load it: old data. A replica with an empty dataset (the usual
+    // case: it was just started) loads the stream straight into memory; one that has
+    // data loads through the file, which is deleted at once. `swapdb` would skip the
+    // file always but holds two datasets at once, more than a node type's memory.
+    line("rdb-del-sync-files", "yes");
+    line("repl-diskless-load", "on-empty-db");
+    for (name, value) in access_directives(spec.command_limits, secret) {
+        line(&name, &value);
+    }
     for (name, value) in &spec.extra_config {
         check_line(spec, "directive name", name)?;
         check_line(spec, "directive value", value)?;
@@ -146,6 +162,7 @@ pub(crate) fn parse_args(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CommandLimits;
 
     fn spec(engine: Engine) -> NodeSpec {
         NodeSpec {
@@ -158,23 +175,35 @@ mod tests {
                 ("notify-keyspace-events".into(), String::new()),
                 ("timeout".into(), "300".into()),
             ],
+            command_limits: CommandLimits::Unrestricted,
+            initial_data: Default::default(),
         }
+    }
+
+    fn secret() -> AdminSecret {
+        AdminSecret::for_tests("0123456789abcdef0123456789abcdef")
     }
 
     #[test]
     fn redis_config_has_required_directives_in_order() {
-        let text = redis_config(&spec(Engine::Redis), Path::new("/n/c-0001")).unwrap();
+        let text = redis_config(&spec(Engine::Redis), Path::new("/n/c-0001"), &secret()).unwrap();
         let expected = "port 7001\nbind 127.0.0.1\ndir \"/n/c-0001\"\n\
             pidfile \"/n/c-0001/redis.pid\"\nlogfile \"/n/c-0001/redis.log\"\n\
             daemonize no\nset-proc-title no\nprotected-mode no\nsave \"\"\nappendonly no\n\
             maxmemory 104857605\nmaxmemory-policy volatile-lru\nrepl-diskless-sync-delay 0\n\
+            rdb-del-sync-files yes\nrepl-diskless-load on-empty-db\n\
+            masteruser larder-replica\nmasterauth REPL\n\
+            user larder-admin on >0123456789abcdef0123456789abcdef ~* &* +@all\n\
+            user larder-replica on >REPL resetkeys resetchannels -@all +psync +replconf +ping\n\
+            user default on nopass ~* &* +@all\nenable-debug-command yes\n\
             notify-keyspace-events \"\"\ntimeout 300\n";
+        let expected = expected.replace("REPL", &secret().replica_password());
         assert_eq!(text, expected);
     }
 
     #[test]
     fn redis_config_quotes_awkward_paths() {
-        let text = redis_config(&spec(Engine::Valkey), Path::new("/a b/\"q\"")).unwrap();
+        let text = redis_config(&spec(Engine::Valkey), Path::new("/a b/\"q\""), &secret()).unwrap();
         assert!(text.contains("dir \"/a b/\\\"q\\\"\"\n"), "{text}");
         assert!(
             text.contains("logfile \"/a b/\\\"q\\\"/valkey.log\"\n"),
@@ -187,11 +216,11 @@ mod tests {
         let mut s = spec(Engine::Redis);
         s.extra_config = vec![("timeout".into(), "1\nslaveof evil 1".into())];
         assert!(matches!(
-            redis_config(&s, Path::new("/n")),
+            redis_config(&s, Path::new("/n"), &secret()),
             Err(AgentError::InvalidSpec { .. })
         ));
         s.extra_config = vec![("two words".into(), "1".into())];
-        assert!(redis_config(&s, Path::new("/n")).is_err());
+        assert!(redis_config(&s, Path::new("/n"), &secret()).is_err());
     }
 
     #[test]

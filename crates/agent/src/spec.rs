@@ -1,5 +1,7 @@
 //! What the controller asks the agent to run.
 
+use std::path::PathBuf;
+
 use larder_model::Engine;
 
 /// Everything the agent needs to run one cache node on this host.
@@ -17,6 +19,34 @@ pub struct NodeSpec {
     pub maxmemory_bytes: u64,
     /// Extra redis directives `(name, value)`; ignored for memcached.
     pub extra_config: Vec<(String, String)>,
+    /// Which commands clients may run; ignored for memcached.
+    pub command_limits: CommandLimits,
+    /// The data a redis node starts with; ignored for memcached.
+    pub initial_data: InitialData,
+}
+
+/// Which commands the users clients get (redis's `default` user) may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommandLimits {
+    /// As on ElastiCache: the restricted commands are unknown to clients, and
+    /// whatever would lift that or break Larder's control is refused.
+    #[default]
+    Restricted,
+    /// Clients may run everything (the host flag for test suites that need
+    /// `CONFIG`/`DEBUG`). Larder still manages the node as its own user.
+    Unrestricted,
+}
+
+/// What a redis node's dataset is when its process starts. Nodes run without
+/// persistence, so anything else found in the node dir is stale and removed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum InitialData {
+    /// An empty dataset.
+    #[default]
+    Empty,
+    /// The dataset of this RDB file, chosen on purpose (a snapshot restore); the
+    /// file is copied into the node dir, the original is left alone.
+    Rdb(PathBuf),
 }
 
 impl NodeSpec {

@@ -39,6 +39,9 @@ pub struct Settings {
     pub endpoint_multiplexing: larder_endpoints::Multiplexing,
     /// Whether replication group endpoints splice local clients in the kernel.
     pub endpoint_kernel_splice: larder_endpoints::KernelSplice,
+    /// Whether clients may run the commands ElastiCache restricts (a host flag for
+    /// test suites); Larder's own connections are privileged either way.
+    pub allow_restricted_commands: bool,
 }
 
 impl Settings {
@@ -64,6 +67,16 @@ impl Settings {
             health_check_failures: 3,
             endpoint_multiplexing: larder_endpoints::Multiplexing::On,
             endpoint_kernel_splice: larder_endpoints::KernelSplice::Auto,
+            allow_restricted_commands: false,
+        }
+    }
+
+    /// The command limits nodes start with.
+    pub fn command_limits(&self) -> larder_agent::CommandLimits {
+        if self.allow_restricted_commands {
+            larder_agent::CommandLimits::Unrestricted
+        } else {
+            larder_agent::CommandLimits::Restricted
         }
     }
 

@@ -71,6 +71,11 @@ pub struct ServerArgs {
     /// are answered `Throttling` [default: 32].
     #[arg(long, env = "LARDER_API_MAX_CONCURRENT_REQUESTS")]
     pub api_max_concurrent_requests: Option<usize>,
+    /// Let clients run the commands ElastiCache restricts (CONFIG, DEBUG, SHUTDOWN,
+    /// REPLICAOF, ...) and ACL, MODULE and the like, for test suites that need them.
+    /// Applies to nodes as they (re)start.
+    #[arg(long, env = "LARDER_ALLOW_RESTRICTED_COMMANDS")]
+    pub allow_restricted_commands: bool,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -96,6 +101,7 @@ struct FileConfig {
     endpoint_multiplexing: Option<String>,
     endpoint_kernel_splice: Option<String>,
     api_max_concurrent_requests: Option<usize>,
+    allow_restricted_commands: Option<bool>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -207,6 +213,8 @@ impl ServerArgs {
                 }
             };
         }
+        settings.allow_restricted_commands =
+            self.allow_restricted_commands || file.allow_restricted_commands.unwrap_or(false);
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
         }
@@ -268,6 +276,31 @@ mod tests {
         assert_eq!(c.settings.availability_zones[0], "eu-west-1a");
         assert_eq!(c.settings.node_ports, 30000..=30010);
         assert_eq!(c.credentials.access_key_id, "larder");
+    }
+
+    #[test]
+    fn restricted_commands_stay_restricted_unless_asked() {
+        let c = ServerArgs::default().resolve().unwrap();
+        assert!(!c.settings.allow_restricted_commands);
+        let flag = ServerArgs {
+            allow_restricted_commands: true,
+            ..Default::default()
+        };
+        assert!(flag.resolve().unwrap().settings.allow_restricted_commands);
+        let dir = tempfile_dir("restricted");
+        let path = dir.join("larder.toml");
+        std::fs::write(&path, "allow_restricted_commands = true\n").unwrap();
+        let file = ServerArgs {
+            config: Some(path),
+            ..Default::default()
+        };
+        assert!(file.resolve().unwrap().settings.allow_restricted_commands);
+    }
+
+    fn tempfile_dir(what: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("larder-cfg-{what}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

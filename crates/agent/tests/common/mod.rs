@@ -25,6 +25,8 @@ pub fn spec(key: &str, engine: Engine) -> NodeSpec {
         bind: "127.0.0.1".into(),
         maxmemory_bytes: 64 * 1024 * 1024,
         extra_config: vec![],
+        command_limits: Default::default(),
+        initial_data: Default::default(),
     }
 }
 
@@ -69,6 +71,28 @@ impl Drop for Fixture {
 }
 
 /// SIGKILLs a pid directly, as a crash would.
+#[allow(dead_code)] // Each test binary compiles this module; not all use everything.
 pub fn kill9(pid: u32) {
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+}
+
+/// A client's connection to a node (redis's default user).
+#[allow(dead_code)] // Each test binary compiles this module; not all use everything.
+pub async fn client(port: u16) -> redis::aio::MultiplexedConnection {
+    let url = format!("redis://127.0.0.1:{port}/");
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
+}
+
+/// Larder's own connection to a node, as its admin user.
+#[allow(dead_code)] // Each test binary compiles this module; not all use everything.
+pub async fn admin(agent: &LocalAgent, port: u16) -> redis::aio::MultiplexedConnection {
+    let secret = agent.admin_secret().unwrap();
+    let url = format!(
+        "redis://{}:{}@127.0.0.1:{port}/",
+        larder_agent::ADMIN_USER,
+        secret.expose()
+    );
+    let client = redis::Client::open(url).unwrap();
+    client.get_multiplexed_async_connection().await.unwrap()
 }

@@ -21,7 +21,7 @@ const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Controller {
     /// A member's address, port and node key.
-    fn member_addr(&self, id: &str) -> Option<(String, u16, String)> {
+    fn member_addr(&self, id: &str) -> Option<(super::node_conn::NodeAddr, u16, String)> {
         let (c, port) = self.member_node(id)?;
         let key = c.node_key(&c.nodes.first()?.cache_node_id);
         Some((self.node_addr(port), port, key))

@@ -5,6 +5,7 @@
 mod discovery;
 mod failover;
 mod health;
+mod node_conn;
 mod nodes;
 mod redis_ops;
 mod replication;

@@ -19,6 +19,9 @@ impl Controller {
             bind: self.settings().bind_host.clone(),
             maxmemory_bytes,
             extra_config: self.replication_config(c),
+            command_limits: self.settings().command_limits(),
+            // Nodes run without persistence; a snapshot restore would name its file here.
+            initial_data: larder_agent::InitialData::Empty,
         }
     }
 
@@ -121,7 +124,9 @@ impl Controller {
                 let spec = self.node_spec(c, n, &c.cache_node_type);
                 if c.engine.is_redis_like() && agent.is_running(&spec.key) {
                     // Redis can take a new memory limit live, so the data stays.
-                    set_redis_maxmemory(&spec)
+                    let addr = self.node_addr(spec.port);
+                    let bytes = spec.maxmemory_bytes.to_string();
+                    super::redis_ops::config_set(&addr, "maxmemory", &bytes)
                         .await
                         .map_err(|e| Fault::Internal(e.to_string()))?;
                 } else {
@@ -252,16 +257,4 @@ impl Controller {
         }
         false
     }
-}
-
-/// Changes a running redis node's memory limit in place.
-async fn set_redis_maxmemory(spec: &NodeSpec) -> redis::RedisResult<()> {
-    let client = redis::Client::open(format!("redis://{}:{}/", spec.connect_host(), spec.port))?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("maxmemory")
-        .arg(spec.maxmemory_bytes)
-        .query_async::<()>(&mut conn)
-        .await
 }

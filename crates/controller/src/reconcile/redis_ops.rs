@@ -1,26 +1,16 @@
 //! The few Redis commands the controller sends to nodes: replication role changes,
-//! write pauses and replication progress.
+//! write pauses and replication progress. All of them as Larder's own user
+//! (`node_conn.rs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use larder_agent::REPLICA_USER;
 
-/// Upper bound on any single command to a node, so a hung node cannot stall a workflow.
-const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
-
-async fn connect(addr: &str) -> redis::RedisResult<MultiplexedConnection> {
-    let client = redis::Client::open(format!("redis://{addr}/"))?;
-    let cfg = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(COMMAND_TIMEOUT)
-        .set_response_timeout(COMMAND_TIMEOUT);
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
-}
+use super::node_conn::{admin_query, connect, NodeAddr};
 
 /// `INFO replication` as key/value pairs.
-pub async fn info_replication(addr: &str) -> redis::RedisResult<HashMap<String, String>> {
+pub async fn info_replication(addr: &NodeAddr) -> redis::RedisResult<HashMap<String, String>> {
     let mut conn = connect(addr).await?;
     let text: String = redis::cmd("INFO")
         .arg("replication")
@@ -44,19 +34,40 @@ pub fn offset(info: &HashMap<String, String>) -> i64 {
     info.get(key).and_then(|v| v.parse().ok()).unwrap_or(-1)
 }
 
-/// `REPLICAOF host port`, or `REPLICAOF NO ONE` to promote.
-pub async fn replicaof(addr: &str, primary: Option<(&str, u16)>) -> redis::RedisResult<()> {
+/// `REPLICAOF host port` of another Larder node, or `REPLICAOF NO ONE` to promote.
+/// A replica's link authenticates as Larder's replication user (the default user cannot sync),
+/// so the credentials are set first: a node that followed a migration source has
+/// none, and one adopted from an older config may not have them yet.
+pub async fn replicaof(addr: &NodeAddr, primary: Option<(&str, u16)>) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
-    let mut cmd = redis::cmd("REPLICAOF");
-    match primary {
-        Some((host, port)) => cmd.arg(host).arg(port),
-        None => cmd.arg("NO").arg("ONE"),
+    let Some((host, port)) = primary else {
+        return admin_query(&mut conn, "replicaof", &["NO", "ONE"]).await;
     };
-    cmd.query_async::<()>(&mut conn).await
+    if let Some(secret) = addr.secret() {
+        let password = secret.replica_password();
+        let auth = ["SET", "masteruser", REPLICA_USER, "masterauth", &password];
+        admin_query::<()>(&mut conn, "config", &auth).await?;
+    }
+    admin_query(&mut conn, "replicaof", &[host, &port.to_string()]).await
+}
+
+/// `REPLICAOF host port` of a self-managed Redis (a migration source), which knows
+/// no Larder user: the link connects as that server's default user.
+pub async fn replicaof_source(addr: &NodeAddr, host: &str, port: u16) -> redis::RedisResult<()> {
+    let mut conn = connect(addr).await?;
+    let no_auth = ["SET", "masteruser", "", "masterauth", ""];
+    admin_query::<()>(&mut conn, "config", &no_auth).await?;
+    admin_query(&mut conn, "replicaof", &[host, &port.to_string()]).await
+}
+
+/// `CONFIG SET name value` on a running node.
+pub async fn config_set(addr: &NodeAddr, name: &str, value: &str) -> redis::RedisResult<()> {
+    let mut conn = connect(addr).await?;
+    admin_query(&mut conn, "config", &["SET", name, value]).await
 }
 
 /// Holds every client write on a node for `ms` (reads keep working).
-pub async fn pause_writes(addr: &str, ms: u64) -> redis::RedisResult<()> {
+pub async fn pause_writes(addr: &NodeAddr, ms: u64) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     redis::cmd("CLIENT")
         .arg("PAUSE")
@@ -67,7 +78,7 @@ pub async fn pause_writes(addr: &str, ms: u64) -> redis::RedisResult<()> {
 }
 
 /// Lifts a pause.
-pub async fn unpause(addr: &str) -> redis::RedisResult<()> {
+pub async fn unpause(addr: &NodeAddr) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     redis::cmd("CLIENT")
         .arg("UNPAUSE")
@@ -76,9 +87,23 @@ pub async fn unpause(addr: &str) -> redis::RedisResult<()> {
 }
 
 /// `PING` with a short timeout: the health probe.
-pub async fn ping(addr: &str, timeout: Duration) -> bool {
+/// A node that refuses Larder's credentials still answered, so it counts as alive:
+/// failing it over (and fencing it) would not fix the credentials, only lose data.
+pub async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
     let attempt = async {
-        let mut conn = connect(addr).await.ok()?;
+        let mut conn = match connect(addr).await {
+            Ok(conn) => conn,
+            Err(e) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+                // Logged once: the health loop probes every 100 ms.
+                static LOGGED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::error!(node = %addr, error = %e, "node refuses Larder's credentials; it cannot be managed");
+                }
+                return Some(String::new());
+            }
+            Err(_) => return None,
+        };
         redis::cmd("PING")
             .query_async::<String>(&mut conn)
             .await
@@ -92,7 +117,7 @@ pub async fn ping(addr: &str, timeout: Duration) -> bool {
 /// the replicas that acknowledged it. Asking for the ACK also starts a freshly synced
 /// replica's stream without waiting for its once-a-second ACK.
 pub async fn streaming_replicas(
-    addr: &str,
+    addr: &NodeAddr,
     replicas: usize,
     timeout_ms: u64,
 ) -> redis::RedisResult<usize> {

@@ -9,6 +9,7 @@ use larder_model::{
     CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
+use super::node_conn::NodeAddr;
 use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
@@ -20,8 +21,17 @@ pub(crate) struct GroupEndpoints {
 }
 
 impl Controller {
-    /// Where the daemon reaches a node on this host.
-    pub(crate) fn node_addr(&self, port: u16) -> String {
+    /// Where and as whom the daemon manages a node on this host: Larder's own user.
+    pub(crate) fn node_addr(&self, port: u16) -> NodeAddr {
+        let secret = self.inner.agent.admin_secret();
+        if let Err(e) = &secret {
+            tracing::error!(error = %e, "cannot read Larder's admin secret; nodes cannot be managed");
+        }
+        NodeAddr::new(&self.connect_host(), port, secret.ok())
+    }
+
+    /// Where the endpoints reach a node for clients, as the user clients get.
+    fn client_addr(&self, port: u16) -> String {
         format!("{}:{port}", self.connect_host())
     }
 
@@ -64,11 +74,11 @@ impl Controller {
             }
             if *m == g.primary {
                 if g.failover.is_none() {
-                    primary = Some(self.node_addr(port));
+                    primary = Some(self.client_addr(port));
                 }
             } else if serving.as_ref().is_none_or(|s| s.contains(m)) {
                 // Until the first replication check after a daemon start, running is enough.
-                replicas.push(self.node_addr(port));
+                replicas.push(self.client_addr(port));
             }
         }
         RedisTargets {
@@ -163,7 +173,7 @@ impl Controller {
                             == Some(&src_port.to_string());
                     if !follows {
                         tracing::info!(replication_group_id = %g.id, source = %format!("{src_host}:{src_port}"), "primary replicating from the migration source");
-                        let _ = redis_ops::replicaof(&addr, Some((src_host, src_port))).await;
+                        let _ = redis_ops::replicaof_source(&addr, src_host, src_port).await;
                     }
                     continue;
                 }

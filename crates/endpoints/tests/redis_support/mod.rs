@@ -18,6 +18,10 @@ use crate::engine_process::EngineProcess;
 pub struct Redis {
     process: EngineProcess,
     pub port: u16,
+    /// Its `dir`: a replica's full sync writes an RDB there, which must not land in
+    /// the repository (the crate dir is the tests' working directory). Dropped after
+    /// the process.
+    _dir: tempfile::TempDir,
 }
 
 impl Redis {
@@ -29,13 +33,18 @@ impl Redis {
     /// As `start`, with extra redis-server arguments (e.g. `--replicaof`).
     pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
+        let dir = tempfile::tempdir().expect("a temp dir for redis-server");
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .current_dir(dir.path())
             .args(extra);
         Redis {
             process: EngineProcess::spawn(cmd, port, "redis-server"),
             port,
+            _dir: dir,
         }
     }
 

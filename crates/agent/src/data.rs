@@ -1,0 +1,37 @@
+//! The dataset a redis node starts with. Nodes run without persistence, yet redis
+//! loads `dump.rdb` (or an AOF) from its directory at start if it finds one: a
+//! replica's full sync, `SAVE` run in an earlier life or a crash leave such files.
+//! So before every spawn the node dir is cleared of them, and only a snapshot the
+//! caller names on purpose is put in.
+
+use std::path::Path;
+
+use crate::{InitialData, NodeSpec};
+
+/// The file redis loads at start (its default `dbfilename`; we never change it).
+pub(crate) const DB_FILENAME: &str = "dump.rdb";
+
+/// Redis 7's default `appenddirname`, holding the AOF manifest and its parts.
+const AOF_DIR: &str = "appendonlydir";
+
+/// Removes every RDB/AOF file in `dir`, then copies in the snapshot `spec` asks for.
+pub(crate) fn prepare(spec: &NodeSpec, dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        if name == AOF_DIR {
+            tracing::info!(node = %spec.key, "removing a leftover append-only directory");
+            std::fs::remove_dir_all(&path)?;
+        } else if name.ends_with(".rdb") || name.ends_with(".aof") {
+            tracing::info!(node = %spec.key, file = %name, "removing a leftover data file");
+            std::fs::remove_file(&path)?;
+        }
+    }
+    if let InitialData::Rdb(source) = &spec.initial_data {
+        tracing::info!(node = %spec.key, snapshot = %source.display(), "starting from a snapshot");
+        std::fs::copy(source, dir.join(DB_FILENAME))?;
+    }
+    Ok(())
+}
