@@ -39,6 +39,8 @@ pub struct Settings {
     pub endpoint_multiplexing: larder_endpoints::Multiplexing,
     /// Whether replication group endpoints splice local clients in the kernel.
     pub endpoint_kernel_splice: larder_endpoints::KernelSplice,
+    /// Caps on client connections per endpoint and across all endpoints.
+    pub endpoint_limits: larder_endpoints::ConnectionLimits,
 }
 
 impl Settings {
@@ -64,6 +66,7 @@ impl Settings {
             health_check_failures: 3,
             endpoint_multiplexing: larder_endpoints::Multiplexing::On,
             endpoint_kernel_splice: larder_endpoints::KernelSplice::Auto,
+            endpoint_limits: larder_endpoints::ConnectionLimits::default(),
         }
     }
 

@@ -67,6 +67,14 @@ pub struct ServerArgs {
     /// every client in userspace (`off`) [default: auto].
     #[arg(long, env = "LARDER_ENDPOINT_KERNEL_SPLICE")]
     pub endpoint_kernel_splice: Option<String>,
+    /// Most client connections one endpoint serves at once; more are refused with
+    /// the engine's own "too many connections" error [default: 65000].
+    #[arg(long, env = "LARDER_ENDPOINT_MAX_CONNECTIONS")]
+    pub endpoint_max_connections: Option<usize>,
+    /// Most client connections all endpoints serve at once [default: half the
+    /// daemon's open-file limit, less 256].
+    #[arg(long, env = "LARDER_ENDPOINT_MAX_CONNECTIONS_TOTAL")]
+    pub endpoint_max_connections_total: Option<usize>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -91,6 +99,8 @@ struct FileConfig {
     health_check_failures: Option<u32>,
     endpoint_multiplexing: Option<String>,
     endpoint_kernel_splice: Option<String>,
+    endpoint_max_connections: Option<usize>,
+    endpoint_max_connections_total: Option<usize>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -199,6 +209,19 @@ impl ServerArgs {
                     ))
                 }
             };
+        }
+        let limits = &mut settings.endpoint_limits;
+        if let Some(n) = self
+            .endpoint_max_connections
+            .or(file.endpoint_max_connections)
+        {
+            limits.per_endpoint = n.max(1);
+        }
+        if let Some(n) = self
+            .endpoint_max_connections_total
+            .or(file.endpoint_max_connections_total)
+        {
+            limits.total = n.max(1);
         }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
