@@ -89,10 +89,10 @@ fn meta_set(tokens: &[&[u8]], ntokens: usize) -> Line {
 
 /// A data block of `len` bytes plus CRLF, if memcached takes `len` as a length.
 fn data(len: i32) -> Line {
-    if len < 0 || len > i32::MAX - 2 {
-        Line::Plain
-    } else {
+    if (0..=i32::MAX - 2).contains(&len) {
         Line::Data(len as u64 + 2)
+    } else {
+        Line::Plain
     }
 }
 
