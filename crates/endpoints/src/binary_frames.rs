@@ -30,6 +30,11 @@ fn body_len(header: &[u8]) -> u64 {
 }
 
 impl Packets {
+    /// The stream ended: a partial header (or held config get) is passed on as it is.
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.header);
+    }
+
     /// Splits `input` into header and body pieces: `on_header` gets each complete
     /// header and returns the bytes to send for it (and how much body it keeps back).
     fn feed(
@@ -88,6 +93,11 @@ pub(crate) struct BinaryRequests {
 }
 
 impl BinaryRequests {
+    /// As `TextRequests::finish`.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        self.packets.finish(out);
+    }
+
     /// As `TextRequests::feed`, for the binary protocol.
     pub(crate) fn feed(
         &mut self,
@@ -130,6 +140,11 @@ pub(crate) struct BinaryReplies {
 }
 
 impl BinaryReplies {
+    /// As `TextReplies::finish`.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        self.packets.finish(out);
+    }
+
     /// As `TextReplies::feed`, for the binary protocol.
     pub(crate) fn feed(
         &mut self,
@@ -188,6 +203,42 @@ mod tests {
                     Fence::Client
                 ]
             );
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn packets_other_than_config_get_pass_byte_for_byte(
+            packets in proptest::collection::vec(
+                (0u8..0x5f, proptest::collection::vec(any::<u8>(), 0..8), proptest::collection::vec(any::<u8>(), 0..300)),
+                0..20,
+            ),
+            split in 1usize..100,
+        ) {
+            let input: Vec<u8> = packets.iter().map(|(op, k, v)| request(*op, k, v, 1)).collect::<Vec<_>>().concat();
+            let mut f = BinaryRequests::default();
+            let (mut out, mut fences) = (Vec::new(), Vec::new());
+            for piece in input.chunks(split) {
+                f.feed(piece, &mut out, &mut fences);
+                // Only a header is ever held back.
+                prop_assert!(f.packets.header.len() <= HEADER);
+            }
+            prop_assert_eq!(out, input);
+        }
+
+        #[test]
+        fn a_huge_announced_body_is_streamed(body in 1u32..u32::MAX, data in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let mut header = request(0x01, b"", b"", 0);
+            header[8..12].copy_from_slice(&body.to_be_bytes());
+            let mut f = BinaryRequests::default();
+            let (mut out, mut fences) = (Vec::new(), Vec::new());
+            f.feed(&header, &mut out, &mut fences);
+            f.feed(&data, &mut out, &mut fences);
+            let sent = header.len() + data.len().min(body as usize);
+            prop_assert_eq!(out.len(), sent);
+            prop_assert!(f.packets.header.capacity() <= 2 * HEADER);
         }
     }
 }

@@ -41,6 +41,13 @@ enum Replies {
 }
 
 impl Requests {
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Requests::Text(r) => r.finish(out),
+            Requests::Binary(r) => r.finish(out),
+        }
+    }
+
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, fences: &mut Vec<Fence>) -> bool {
         match self {
             Requests::Text(r) => r.feed(input, out, fences),
@@ -50,6 +57,13 @@ impl Requests {
 }
 
 impl Replies {
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        match self {
+            Replies::Text(r) => r.finish(out),
+            Replies::Binary(r) => r.finish(out),
+        }
+    }
+
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, fences: &Fences, cfg: &DiscoveryConfig) {
         match self {
             Replies::Text(r) => r.feed(input, out, fences, cfg),
@@ -123,6 +137,9 @@ pub(crate) async fn serve(
             match rd.read_buf(&mut input).await {
                 Ok(0) => {
                     // Half-close, as the client did: the node answers what it got, then closes.
+                    out.clear();
+                    requests.finish(&mut out);
+                    node_wr.write_all(&out).await.map_err(|_| Broken::Node)?;
                     let _ = node_wr.shutdown().await;
                     return Ok(());
                 }
@@ -140,7 +157,9 @@ pub(crate) async fn serve(
         loop {
             buf.clear();
             if node_rd.read_buf(&mut buf).await? == 0 {
-                return Ok(());
+                relayed.clear();
+                replies.finish(&mut relayed);
+                return wr.write_all(&relayed).await;
             }
             relayed.clear();
             replies.feed(&buf, &mut relayed, &shared, &cfg.borrow());

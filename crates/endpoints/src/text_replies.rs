@@ -68,6 +68,11 @@ impl TextReplies {
         }
     }
 
+    /// The node closed: the bytes of an unfinished line still go to the client.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.line);
+    }
+
     fn complete_line(&mut self, out: &mut Vec<u8>, fences: &Fences, cfg: &DiscoveryConfig) {
         let line = std::mem::take(&mut self.line);
         if line == b"MN\r\n" {
@@ -104,6 +109,7 @@ mod tests {
         for piece in input.chunks(split) {
             replies.feed(piece, &mut out, fences, &cfg);
         }
+        replies.finish(&mut out);
         out
     }
 
@@ -127,5 +133,25 @@ mod tests {
         let fences = Fences::default();
         fences.push(&mut vec![Fence::Client]);
         assert_eq!(scan(b"MN\r\nMN\r\n", &fences, 3), b"MN\r\nMN\r\n");
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn without_our_fences_replies_pass_byte_for_byte(
+            input in proptest::collection::vec(prop_oneof![
+                Just(b"VALUE k 0 3\r\n".to_vec()),
+                Just(b"VA 2 f\r\n".to_vec()),
+                Just(b"MN\r\n".to_vec()),
+                Just(b"END\r\n".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..30),
+            ], 0..40),
+            split in 1usize..50,
+        ) {
+            let input = input.concat();
+            let fences = Fences::default();
+            prop_assert_eq!(scan(&input, &fences, split), input);
+        }
     }
 }

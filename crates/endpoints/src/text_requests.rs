@@ -156,6 +156,13 @@ impl TextRequests {
         needs_node
     }
 
+    /// The client closed: the bytes of an unfinished line still go to the node.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.line[self.sent..]);
+        self.line.clear();
+        self.sent = 0;
+    }
+
     /// Takes the next bytes of a command line; `complete` if they end it.
     fn line_bytes(
         &mut self,
@@ -290,5 +297,69 @@ mod tests {
         f.feed(&[b'x'; 1000], &mut out, &mut fences);
         assert_eq!(out.len(), 1000);
         assert!(f.line.capacity() < 4096);
+    }
+
+    use proptest::prelude::*;
+
+    /// Pieces of client input: commands, data, garbage, no-ops and config gets.
+    fn fragment() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"set k 0 0 5\r\n".to_vec()),
+            Just(b"cas k 0 0 1\r\n".to_vec()),
+            Just(b"ms k 3 q\r\n".to_vec()),
+            Just(b"set k 0 0 2147483645\r\n".to_vec()),
+            Just(b"mn\r\n".to_vec()),
+            Just(b"get a b\r\n".to_vec()),
+            Just(b"config get cluster\r\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(vec![0]),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    /// Feeds `input` cut at `cuts` and returns what the node gets and the fences.
+    fn feed_cut(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Vec<Fence>, usize) {
+        let mut f = TextRequests::default();
+        let (mut out, mut fences, mut held) = (Vec::new(), Vec::new(), 0);
+        let mut at = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
+            let cut = cut.clamp(at, input.len());
+            f.feed(&input[at..cut], &mut out, &mut fences);
+            held = held.max(f.line.len());
+            at = cut;
+        }
+        (out, fences, held)
+    }
+
+    proptest! {
+        #[test]
+        fn framing_does_not_depend_on_where_the_input_is_cut(
+            parts in proptest::collection::vec(fragment(), 0..40),
+            mut cuts in proptest::collection::vec(0usize..2000, 0..30),
+        ) {
+            let input = parts.concat();
+            cuts.sort_unstable();
+            let whole = feed_cut(&input, &[]);
+            let cut = feed_cut(&input, &cuts);
+            prop_assert_eq!(&cut.0, &whole.0);
+            prop_assert_eq!(&cut.1, &whole.1);
+            // Nothing is held beyond the line being read.
+            prop_assert!(cut.2 <= KEEP + 2000);
+        }
+
+        #[test]
+        fn without_config_gets_the_node_gets_exactly_the_clients_bytes(
+            input in proptest::collection::vec(any::<u8>(), 0..5000),
+            mut cuts in proptest::collection::vec(0usize..5000, 0..30),
+        ) {
+            prop_assume!(!input.windows(6).any(|w| w == b"config"));
+            cuts.sort_unstable();
+            let (out, _, held) = feed_cut(&input, &cuts);
+            // Bytes of an unfinished line wait for their end; everything else is sent.
+            let unfinished = input.len() - input.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            prop_assert!(out.len() + unfinished >= input.len());
+            prop_assert_eq!(&out[..], &input[..out.len()]);
+            prop_assert!(held <= KEEP + 5000);
+        }
     }
 }
