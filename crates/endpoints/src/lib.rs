@@ -24,6 +24,8 @@ mod text_replies;
 mod text_requests;
 mod upstream;
 
+#[doc(hidden)]
+pub use data_plane::{hold_data_plane, DataPlaneHold};
 pub use discovery::{config_get_cluster_reply, discovery_payload, DiscoveryConfig, DiscoveryNode};
 pub use endpoint::ConfigEndpoint;
 pub use forwarder::{
