@@ -276,6 +276,22 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_connection_caps_reach_the_settings() {
+        let default = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            default.settings.endpoint_limits,
+            larder_endpoints::ConnectionLimits::default()
+        );
+        let capped = ServerArgs {
+            endpoint_max_connections: Some(2),
+            endpoint_max_connections_total: Some(0),
+            ..Default::default()
+        };
+        let limits = capped.resolve().unwrap().settings.endpoint_limits;
+        assert_eq!((limits.per_endpoint, limits.total), (2, 1));
+    }
+
+    #[test]
     fn endpoint_kernel_splice_is_auto_or_off() {
         let auto = ServerArgs::default().resolve().unwrap();
         assert_eq!(
