@@ -12,6 +12,7 @@ mod endpoint;
 mod fences;
 mod forwarder;
 mod handshake;
+mod in_flight;
 mod legacy;
 mod limits;
 mod mux;
