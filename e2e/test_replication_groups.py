@@ -787,11 +787,26 @@ def test_endpoint_multiplexing_can_be_turned_off(larder, ec):
     assert _clients_that_ran(node, "get") == len(conns)
 
 
+def kernel_splice_unavailable() -> str | None:
+    """Why this host cannot run the kernel splice (root, cgroup v2, Linux 5.15+), or None."""
+    if os.geteuid() != 0:
+        return f"not root (euid {os.geteuid()}): the splice needs CAP_BPF and CAP_NET_ADMIN"
+    if not any(" - cgroup2 " in line for line in Path("/proc/self/mountinfo").read_text().splitlines()):
+        return "no cgroup v2 hierarchy mounted"
+    release = os.uname().release
+    major, minor = (int(x) for x in re.findall(r"\d+", release)[:2])
+    if (major, minor) < (5, 15):
+        return f"Linux {release} is older than 5.15"
+    return None
+
+
 def test_local_clients_are_spliced_past_the_daemon(larder, ec):
     """With the kernel splice (the default where it is available, as here), a
     local client's bytes never pass through the daemon: clients through the
     primary endpoint keep working, and new ones connect, while the daemon is
     frozen with SIGSTOP."""
+    if why := kernel_splice_unavailable():
+        pytest.skip(f"kernel splice unavailable: {why}")
     create_group(ec, "rg1", 2)
     g = wait_roles_agree(ec, "rg1", timeout=60)
     endpoint = primary_endpoint(g)

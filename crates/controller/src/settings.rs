@@ -42,6 +42,8 @@ pub struct Settings {
     /// Whether clients may run the commands ElastiCache restricts (a host flag for
     /// test suites); Larder's own connections are privileged either way.
     pub allow_restricted_commands: bool,
+    /// Caps on client connections per endpoint and across all endpoints.
+    pub endpoint_limits: larder_endpoints::ConnectionLimits,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
             endpoint_multiplexing: larder_endpoints::Multiplexing::On,
             endpoint_kernel_splice: larder_endpoints::KernelSplice::Auto,
             allow_restricted_commands: false,
+            endpoint_limits: larder_endpoints::ConnectionLimits::default(),
         }
     }
 

@@ -30,3 +30,22 @@ pub(crate) fn handle() -> &'static Handle {
         rx.recv().expect("data-plane runtime started")
     })
 }
+
+/// Test seam: the data-plane thread is blocked while this lives, so a test can show
+/// that traffic the kernel splices needs no endpoint code at all.
+#[doc(hidden)]
+pub struct DataPlaneHold(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+/// Blocks the data-plane thread until the returned guard is dropped.
+#[doc(hidden)]
+pub fn hold_data_plane() -> DataPlaneHold {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, blocked) = std::sync::mpsc::channel();
+    handle().spawn(async move {
+        let _ = started.send(());
+        // Blocking here is the point: it stops every endpoint task on this thread.
+        let _ = held.recv();
+    });
+    blocked.recv().expect("data plane running");
+    DataPlaneHold(release)
+}

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
 use crate::data_plane;
+use crate::limits::{Admission, ConnectionLimits, Permit, REDIS_FULL};
 use crate::mux::MuxPool;
 use crate::session::{self, Plan};
 use crate::splice::{self, Claim, SpliceStats, Spliced, Standbys};
@@ -108,6 +109,9 @@ pub enum KernelSplice {
 pub struct EndpointOptions {
     pub multiplexing: Multiplexing,
     pub kernel_splice: KernelSplice,
+    /// Caps on client connections; a client over them gets Redis's own
+    /// `-ERR max number of clients reached` and is closed.
+    pub limits: ConnectionLimits,
 }
 
 impl Default for EndpointOptions {
@@ -117,6 +121,7 @@ impl Default for EndpointOptions {
         EndpointOptions {
             multiplexing: Multiplexing::On,
             kernel_splice: KernelSplice::Off,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -175,6 +180,7 @@ impl RedisEndpoint {
             next: Arc::new(AtomicUsize::new(0)),
             pool: (multiplexing == Multiplexing::On).then(|| Arc::new(MuxPool::default())),
             standbys: standbys.clone(),
+            admission: Admission::new(options.limits),
         };
         if let Some(standbys) = &standbys {
             data_plane.spawn(splice::keep(
@@ -285,6 +291,8 @@ struct Shared {
     pool: Option<Arc<MuxPool>>,
     /// Standby connections for the kernel splice; None when it is off or unavailable.
     standbys: Option<Arc<Standbys>>,
+    /// The connection caps clients are admitted under.
+    admission: Admission,
 }
 
 /// Drops shared connections to nodes the targets no longer admit.
@@ -308,9 +316,15 @@ async fn accept_loop(listener: TcpListener, shared: Shared, port: u16) {
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((client, _)) => {
-                tokio::spawn(serve(client, shared.clone(), port));
-            }
+            Ok((client, _)) => match shared.admission.admit() {
+                Some(permit) => {
+                    tokio::spawn(serve(client, shared.clone(), port, permit));
+                }
+                None => {
+                    tracing::warn!(port, "endpoint full; refusing client");
+                    tokio::spawn(refuse(client, shared.standbys.clone()));
+                }
+            },
             Err(e) => {
                 // Typically EMFILE; back off instead of spinning.
                 tracing::warn!(port, error = %e, "accept failed");
@@ -321,8 +335,23 @@ async fn accept_loop(listener: TcpListener, shared: Shared, port: u16) {
     tracing::info!(port, "redis endpoint stopped");
 }
 
+/// Tells a client over the cap what redis-server tells it, and closes. A local
+/// client the kernel already paired with a standby is unpaired first, so the
+/// refusal reaches it and nothing more reaches the node.
+async fn refuse(mut client: TcpStream, standbys: Option<Arc<Standbys>>) {
+    use tokio::io::AsyncWriteExt;
+    if let Some(standbys) = standbys {
+        match standbys.claim(&client) {
+            Claim::Spliced(spliced) => standbys.unpair(&spliced.pairing),
+            Claim::Lost => return,
+            Claim::NotSpliced => {}
+        }
+    }
+    let _ = client.write_all(REDIS_FULL).await;
+}
+
 /// Runs one client connection: choose a target, connect, copy until something ends it.
-async fn serve(client: TcpStream, mut shared: Shared, port: u16) {
+async fn serve(client: TcpStream, mut shared: Shared, port: u16, _permit: Permit) {
     if let Some(standbys) = shared.standbys.clone() {
         match standbys.claim(&client) {
             Claim::Spliced(spliced) => {

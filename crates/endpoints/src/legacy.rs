@@ -4,11 +4,10 @@
 use std::io::{Error, ErrorKind};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::discovery_payload;
-use crate::relay::{read_line, trim_eol};
 use crate::DiscoveryConfig;
 
 /// The key legacy ElastiCache clients read the discovery document from.
@@ -16,6 +15,32 @@ pub const LEGACY_DISCOVERY_KEY: &str = "AmazonElastiCache:cluster";
 
 /// Bound on the whole check-and-set, so a hung node cannot stall the controller.
 const TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Longest reply line we read from a node.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// Reads one `\n`-terminated reply line into `buf`.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    buf.clear();
+    reader.take(MAX_LINE).read_until(b'\n', buf).await?;
+    if buf.last() == Some(&b'\n') {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::UnexpectedEof,
+            "no complete reply line",
+        ))
+    }
+}
+
+/// Drops the trailing `\r\n`.
+fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
 
 fn protocol_error(what: &str, line: &[u8]) -> Error {
     Error::new(
@@ -55,6 +80,9 @@ pub async fn ensure_legacy_discovery_key(
         .map_err(|_| Error::new(ErrorKind::TimedOut, format!("{addr} did not answer")))?
 }
 
+/// The discovery document is small; a node claiming more is not believed.
+const MAX_VALUE: usize = 1 << 20;
+
 /// Reads the current value of the legacy key, if any.
 async fn read_value(stream: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8>>> {
     stream
@@ -72,7 +100,8 @@ async fn read_value(stream: &mut BufReader<TcpStream>) -> std::io::Result<Option
     let len = trim_eol(&line)
         .split(|&b| b == b' ')
         .nth(3)
-        .and_then(crate::protocol::parse_len)
+        .and_then(|t| std::str::from_utf8(t).ok()?.parse::<usize>().ok())
+        .filter(|&n| n <= MAX_VALUE)
         .ok_or_else(|| protocol_error("bad VALUE line", &line))?;
     let mut value = vec![0; len + 2];
     stream.read_exact(&mut value).await?;

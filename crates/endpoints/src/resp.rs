@@ -301,7 +301,34 @@ mod tests {
         assert_eq!(reply_len(b"$3\r\nabcd\r\n"), Err(Malformed));
     }
 
+    #[test]
+    fn deep_nesting_and_huge_counts_cost_nothing() {
+        // A million nested arrays: measured without recursion, still incomplete.
+        let deep = b"*1\r\n".repeat(1_000_000);
+        assert_eq!(reply_len(&deep), Ok(None));
+        assert_eq!(command(b"*2147483647\r\n"), Request::Other);
+        assert_eq!(command(b"*1\r\n$536870913\r\n"), Request::Other);
+        assert_eq!(command(b"*1\r\n$536870912\r\n"), Request::Incomplete);
+    }
+
     proptest! {
+        #[test]
+        fn adversarial_input_never_panics_or_claims_more_than_it_has(
+            input in proptest::collection::vec(prop_oneof![
+                Just(b"*".to_vec()), Just(b"$".to_vec()), Just(b"\r\n".to_vec()),
+                Just(b"536870000".to_vec()), Just(b"-1".to_vec()), Just(b"99999999999999999999".to_vec()),
+                proptest::collection::vec(any::<u8>(), 0..8),
+            ], 0..60),
+        ) {
+            let input = input.concat();
+            if let Request::Command { len, .. } = command(&input) {
+                prop_assert!(len <= input.len());
+            }
+            if let Ok(Some(len)) = reply_len(&input) {
+                prop_assert!(len <= input.len());
+            }
+        }
+
         #[test]
         fn any_command_frames_exactly_and_never_early(
             args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..6),

@@ -14,17 +14,13 @@ use tokio::net::TcpStream;
 
 use crate::forwarder::{CONNECT_TIMEOUT, COPY_BUFFER};
 use crate::handshake::{self, SetUp};
+use crate::in_flight::InFlight;
 use crate::mux::{Batch, Inbox, MuxPool, NodeCommands, Protocol};
 use crate::resp::{self, Request};
 use crate::shareable::shareable;
 
 /// Read size from the client.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Commands a client may have outstanding on the shared connection; past this we
-/// stop reading from it until replies drain, so a client that writes without
-/// reading cannot make us buffer without bound.
-const MAX_IN_FLIGHT: usize = 1024;
 
 /// Commands bigger than this go over the client's own connection rather than being
 /// buffered whole before they may be sent.
@@ -98,7 +94,7 @@ async fn shared(
         return Shared::Done;
     };
     let mut replies = Vec::new();
-    let mut in_flight = 0usize;
+    let mut in_flight = InFlight::default();
     let mut sent = 0usize;
     // What stopped framing: a command for the client's own connection, or a
     // protocol switch that must wait until the current connection's replies are in.
@@ -107,7 +103,7 @@ async fn shared(
     let mut input_changed = false;
     let (mut rd, mut wr) = client.split();
     loop {
-        if in_flight == 0 {
+        if in_flight.commands() == 0 {
             if let Stop::Switch(next) = stop {
                 protocol = next;
                 mux = pool.get(target, protocol);
@@ -127,6 +123,7 @@ async fn shared(
             pending.drain(..framed.consumed);
             let commands = framed.commands;
             if commands > 0 {
+                let size = bytes.len();
                 let batch = Batch {
                     bytes,
                     commands,
@@ -135,7 +132,7 @@ async fn shared(
                 if mux.send(batch).is_err() {
                     return Shared::Done;
                 }
-                in_flight += commands;
+                in_flight.sent(commands, size);
                 sent += commands;
             }
             if let Stop::Switch(_) = stop {
@@ -144,20 +141,20 @@ async fn shared(
                 continue;
             }
         }
-        if in_flight == 0 && (stop == Stop::Pin || eof) {
+        if in_flight.commands() == 0 && (stop == Stop::Pin || eof) {
             return if stop == Stop::Pin {
                 Shared::Pin { commands: sent }
             } else {
                 Shared::Done
             };
         }
-        let reading = stop == Stop::None && !eof && in_flight < MAX_IN_FLIGHT;
+        let reading = stop == Stop::None && !eof && in_flight.has_room();
         if pending.capacity() - pending.len() < READ_CHUNK / 4 {
             pending.reserve(READ_CHUNK);
         }
         tokio::select! {
             biased;
-            _ = inbox.ready(), if in_flight > 0 => {
+            _ = inbox.ready(), if in_flight.commands() > 0 => {
                 let delivery = inbox.take(&mut replies);
                 if !replies.is_empty() {
                     if wr.write_all(&replies).await.is_err() {
@@ -165,7 +162,7 @@ async fn shared(
                     }
                     replies.clear();
                 }
-                in_flight -= delivery.count;
+                in_flight.answered(delivery.count);
                 if delivery.failed {
                     return Shared::Done;
                 }

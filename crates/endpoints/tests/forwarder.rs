@@ -1,5 +1,6 @@
 //! The endpoint cases served in userspace (multiplexing on, no kernel splice).
 
+mod endpoint_setup;
 mod engine_process;
 mod forwarder_cases;
 mod redis_support;

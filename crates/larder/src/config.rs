@@ -76,6 +76,14 @@ pub struct ServerArgs {
     /// Applies to nodes as they (re)start.
     #[arg(long, env = "LARDER_ALLOW_RESTRICTED_COMMANDS")]
     pub allow_restricted_commands: bool,
+    /// Most client connections one endpoint serves at once; more are refused with
+    /// the engine's own "too many connections" error [default: 65000].
+    #[arg(long, env = "LARDER_ENDPOINT_MAX_CONNECTIONS")]
+    pub endpoint_max_connections: Option<usize>,
+    /// Most client connections all endpoints serve at once [default: half the
+    /// daemon's open-file limit, less 256].
+    #[arg(long, env = "LARDER_ENDPOINT_MAX_CONNECTIONS_TOTAL")]
+    pub endpoint_max_connections_total: Option<usize>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -102,6 +110,8 @@ struct FileConfig {
     endpoint_kernel_splice: Option<String>,
     api_max_concurrent_requests: Option<usize>,
     allow_restricted_commands: Option<bool>,
+    endpoint_max_connections: Option<usize>,
+    endpoint_max_connections_total: Option<usize>,
     workflow_step_delay_ms: Option<u64>,
 }
 
@@ -215,6 +225,19 @@ impl ServerArgs {
         }
         settings.allow_restricted_commands =
             self.allow_restricted_commands || file.allow_restricted_commands.unwrap_or(false);
+        let limits = &mut settings.endpoint_limits;
+        if let Some(n) = self
+            .endpoint_max_connections
+            .or(file.endpoint_max_connections)
+        {
+            limits.per_endpoint = n.max(1);
+        }
+        if let Some(n) = self
+            .endpoint_max_connections_total
+            .or(file.endpoint_max_connections_total)
+        {
+            limits.total = n.max(1);
+        }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
         }
@@ -301,6 +324,22 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("larder-cfg-{what}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn endpoint_connection_caps_reach_the_settings() {
+        let default = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            default.settings.endpoint_limits,
+            larder_endpoints::ConnectionLimits::default()
+        );
+        let capped = ServerArgs {
+            endpoint_max_connections: Some(2),
+            endpoint_max_connections_total: Some(0),
+            ..Default::default()
+        };
+        let limits = capped.resolve().unwrap().settings.endpoint_limits;
+        assert_eq!((limits.per_endpoint, limits.total), (2, 1));
     }
 
     #[test]

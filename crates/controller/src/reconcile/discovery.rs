@@ -59,9 +59,14 @@ impl Controller {
         if eps.contains_key(&c.id) {
             return;
         }
-        match ConfigEndpoint::start(&self.settings().bind_host, port, self.discovery_config(c))
-            .await
-        {
+        let settings = self.settings();
+        let started = ConfigEndpoint::start_with(
+            &settings.bind_host,
+            port,
+            self.discovery_config(c),
+            settings.endpoint_limits,
+        );
+        match started.await {
             Ok(ep) => {
                 tracing::info!(cache_cluster_id = %c.id, port, "configuration endpoint listening");
                 eps.insert(c.id.clone(), ep);

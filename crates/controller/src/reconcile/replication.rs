@@ -101,6 +101,7 @@ impl Controller {
         let options = EndpointOptions {
             multiplexing: self.settings().endpoint_multiplexing,
             kernel_splice: self.settings().endpoint_kernel_splice,
+            limits: self.settings().endpoint_limits,
         };
         let primary = RedisEndpoint::start_with(
             &bind,

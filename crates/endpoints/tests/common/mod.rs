@@ -19,6 +19,11 @@ pub struct Memcached {
 impl Memcached {
     /// Starts memcached on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As `start`, with extra memcached arguments (later ones win, e.g. `-c 40`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let mut cmd = Command::new("memcached");
         cmd.args([
@@ -31,7 +36,8 @@ impl Memcached {
             "-m",
             "64",
         ])
-        .args(["-c", "1024", "-I", "2m"]);
+        .args(["-c", "1024", "-I", "2m"])
+        .args(extra);
         if nix::unistd::geteuid().is_root() {
             cmd.args(["-u", "root"]);
         }

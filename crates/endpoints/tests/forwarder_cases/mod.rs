@@ -2,63 +2,14 @@
 //! cases every way of serving clients must pass. Each test binary that includes
 //! this module says how its endpoints serve clients (`crate::endpoint_options`).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use larder_endpoints::{EndpointRole, KernelSplice, RedisEndpoint, RedisTargets};
+use larder_endpoints::{EndpointRole, RedisTargets};
 
-use crate::redis_support::{self, encode, wait_until, Client, Redis, Resp};
-
-fn targets(generation: u64, primary: Option<&Redis>, replicas: &[&Redis]) -> RedisTargets {
-    RedisTargets {
-        generation,
-        primary: primary.map(Redis::addr),
-        replicas: replicas.iter().map(|r| r.addr()).collect(),
-    }
-}
-
-pub async fn primary_endpoint(node: &Redis) -> RedisEndpoint {
-    start(EndpointRole::Primary, targets(1, Some(node), &[])).await
-}
-
-async fn start(role: EndpointRole, t: RedisTargets) -> RedisEndpoint {
-    let ep = start_unsettled(role, t).await;
-    settle(&ep).await;
-    ep
-}
-
-/// As `start`, for targets no standby can be opened to.
-async fn start_unsettled(role: EndpointRole, t: RedisTargets) -> RedisEndpoint {
-    let options = crate::endpoint_options();
-    let ep = RedisEndpoint::start_with("127.0.0.1", 0, role, t, options)
-        .await
-        .unwrap();
-    if options.kernel_splice == KernelSplice::Auto {
-        assert!(
-            ep.splice_stats().is_some(),
-            "the kernel splice must be available where the tests run (root, cgroup v2)"
-        );
-    }
-    ep
-}
-
-/// With the kernel splice, waits until standbys for the current targets are on
-/// offer, so the clients a case connects next are really spliced; without it (or
-/// with no target to connect to) returns at once.
-pub async fn settle(ep: &RedisEndpoint) {
-    let Some(stats) = ep.splice_stats() else {
-        return;
-    };
-    let generation = ep.targets().generation;
-    if ep.targets().primary.is_none() {
-        return;
-    }
-    wait_until(|| {
-        stats.generation.load(Ordering::Relaxed) == generation
-            && stats.standby.load(Ordering::Relaxed) >= 8
-    })
-    .await;
-}
+use crate::endpoint_setup::{
+    expect_spliced, primary_endpoint, settle, start, start_unsettled, targets,
+};
+use crate::redis_support::{self, encode, Client, Redis, Resp};
 
 #[tokio::test]
 async fn set_and_get_land_on_the_real_node() {
@@ -70,6 +21,7 @@ async fn set_and_get_land_on_the_real_node() {
     let mut direct = Client::connect(node.port).await;
     assert_eq!(direct.cmd(&["GET", "k"]).await, Resp::bulk("v"));
     assert_eq!(via.node_port().await, node.port);
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
@@ -77,12 +29,18 @@ async fn one_megabyte_value_round_trips() {
     let node = Redis::start();
     let ep = primary_endpoint(&node).await;
     let value: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    // A spliced client needs no endpoint code: the value goes up and comes back
+    // while the endpoints' thread is blocked.
+    let spliced = crate::endpoint_options().kernel_splice == larder_endpoints::KernelSplice::Auto;
+    let hold = spliced.then(larder_endpoints::hold_data_plane);
     let mut via = Client::connect(ep.port()).await;
     via.send(&encode(&[b"SET", b"big", &value])).await.unwrap();
     assert_eq!(via.reply().await.unwrap(), Resp::ok());
     assert_eq!(via.cmd(&["GET", "big"]).await, Resp::Bulk(Some(value)));
+    drop(hold);
     let mut direct = Client::connect(node.port).await;
     assert_eq!(direct.cmd(&["STRLEN", "big"]).await, Resp::Int(1 << 20));
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
@@ -101,6 +59,7 @@ async fn pipelined_commands_keep_their_order() {
         assert_eq!(via.reply().await.unwrap(), Resp::ok());
         assert_eq!(via.reply().await.unwrap(), Resp::bulk(&format!("v{i}")));
     }
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
@@ -128,6 +87,7 @@ async fn pub_sub_reaches_a_subscriber_behind_the_endpoint() {
             Resp::bulk("hi")
         ]))
     );
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
@@ -147,6 +107,7 @@ async fn blpop_through_the_endpoint_is_released_by_a_direct_push() {
         popped,
         Resp::Array(Some(vec![Resp::bulk("queue"), Resp::bulk("job")]))
     );
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
@@ -159,6 +120,7 @@ async fn multi_exec_runs_as_a_transaction() {
     assert_eq!(via.cmd(&["INCR", "n"]).await, Resp::Simple("QUEUED".into()));
     let exec = via.cmd(&["EXEC"]).await;
     assert_eq!(exec, Resp::Array(Some(vec![Resp::Int(1), Resp::Int(2)])));
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
@@ -184,6 +146,7 @@ async fn failover_closes_old_connections_and_new_ones_reach_the_new_primary() {
     assert_eq!(after.cmd(&["SET", "k", "fresh"]).await, Resp::ok());
     let mut direct_old = Client::connect(old.port).await;
     assert_eq!(direct_old.cmd(&["GET", "k"]).await, Resp::Bulk(None));
+    expect_spliced(&ep, 2).await;
 }
 
 #[tokio::test]
@@ -230,6 +193,7 @@ async fn reader_round_robins_and_falls_back_to_the_primary() {
     let mut expected = [r1.port, r2.port];
     expected.sort();
     assert_eq!(pair, expected);
+    expect_spliced(&ep, 4).await;
 
     // Both replicas gone: their readers close, new readers go to the primary.
     ep.update(targets(2, Some(&primary), &[]));
@@ -276,6 +240,7 @@ async fn dropping_the_endpoint_closes_connections() {
     let ep = primary_endpoint(&node).await;
     let mut client = Client::connect(ep.port()).await;
     assert_eq!(client.cmd(&["PING"]).await, Resp::Simple("PONG".into()));
+    expect_spliced(&ep, 1).await;
     drop(ep);
     assert!(client.closed_by_peer().await);
 }
