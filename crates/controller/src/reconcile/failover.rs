@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use larder_model::{CacheCluster, Failover, FailoverStep, ReplicationGroup, ReplicationGroupStatus};
+use larder_model::{
+    CacheCluster, Failover, FailoverStep, ReplicationGroup, ReplicationGroupStatus,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -226,7 +228,10 @@ impl Controller {
                 if action == Action::CatchUpAndDemote {
                     if !self.pause_and_catch_up(from_addr, to_addr).await {
                         let to = f.to.as_deref().unwrap_or_default();
-                        self.abort_failover(&id, &format!("{to} did not catch up with the primary"));
+                        self.abort_failover(
+                            &id,
+                            &format!("{to} did not catch up with the primary"),
+                        );
                         return true;
                     }
                     self.crash_point(&id, "fence-paused").await;
