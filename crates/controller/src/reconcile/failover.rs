@@ -37,13 +37,17 @@ impl Controller {
         Some((self.node_addr(port), port, key))
     }
 
-    /// What a member is now, from its process and `INFO replication`.
-    async fn seen(&self, m: Option<&MemberAddr>) -> Seen {
+    /// What a member is now, from its process and, when `ask`, `INFO replication`
+    /// (a running member not asked counts as silent).
+    async fn seen(&self, m: Option<&MemberAddr>, ask: bool) -> Seen {
         let Some((addr, _, key)) = m else {
             return Seen::Gone;
         };
         if !self.inner.agent.is_running(key) {
             return Seen::Gone;
+        }
+        if !ask {
+            return Seen::Silent;
         }
         let Ok(info) = redis_ops::info_replication(addr).await else {
             return Seen::Silent;
@@ -186,8 +190,10 @@ impl Controller {
         let from = self.member_addr(&f.from);
         let to = f.to.as_deref().and_then(|t| self.member_addr(t));
         let to_port = to.as_ref().map_or(0, |t| t.1);
-        let seen_from = self.seen(from.as_ref()).await;
-        let seen_to = self.seen(to.as_ref()).await;
+        // An unplanned failover never asks the old primary: it is killed whatever it
+        // would answer, and a hung one would cost a command timeout on every action.
+        let seen_from = self.seen(from.as_ref(), f.planned).await;
+        let seen_to = self.seen(to.as_ref(), true).await;
         let action = failover_plan::next(&f, seen_from, seen_to, to_port);
         tracing::debug!(replication_group_id = %id, step = f.step.as_str(), ?seen_from, ?seen_to, ?action, "failover");
         let host = self.connect_host();

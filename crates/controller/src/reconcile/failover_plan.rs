@@ -15,7 +15,7 @@ use larder_model::{Failover, FailoverStep};
 pub(crate) enum Seen {
     /// No process: it takes no writes.
     Gone,
-    /// A process that did not answer INFO (hung, or stopped).
+    /// A process that did not answer INFO (hung, or stopped), or was not asked.
     Silent,
     /// `role:master`.
     Primary,
