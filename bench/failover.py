@@ -1,20 +1,21 @@
 #!/usr/bin/env python3
 """Failover after kill -9 (or SIGSTOP) of the primary: Larder replication group against Redis Sentinel.
 
-Both sides get the same load: one writer doing SET seq:N N (N = 0, 1, 2 …) in a tight
-loop with a short socket timeout, reconnecting on any error, and recording when each
-write was acknowledged.
+Both sides get the same load: WRITERS (4) concurrent writers, writer j doing
+SET w<j>:seq:N N (N = 0, 1, 2 …) in a tight loop with a short socket timeout,
+reconnecting on any error, and recording when each write was acknowledged.
   * Sentinel: 3 redis-servers (primary + 2 replicas, repl-diskless-sync-delay 0) and
     3 sentinels (quorum 2, down-after-milliseconds 1000, failover-timeout 10000,
     parallel-syncs 1); on every reconnect the writer asks a sentinel for the master
     (SENTINEL get-master-addr-by-name).
   * Larder: `larder server` (release build), a 3-node replication group with automatic
     failover; the writer always connects to the group's PrimaryEndpoint.
-Each round: write for 2 s, kill -9 the primary, keep writing until writes have been
-acknowledged again for 2 s. Measured per round:
-  (a) recovery: seconds from the kill to the first acknowledged write after it
-      (counting only writes sent after the writer first saw the failure);
-  (b) lost: acknowledged keys missing on the final primary.
+Each round: write for 2 s, kill -9 the primary, keep writing until every writer has
+had writes acknowledged again for 2 s. Measured per round:
+  (a) recovery: seconds from the kill until every writer has an acknowledged write
+      again (for each writer, counting only writes sent after it first saw the
+      failure; the slowest writer counts);
+  (b) lost, per writer: its acknowledged keys missing on the final primary.
 Fresh setup per round; medians over the rounds; ratio Larder / Sentinel.
 `--fault stop` freezes the primary with SIGSTOP instead: a hung node, which neither
 side can see from the process table, so both detect it by timeouts alone (Sentinel's
@@ -53,6 +54,7 @@ import harness  # noqa: E402  (daemon and port helpers from the e2e suite)
 from report import append_section, machine_info  # noqa: E402
 
 STEADY = 2.0          # seconds of writes before the kill, and after recovery
+WRITERS = 4           # concurrent writers, each with its own connection and keys
 GIVE_UP = 60.0        # a round whose writes never resume is a failure, not a hang
 SOCKET_TIMEOUT = 0.25
 ERROR_PAUSE = 0.01    # between reconnect attempts, so the writer does not starve the failover
@@ -75,11 +77,12 @@ def wait_for(pred: Callable[[], object], timeout: float, what: str):
 
 
 class Writer(threading.Thread):
-    """SET seq:N N in a tight loop; `where()` gives the address to (re)connect to."""
+    """SET <prefix>:N N in a tight loop; `where()` gives the address to (re)connect to."""
 
-    def __init__(self, where: Callable[[], Addr]):
+    def __init__(self, where: Callable[[], Addr], prefix: str = "seq"):
         super().__init__(daemon=True)
         self.where = where
+        self.prefix = prefix
         self.acked = 0
         self.ack_times: list[float] = []   # ack_times[i]: when seq:i was acknowledged
         self.error_times: list[float] = []
@@ -92,7 +95,7 @@ class Writer(threading.Thread):
                 if r is None:
                     r = connect(self.where())
                 n = self.acked
-                r.set(f"seq:{n}", n)
+                r.set(f"{self.prefix}:{n}", n)
                 self.ack_times.append(time.monotonic())
                 self.acked = n + 1
             except (redis.RedisError, OSError):
@@ -112,35 +115,50 @@ class Writer(threading.Thread):
         self.join(10)
 
 
+def first_ack_after(w: Writer, t: float) -> float | None:
+    i = bisect.bisect_right(w.ack_times, t)
+    return w.ack_times[i] if i < len(w.ack_times) else None
+
+
+Round = tuple[float, list[int], int]  # (recovery s, lost per writer, acknowledged in all)
+
+
 def run_round(where: Callable[[], Addr], kill: Callable[[], None],
-              final_primary: Callable[[], Addr]) -> tuple[float, int, int]:
-    """One kill -9 round; returns (recovery seconds, acknowledged writes lost, acknowledged)."""
-    w = Writer(where)
-    w.start()
+              final_primary: Callable[[], Addr]) -> Round:
+    """One kill round with WRITERS concurrent writers."""
+    writers = [Writer(where, f"w{j}:seq") for j in range(WRITERS)]
+    for w in writers:
+        w.start()
     try:
         time.sleep(STEADY)
-        if w.acked == 0:
-            raise RuntimeError("no write acknowledged before the kill")
+        if any(w.acked == 0 for w in writers):
+            raise RuntimeError("a writer had no write acknowledged before the kill")
         t_kill = time.monotonic()
         kill()
-        # Recovery counts from the kill to the first write acknowledged after the writer
-        # noticed the failure (a reply already on the wire at the kill does not count).
-        noticed = wait_for(lambda: next((t for t in w.error_times if t >= t_kill), None), GIVE_UP,
-                           "the writer to notice the kill")
-        def first_ack_after():
-            i = bisect.bisect_right(w.ack_times, noticed)
-            return w.ack_times[i] if i < len(w.ack_times) else None
-        first = wait_for(first_ack_after, GIVE_UP, "writes to resume after the kill")
-        wait_for(lambda: w.ack_times[-1] >= first + STEADY, GIVE_UP, "2 s of writes after recovery")
+        # Each writer's recovery counts from the kill to its first write acknowledged
+        # after it noticed the failure (a reply already on the wire at the kill does
+        # not count); the round's is the slowest writer's.
+        firsts = []
+        for w in writers:
+            noticed = wait_for(lambda w=w: next((t for t in w.error_times if t >= t_kill), None),
+                               GIVE_UP, "every writer to notice the kill")
+            firsts.append(wait_for(lambda w=w, n=noticed: first_ack_after(w, n), GIVE_UP,
+                                   "writes to resume after the kill"))
+        last = max(firsts)
+        wait_for(lambda: all(w.ack_times[-1] >= last + STEADY for w in writers), GIVE_UP,
+                 "2 s of writes after recovery")
     finally:
-        w.stop()
-    keys = [f"seq:{i}" for i in range(w.acked)]
+        for w in writers:
+            w.stop()
     r = connect(final_primary(), timeout=10)
-    lost = 0
-    for i in range(0, len(keys), 5000):
-        part = keys[i:i + 5000]
-        lost += sum(1 for v in r.mget(part) if v is None)
-    return first - t_kill, lost, w.acked
+    lost = []
+    for w in writers:
+        keys = [f"{w.prefix}:{i}" for i in range(w.acked)]
+        missing = 0
+        for i in range(0, len(keys), 5000):
+            missing += sum(1 for v in r.mget(keys[i:i + 5000]) if v is None)
+        lost.append(missing)
+    return last - t_kill, lost, sum(w.acked for w in writers)
 
 
 # --------------------------------------------------------------------------- Redis Sentinel
@@ -218,7 +236,7 @@ class SentinelSetup:
                 pass
 
 
-def sentinel_round(tmp: Path, i: int) -> tuple[float, int, int]:
+def sentinel_round(tmp: Path, i: int) -> Round:
     d = tmp / f"sentinel-{i}"
     d.mkdir()
     s = SentinelSetup(d)
@@ -255,7 +273,7 @@ def wait_group_ready(ec, rg_id: str) -> dict:
     return wait_for(ready, 60, f"{rg_id} available with replicas in sync")
 
 
-def larder_round(daemon: harness.Larder, ec, i: int) -> tuple[float, int, int]:
+def larder_round(daemon: harness.Larder, ec, i: int) -> Round:
     rg = f"bench{i}"
     ec.create_replication_group(ReplicationGroupId=rg, ReplicationGroupDescription="failover bench",
                                 Engine="redis", CacheNodeType="cache.t4g.micro", NumCacheClusters=3,
@@ -289,45 +307,55 @@ def larder_round(daemon: harness.Larder, ec, i: int) -> tuple[float, int, int]:
 # --------------------------------------------------------------------------- reporting
 
 
-def summary(rounds: list[tuple[float, int, int]]) -> dict:
+def summary(rounds: list[Round]) -> dict:
     t = [r[0] for r in rounds]
-    lost = [r[1] for r in rounds]
+    per_writer = [x for r in rounds for x in r[1]]
     return {"n": len(rounds), "t_med": statistics.median(t), "t_min": min(t), "t_max": max(t),
-            "lost_med": statistics.median(lost), "lost_max": max(lost),
+            "lost_med": statistics.median(per_writer), "lost_max": max(per_writer),
+            "lost_total": sum(per_writer),
+            "lost_rounds": " · ".join("/".join(str(x) for x in r[1]) for r in rounds),
             "acked_med": statistics.median(r[2] for r in rounds)}
 
 
 def table(results: dict[str, dict]) -> list[str]:
-    lines = ["| setup | rounds | kill → first ack, median (min–max) s | acked writes lost, median (max) "
-             "| acked writes per round, median |", "| --- | --- | --- | --- | --- |"]
+    lines = [f"| setup | rounds | kill → all {WRITERS} writers acked again, median (min–max) s "
+             "| acked writes lost per writer, median (max) | lost per writer, each round "
+             "| lost in all rounds | acked writes per round (all writers), median |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, s in results.items():
         lines.append(f"| {name} | {s['n']} | {s['t_med']:.2f} ({s['t_min']:.2f}–{s['t_max']:.2f}) "
-                     f"| {s['lost_med']:g} ({s['lost_max']}) | {s['acked_med']:g} |")
+                     f"| {s['lost_med']:g} ({s['lost_max']}) | {s['lost_rounds']} "
+                     f"| {s['lost_total']} | {s['acked_med']:g} |")
     return lines
 
 
 def ratio_line(results: dict[str, dict]) -> str | None:
     if "Larder" in results and "Sentinel" in results:
         r = results["Larder"]["t_med"] / results["Sentinel"]["t_med"]
-        return f"Larder / Sentinel recovery time (medians): {r:.2f}×"
+        lost = (f"acknowledged writes lost in all rounds: Larder {results['Larder']['lost_total']}, "
+                f"Sentinel {results['Sentinel']['lost_total']}")
+        return f"Larder / Sentinel recovery time (medians): {r:.2f}×; {lost}"
     return None
 
 
-def record(results: dict[str, dict], rounds: int, binary: Path) -> Path:
+def record(results: dict[str, dict], rounds: int, binary: Path, loads: list[float]) -> Path:
     info = machine_info()
     lines = [
         "",
         f"## Failover after {fault_name(fault_signal)} of the primary, {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
         "",
         f"`bench/failover.py`, {rounds} rounds per setup, fresh setup per round, release build "
-        f"(`{binary.name}`). One writer: SET seq:N in a tight loop, socket timeout "
-        f"{SOCKET_TIMEOUT * 1000:.0f} ms, reconnect on error. Sentinel: 3 redis + 3 sentinels, "
+        f"(`{binary.name}`). {WRITERS} concurrent writers, each SET w<j>:seq:N in a tight loop "
+        f"on its own connection, socket timeout {SOCKET_TIMEOUT * 1000:.0f} ms, reconnect on "
+        "error. Sentinel: 3 redis + 3 sentinels, "
         "quorum 2, down-after-milliseconds 1000, the writer asks a sentinel for the master on "
         "every reconnect. Larder: 3-node replication group, automatic failover, writer on the "
-        "PrimaryEndpoint. Recovery = kill → first acknowledged write; lost = acknowledged keys "
-        "missing on the final primary.",
+        "PrimaryEndpoint. Recovery = kill → every writer has an acknowledged write again; lost = "
+        "each writer's acknowledged keys missing on the final primary.",
         f"Machine: {info['nproc']} cores, {info['cpu']}, Linux {info['kernel']}; "
-        f"redis-server {info['redis']}.",
+        f"redis-server {info['redis']}. 1-minute load average {loads[0]:.1f} at the start and "
+        f"{loads[1]:.1f} at the end (the machine is shared with other work; both setups ran "
+        "under the same load, one after the other).",
         "",
         *table(results),
     ]
@@ -357,7 +385,8 @@ def main() -> int:
     global fault_signal
     fault_signal = FAULT[args.fault]
 
-    raw: dict[str, list[tuple[float, int, int]]] = {}
+    raw: dict[str, list[Round]] = {}
+    loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="larder-failover-") as tmpname:
         tmp = Path(tmpname)
         if args.only != "larder":
@@ -365,7 +394,7 @@ def main() -> int:
             for i in range(args.rounds):
                 raw["Sentinel"].append(sentinel_round(tmp, i))
                 t, lost, acked = raw["Sentinel"][-1]
-                print(f"sentinel round {i + 1}/{args.rounds}: {t:.3f} s, lost {lost} of {acked}",
+                print(f"sentinel round {i + 1}/{args.rounds}: {t:.3f} s, lost per writer {lost} of {acked}",
                       file=sys.stderr)
         if args.only != "sentinel":
             if not args.no_build:
@@ -379,7 +408,7 @@ def main() -> int:
                 for i in range(args.rounds):
                     rounds.append(larder_round(daemon, ec, i))
                     t, lost, acked = rounds[-1]
-                    print(f"larder round {i + 1}/{args.rounds}: {t:.3f} s, lost {lost} of {acked}",
+                    print(f"larder round {i + 1}/{args.rounds}: {t:.3f} s, lost per writer {lost} of {acked}",
                           file=sys.stderr)
                 raw["Larder"] = rounds
             except botocore.exceptions.ClientError as e:
@@ -388,14 +417,16 @@ def main() -> int:
             finally:
                 daemon.cleanup()
 
+    loads.append(os.getloadavg()[0])
     results = {name: summary(r) for name, r in raw.items()}
-    print(f"\n{fault_name(fault_signal)} of the primary → first acknowledged write, {args.rounds} rounds each")
+    print(f"\n{fault_name(fault_signal)} of the primary → all {WRITERS} writers acknowledged again, "
+          f"{args.rounds} rounds each")
     print("\n".join(table(results)))
     ratio = ratio_line(results)
     if ratio:
         print(ratio)
     if args.record:
-        print(f"recorded in {record(results, args.rounds, args.bin)}")
+        print(f"recorded in {record(results, args.rounds, args.bin, loads)}")
     return 0
 
 

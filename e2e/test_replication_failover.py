@@ -25,6 +25,7 @@ from test_replication_groups import (
     describe_group,
     error_code,
     group_events,
+    info_replication,
     member_addr,
     member_pid,
     missing_keys,
@@ -157,6 +158,20 @@ def test_modify_primary_cluster_id_switches_over_without_loss(larder, ec):
     print(f"\nswitchover: {w.acked} acknowledged writes, {len(w.errors)} errors")
 
 
+# The shortest replicated `SET seq:N N` (one digit): `*3\r\n$3\r\nSET\r\n$5\r\nseq:0\r\n$1\r\n0\r\n`.
+MIN_SET_BYTES = len(b"*3\r\n$3\r\nSET\r\n$5\r\nseq:0\r\n$1\r\n0\r\n")
+
+
+def _unreplicated_bytes(g: dict, primary: str) -> int:
+    """Bytes of the primary's replication stream that no replica has processed. The
+    replicas' own offsets are read first, then the primary's, so the difference can
+    only overstate what was unreplicated."""
+    best = max(int(info_replication(member_addr(g, cid))["slave_repl_offset"])
+               for cid in replica_ids(g))
+    master = int(info_replication(member_addr(g, primary))["master_repl_offset"])
+    return max(0, master - best)
+
+
 def test_kill9_primary_promotes_a_replica(larder, ec):
     create_group(ec, "rg1", 3)
     g = wait_roles_agree(ec, "rg1", timeout=60)
@@ -164,6 +179,11 @@ def test_kill9_primary_promotes_a_replica(larder, ec):
     old_pid = member_pid(larder, old)
     w = _start_writer(g)
     try:
+        # What no replica had just before the kill bounds what the kill may lose: the
+        # bytes then unreplicated (each write is at least MIN_SET_BYTES of the stream)
+        # plus every write acknowledged after that measurement.
+        acked_before_sample = w.acked
+        gap_bytes = _unreplicated_bytes(g, old)
         t_kill = time.monotonic()
         os.kill(old_pid, signal.SIGKILL)
         wait_until(lambda: not pid_alive(old_pid), 5, what="killed primary to exit")
@@ -194,10 +214,20 @@ def test_kill9_primary_promotes_a_replica(larder, ec):
     last = f"seq:{w.acked - 1}"
     wait_until(lambda: r.get(last) == str(w.acked - 1), 20, what=f"{last} replicated to {old}")
 
+    # Acknowledged by the old primary: every write whose ack arrived before the writer
+    # saw the kill. The replica has a prefix of the old primary's stream, so what is
+    # lost is the newest of those, and no more than was unreplicated at the kill.
+    by_old = sum(1 for t in w.ack_times if t < noticed)
+    bound = -(-gap_bytes // MIN_SET_BYTES) + (by_old - acked_before_sample)
     lost = missing_keys(member_addr(g, new), w.keys())
-    # Reported, not asserted: kill -9 may lose the writes the replica had not received yet.
+    assert lost == [f"seq:{i}" for i in range(by_old - len(lost), by_old)], \
+        f"lost writes are not the newest ones the old primary acknowledged: {lost[:10]}"
+    assert len(lost) <= bound, (f"{len(lost)} acknowledged writes lost, but only {gap_bytes} bytes "
+                                f"and {by_old - acked_before_sample} writes were unreplicated at the kill")
     print(f"\nkill -9 primary: first acknowledged write {first - t_kill:.3f}s after the kill; "
-          f"{len(lost)} of {w.acked} acknowledged writes lost; {len(w.errors)} client errors")
+          f"{len(lost)} of {w.acked} acknowledged writes lost (bound {bound}: {gap_bytes} bytes "
+          f"unreplicated, {by_old - acked_before_sample} acked after the measurement); "
+          f"{len(w.errors)} client errors")
 
 
 def test_kill9_primary_without_automatic_failover_restarts_in_place(larder, ec):

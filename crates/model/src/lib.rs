@@ -18,4 +18,6 @@ pub use event::{Event, SourceType};
 pub use fault::Fault;
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
-pub use replication_group::{Failover, Migration, ReplicationGroup, ReplicationGroupStatus};
+pub use replication_group::{
+    Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
+};

@@ -52,6 +52,54 @@ pub struct Failover {
     pub planned: bool,
     /// Why it happened, for the event log.
     pub reason: String,
+    /// How far it got. Each step is recorded before its side effect, and every side
+    /// effect is safe to repeat, so a restarted daemon redoes the recorded step.
+    #[serde(default)]
+    pub step: FailoverStep,
+}
+
+/// The persisted steps of a failover, in order. The commit that makes `to` the
+/// primary ends it (the record is removed in the same transaction).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverStep {
+    /// Pick the replica to promote (skipped when the request named it).
+    #[default]
+    Choose,
+    /// Make sure the old primary can never take another write: planned, pause it,
+    /// let `to` catch up and make it a replica of `to`; unplanned, SIGKILL it.
+    Fence,
+    /// `REPLICAOF NO ONE` on `to`, once the old primary is fenced.
+    Promote,
+}
+
+impl FailoverStep {
+    /// The step's name in logs and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailoverStep::Choose => "choose",
+            FailoverStep::Fence => "fence",
+            FailoverStep::Promote => "promote",
+        }
+    }
+}
+
+impl Failover {
+    /// A failover that starts at its first step: `Fence` when the target is named.
+    pub fn new(from: &str, to: Option<String>, planned: bool, reason: &str) -> Failover {
+        let step = if to.is_some() {
+            FailoverStep::Fence
+        } else {
+            FailoverStep::Choose
+        };
+        Failover {
+            from: from.to_string(),
+            to,
+            planned,
+            reason: reason.to_string(),
+            step,
+        }
+    }
 }
 
 /// An online migration from a self-managed Redis into the group.

@@ -1,30 +1,66 @@
-//! Primary changes. Planned ones pause writes on the old primary and wait for the new
-//! one to catch up, so no acknowledged write is lost; unplanned ones fence the old
-//! primary first. The chosen replica is stored before it is promoted and the new
-//! primary is committed in one transaction, so a crash at any step resumes safely and
-//! the endpoints never lead to two primaries.
+//! Primary changes as persisted steps: choose the replica, fence the old primary,
+//! promote, commit. `failover_plan.rs` decides the next action from the recorded step
+//! and the members' real roles; this file only carries actions out. Each step is
+//! recorded before its side effect and every side effect is safe to repeat, so a
+//! daemon killed anywhere redoes at most the step it was in, and the old primary is
+//! fenced before anything is promoted or unpaused.
 
 use std::time::{Duration, Instant};
 
-use larder_model::{ReplicationGroup, ReplicationGroupStatus};
+use larder_model::{
+    CacheCluster, Failover, FailoverStep, ReplicationGroup, ReplicationGroupStatus,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::failover_plan::{self, Action, Seen};
+use super::node_conn::NodeAddr;
 use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
 
-/// How long writes stay paused on the old primary at most during a switchover.
+/// How long writes stay paused on the old primary at most during a switchover. The
+/// demotion, not the pause, is what fences it; the pause only lets `to` catch up.
 const PAUSE_MS: u64 = 10_000;
 /// How long a planned switchover waits for the replica to catch up before giving up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SIGKILLed node may take to leave the process table.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A member's address, port and node key.
+type MemberAddr = (NodeAddr, u16, String);
 
 impl Controller {
     /// A member's address, port and node key.
-    fn member_addr(&self, id: &str) -> Option<(super::node_conn::NodeAddr, u16, String)> {
+    fn member_addr(&self, id: &str) -> Option<MemberAddr> {
         let (c, port) = self.member_node(id)?;
         let key = c.node_key(&c.nodes.first()?.cache_node_id);
         Some((self.node_addr(port), port, key))
+    }
+
+    /// What a member is now, from its process and, when `ask`, `INFO replication`
+    /// (a running member not asked counts as silent).
+    async fn seen(&self, m: Option<&MemberAddr>, ask: bool) -> Seen {
+        let Some((addr, _, key)) = m else {
+            return Seen::Gone;
+        };
+        if !self.inner.agent.is_running(key) {
+            return Seen::Gone;
+        }
+        if !ask {
+            return Seen::Silent;
+        }
+        let Ok(info) = redis_ops::info_replication(addr).await else {
+            return Seen::Silent;
+        };
+        match info.get("role").map(String::as_str) {
+            Some("master") => Seen::Primary,
+            Some("slave") => info
+                .get("master_port")
+                .and_then(|p| p.parse().ok())
+                .map_or(Seen::Silent, Seen::ReplicaOf),
+            _ => Seen::Silent,
+        }
     }
 
     /// The running replica with the most replicated data.
@@ -48,6 +84,50 @@ impl Controller {
         best.map(|(_, m)| m)
     }
 
+    /// True when `c` is one of the two members a recorded failover is between: such a
+    /// node is not restarted until the failover ends (a restarted old primary would
+    /// come back as an empty primary, a restarted `to` empty).
+    pub(crate) fn held_by_failover(&self, c: &CacheCluster) -> bool {
+        let Some(gid) = &c.replication_group_id else {
+            return false;
+        };
+        let Ok(Some(g)) = self.store().get_replication_group(gid) else {
+            return false;
+        };
+        g.failover
+            .is_some_and(|f| f.from == c.id || f.to.as_deref() == Some(c.id.as_str()))
+    }
+
+    /// The crash-test seam: with `--workflow-step-delay-ms`, names the point in the log
+    /// and waits there, so a test can SIGKILL the daemon exactly at it.
+    async fn crash_point(&self, id: &str, point: &str) {
+        if self.settings().workflow_step_delay.is_zero() {
+            return;
+        }
+        tracing::info!(replication_group_id = %id, point, "failover crash point {point}");
+        self.step_delay().await;
+        tracing::info!(replication_group_id = %id, point, "failover crash point {point} passed");
+    }
+
+    /// Records a change to the failover, if the record is still the one `f` was read
+    /// from. True when it was written.
+    fn record(&self, id: &str, f: &Failover, change: impl Fn(&mut Failover)) -> bool {
+        let written = self.store().transaction(|tx| {
+            let Some(mut cur) = tx.replication_group(id)? else {
+                return Ok(false);
+            };
+            let Some(cf) = cur.failover.as_mut().filter(|cf| **cf == *f) else {
+                return Ok(false);
+            };
+            change(cf);
+            let step = cf.step;
+            tx.put_replication_group(&cur)?;
+            tracing::info!(replication_group_id = %id, step = step.as_str(), "failover step recorded");
+            Ok(true)
+        });
+        written.unwrap_or(false)
+    }
+
     fn abort_failover(&self, id: &str, why: &str) {
         let _ = self.store().transaction(|tx| {
             let Some(mut g) = tx.replication_group(id)? else {
@@ -64,107 +144,158 @@ impl Controller {
         tracing::warn!(replication_group_id = %id, why, "failover aborted");
     }
 
-    /// Advances a group's failover. True when it moved.
+    /// SIGKILLs a node (if it runs) and waits for it to leave the process table.
+    async fn kill_node(&self, key: &str) {
+        if let Some(pid) = self.inner.agent.pid(key) {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+        let start = Instant::now();
+        while self.inner.agent.is_running(key) && start.elapsed() < EXIT_TIMEOUT {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Pauses writes on the old primary and waits until `to` has everything it
+    /// acknowledged. False (and unpaused) when `to` does not catch up in time.
+    async fn pause_and_catch_up(&self, from_addr: &NodeAddr, to_addr: &NodeAddr) -> bool {
+        if redis_ops::pause_writes(from_addr, PAUSE_MS).await.is_err() {
+            return false;
+        }
+        let target = match redis_ops::info_replication(from_addr).await {
+            Ok(info) => redis_ops::offset(&info),
+            Err(_) => i64::MAX,
+        };
+        let start = Instant::now();
+        loop {
+            let reached = redis_ops::info_replication(to_addr)
+                .await
+                .map(|i| redis_ops::offset(&i))
+                .unwrap_or(-1);
+            if reached >= target {
+                return true;
+            }
+            if start.elapsed() > CATCH_UP_TIMEOUT {
+                let _ = redis_ops::unpause(from_addr).await;
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Advances a group's failover by one action. True when it moved.
     pub(crate) async fn failover_step(&self, g: &ReplicationGroup) -> bool {
         let Some(f) = g.failover.clone() else {
             return false;
         };
         let id = g.id.clone();
-        let to = match &f.to {
-            Some(t) => t.clone(),
-            None => match self.best_replica(g, &f.from).await {
-                Some(best) => {
-                    let chosen = best.clone();
-                    let stored = self.store().transaction(|tx| {
-                        let Some(mut cur) = tx.replication_group(&id)? else {
-                            return Ok(false);
-                        };
-                        let Some(cf) = cur.failover.as_mut() else {
-                            return Ok(false);
-                        };
-                        cf.to = Some(chosen.clone());
-                        tx.put_replication_group(&cur)?;
-                        Ok(true)
-                    });
-                    if !stored.unwrap_or(false) {
-                        return false;
-                    }
-                    best
-                }
-                None => {
+        let from = self.member_addr(&f.from);
+        let to = f.to.as_deref().and_then(|t| self.member_addr(t));
+        let to_port = to.as_ref().map_or(0, |t| t.1);
+        // An unplanned failover never asks the old primary: it is killed whatever it
+        // would answer, and a hung one would cost a command timeout on every action.
+        let seen_from = self.seen(from.as_ref(), f.planned).await;
+        let seen_to = self.seen(to.as_ref(), true).await;
+        let action = failover_plan::next(&f, seen_from, seen_to, to_port);
+        tracing::debug!(replication_group_id = %id, step = f.step.as_str(), ?seen_from, ?seen_to, ?action, "failover");
+        let host = self.connect_host();
+        match action {
+            Action::Choose => {
+                self.crash_point(&id, "choose").await;
+                let Some(best) = self.best_replica(g, &f.from).await else {
                     self.abort_failover(&id, "no replica is available to promote");
                     return true;
-                }
-            },
-        };
-        let Some((to_addr, to_port, _)) = self.member_addr(&to) else {
-            self.abort_failover(&id, &format!("{to} no longer exists"));
-            return true;
-        };
-        let from = self.member_addr(&f.from);
-        let promoted = redis_ops::info_replication(&to_addr)
-            .await
-            .map(|i| i.get("role").map(String::as_str) == Some("master"))
-            .unwrap_or(false);
-        let mut paused = false;
-        if !promoted && f.planned {
-            let Some((from_addr, _, _)) = &from else {
-                self.abort_failover(&id, "the primary is gone");
-                return true;
-            };
-            if redis_ops::pause_writes(from_addr, PAUSE_MS).await.is_err() {
-                self.abort_failover(&id, "the primary did not accept a write pause");
-                return true;
+                };
+                self.record(&id, &f, |cf| {
+                    cf.to = Some(best.clone());
+                    cf.step = FailoverStep::Fence;
+                })
             }
-            paused = true;
-            let target = match redis_ops::info_replication(from_addr).await {
-                Ok(info) => redis_ops::offset(&info),
-                Err(_) => i64::MAX,
-            };
-            let start = Instant::now();
-            loop {
-                let reached = redis_ops::info_replication(&to_addr)
-                    .await
-                    .map(|i| redis_ops::offset(&i))
-                    .unwrap_or(-1);
-                if reached >= target {
-                    break;
-                }
-                if start.elapsed() > CATCH_UP_TIMEOUT {
+            Action::Record(step) => self.record(&id, &f, |cf| cf.step = step),
+            Action::Rechoose => {
+                tracing::warn!(replication_group_id = %id, to = ?f.to, "the chosen replica is gone; choosing again");
+                self.record(&id, &f, |cf| {
+                    cf.to = None;
+                    cf.planned = false;
+                    cf.step = FailoverStep::Choose;
+                })
+            }
+            Action::Abort(why) => {
+                if let Some((from_addr, _, _)) = &from {
                     let _ = redis_ops::unpause(from_addr).await;
-                    self.abort_failover(&id, &format!("{to} did not catch up with the primary"));
-                    return true;
                 }
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                self.abort_failover(&id, why);
+                true
             }
-        } else if !f.planned {
-            // Fence: the failed primary must never take another write, even if it was
-            // only hung and would wake up later.
-            if let Some((_, _, key)) = &from {
-                if let Some(pid) = self.inner.agent.pid(key) {
-                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                }
-            }
-        }
-        self.step_delay().await;
-        if !promoted {
-            if let Err(e) = redis_ops::replicaof(&to_addr, None).await {
-                tracing::warn!(replication_group_id = %id, member = %to, error = %e, "promotion failed; will retry");
-                if paused {
-                    if let Some((from_addr, _, _)) = &from {
-                        let _ = redis_ops::unpause(from_addr).await;
+            Action::Wait => false,
+            Action::CatchUpAndDemote | Action::Demote => {
+                let (Some((from_addr, _, _)), Some((to_addr, _, _))) = (&from, &to) else {
+                    return false;
+                };
+                self.crash_point(&id, "fence").await;
+                if action == Action::CatchUpAndDemote {
+                    if !self.pause_and_catch_up(from_addr, to_addr).await {
+                        let to = f.to.as_deref().unwrap_or_default();
+                        self.abort_failover(
+                            &id,
+                            &format!("{to} did not catch up with the primary"),
+                        );
+                        return true;
                     }
+                    self.crash_point(&id, "fence-paused").await;
                 }
-                return false;
+                if let Err(e) = redis_ops::replicaof(from_addr, Some((&host, to_port))).await {
+                    tracing::warn!(replication_group_id = %id, error = %e, "demoting the old primary failed; will retry");
+                    return false;
+                }
+                self.crash_point(&id, "fence-done").await;
+                true
             }
+            Action::Kill => {
+                let Some((_, _, key)) = &from else {
+                    return false;
+                };
+                self.crash_point(&id, "fence").await;
+                // A hung primary must never wake up as a second one.
+                self.kill_node(key).await;
+                self.crash_point(&id, "fence-done").await;
+                true
+            }
+            Action::Promote => {
+                let Some((to_addr, _, _)) = &to else {
+                    return false;
+                };
+                self.crash_point(&id, "promote").await;
+                if let Err(e) = redis_ops::replicaof(to_addr, None).await {
+                    tracing::warn!(replication_group_id = %id, error = %e, "promotion failed; will retry");
+                    return false;
+                }
+                self.crash_point(&id, "promote-done").await;
+                true
+            }
+            Action::Commit => self.commit_failover(&id, &f, from.as_ref(), to_port).await,
         }
-        self.step_delay().await;
+    }
+
+    /// Makes `to` the primary in one transaction, then switches the endpoints, points
+    /// the other members at it and lifts the old primary's pause (it is a replica or
+    /// gone by now). A crash after the commit leaves the rest to the normal
+    /// replication pass.
+    async fn commit_failover(
+        &self,
+        id: &str,
+        f: &Failover,
+        from: Option<&MemberAddr>,
+        to_port: u16,
+    ) -> bool {
+        let Some(to) = f.to.clone() else {
+            return false;
+        };
         let from_id = f.from.clone();
         let committed = self.store().transaction(|tx| {
-            let Some(mut cur) = tx.replication_group(&id)? else {
+            let Some(mut cur) = tx.replication_group(id)? else {
                 return Ok(None);
             };
-            if cur.failover.is_none() {
+            if cur.failover.as_ref() != Some(f) {
                 return Ok(None);
             }
             cur.primary = to.clone();
@@ -173,7 +304,7 @@ impl Controller {
             cur.status = ReplicationGroupStatus::Modifying;
             tx.put_replication_group(&cur)?;
             tx.event(group_event(
-                &id,
+                id,
                 format!("Failover from primary node {from_id} to replica node {to} completed"),
             ));
             Ok(Some(cur))
@@ -182,6 +313,7 @@ impl Controller {
             return false;
         };
         tracing::info!(replication_group_id = %id, from = %from_id, to = %to, planned = f.planned, "failover completed");
+        self.crash_point(id, "committed").await;
         self.sync_group_endpoints(&updated).await;
         let host = self.connect_host();
         for m in updated.members.iter().filter(|m| **m != to) {
@@ -191,8 +323,8 @@ impl Controller {
                 }
             }
         }
-        if paused {
-            if let Some((from_addr, _, _)) = &from {
+        if let Some((from_addr, _, key)) = from {
+            if self.inner.agent.is_running(key) {
                 let _ = redis_ops::unpause(from_addr).await;
             }
         }

@@ -98,12 +98,7 @@ impl Controller {
             if g.primary != primary || g.failover.is_some() {
                 return Ok(false);
             }
-            g.failover = Some(Failover {
-                from: primary.to_string(),
-                to: None,
-                planned: false,
-                reason: reason.to_string(),
-            });
+            g.failover = Some(Failover::new(primary, None, false, reason));
             g.status = ReplicationGroupStatus::Modifying;
             tx.put_replication_group(&g)?;
             tx.event(group_event(

@@ -4,6 +4,7 @@
 
 mod discovery;
 mod failover;
+mod failover_plan;
 mod health;
 mod node_conn;
 mod nodes;

@@ -66,12 +66,7 @@ impl Controller {
                     "Replication group {id} has no replica."
                 )));
             }
-            g.failover = Some(Failover {
-                from: g.primary.clone(),
-                to: None,
-                planned: true,
-                reason: "TestFailover".into(),
-            });
+            g.failover = Some(Failover::new(&g.primary, None, true, "TestFailover"));
             g.status = ReplicationGroupStatus::Modifying;
             tx.put_replication_group(&g)?;
             tx.event(group_event(
@@ -197,12 +192,12 @@ impl Controller {
                 }
             }
             if let Some(to) = switch_to {
-                g.failover = Some(Failover {
-                    from: g.primary.clone(),
-                    to: Some(to.clone()),
-                    planned: true,
-                    reason: "ModifyReplicationGroup PrimaryClusterId".into(),
-                });
+                g.failover = Some(Failover::new(
+                    &g.primary,
+                    Some(to.clone()),
+                    true,
+                    "ModifyReplicationGroup PrimaryClusterId",
+                ));
                 g.status = ReplicationGroupStatus::Modifying;
                 tx.event(group_event(
                     &id,
