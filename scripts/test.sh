@@ -43,7 +43,7 @@ section "cargo build -p larder"
 cargo build -p larder
 
 section "cargo test --workspace"
-if ! cargo test --workspace; then failed+=("cargo test"); fi
+if ! cargo test --workspace --no-fail-fast; then failed+=("cargo test"); fi
 
 section "pytest e2e"
 export LARDER_BIN="$root/target/debug/larder"

@@ -209,10 +209,18 @@ impl Pair {
             TEXT_CONFIG_STAND_IN_REPLY,
             &config_get_cluster_reply(&self.cfg),
         );
-        assert_eq!(
-            normalized(via),
-            expected,
-            "{name}: through the endpoint vs direct (cut at most {max} bytes)"
+        let via = normalized(via);
+        // memcached answers a command followed by garbage in the same read with
+        // nothing (it drops the queued reply when it closes), but answers it when the
+        // garbage comes in a later read; how the relay's writes fall into the node's
+        // reads is up to the scheduler, so for these scripts both are memcached's own
+        // behaviour: the close must agree, the replies may be the dropped ones.
+        let dropped_by_the_node = name.starts_with("whole:")
+            && expected.bytes.is_empty()
+            && via.closed == expected.closed;
+        assert!(
+            via == expected || dropped_by_the_node,
+            "{name}: through the endpoint vs direct (cut at most {max} bytes)\n via: {via:?}\n direct: {expected:?}"
         );
     }
 }
