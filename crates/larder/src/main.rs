@@ -1,6 +1,7 @@
 //! `larder`: the self-hosted ElastiCache daemon and its helper commands.
 
 mod config;
+mod fd_limit;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Server(args) => {
+            // Before the config is resolved: the endpoints' default caps read it.
+            let fds = fd_limit::raise_to_hard();
+            tracing::debug!(open_file_limit = ?fds, "open-file limit");
             let config = match args.resolve() {
                 Ok(c) => c,
                 Err(e) => {
