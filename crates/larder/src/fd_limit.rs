@@ -21,11 +21,11 @@ pub fn raise_to_hard() -> Option<u64> {
         };
         // SAFETY: as above.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-            return Some(limit.rlim_cur as u64);
+            return Some(limit.rlim_cur);
         }
         limit = raised;
     }
-    Some(limit.rlim_cur as u64)
+    Some(limit.rlim_cur)
 }
 
 #[cfg(test)]
@@ -49,7 +49,7 @@ mod tests {
         };
         // SAFETY: setrlimit only reads the struct we pass; lowering is always allowed.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
-        assert_eq!(super::raise_to_hard(), Some(hard as u64));
+        assert_eq!(super::raise_to_hard(), Some(hard));
         assert_eq!(limits().rlim_cur, hard);
     }
 }
