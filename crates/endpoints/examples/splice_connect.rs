@@ -130,7 +130,7 @@ fn main() -> io::Result<()> {
         );
         drop(endpoints);
         // Dropped endpoints detach in the background; give that a moment.
-        runtime.block_on(tokio::time::sleep(Duration::from_millis(300)));
+        std::thread::sleep(Duration::from_millis(300));
     }
     Ok(())
 }
