@@ -187,7 +187,13 @@ impl Standbys {
                 target: target.to_owned(),
             },
         );
-        self.splicer.offer(&node_side)?;
+        if let Err(e) = self.splicer.offer(&node_side) {
+            // The host's maps are full: this one is not on offer, so it must not
+            // wait as if a client had claimed it.
+            self.splicer.withdraw(&node_side);
+            self.waiting().remove(&node_side);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -247,6 +253,22 @@ impl Standbys {
 
     fn len(&self) -> usize {
         self.waiting().len()
+    }
+}
+
+impl Drop for Standbys {
+    /// The maps are shared with the process's other endpoints and outlive this one,
+    /// so what it put there goes now: its listener, its offers, and the pairings of
+    /// clients the kernel gave a standby but the endpoint never accepted.
+    fn drop(&mut self) {
+        self.splicer.unlisten();
+        for key in self.waiting().keys() {
+            if !self.splicer.withdraw(key) {
+                if let Some(client_side) = self.splicer.partner(key) {
+                    self.splicer.unpair(&client_side, key);
+                }
+            }
+        }
     }
 }
 
