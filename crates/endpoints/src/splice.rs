@@ -286,8 +286,17 @@ pub(crate) async fn keep(
 ) {
     let mut nth = 0usize;
     let mut not_local: HashSet<String> = HashSet::new();
+    let mut retired_for = targets.borrow().clone();
     loop {
-        let generation = targets.borrow().generation;
+        // Retire before anything else, so the generation reported below is never
+        // one whose retired standbys are still on offer.
+        let current = targets.borrow_and_update().clone();
+        if current != retired_for {
+            standbys.retire(|t| current.admits(role, t));
+            not_local.clear();
+            retired_for = current;
+        }
+        let generation = retired_for.generation;
         while standbys.len() < standbys.wanted.load(Ordering::Relaxed) {
             let Some(target) = targets.borrow().pick(role, nth).map(str::to_owned) else {
                 break;
@@ -317,13 +326,11 @@ pub(crate) async fn keep(
         tokio::select! {
             _ = stopped(stop.clone()) => break,
             _ = standbys.claimed.notified() => {}
+            // Handled at the top of the loop.
             changed = targets.changed() => {
                 if changed.is_err() {
                     break;
                 }
-                let current = targets.borrow_and_update().clone();
-                standbys.retire(|t| current.admits(role, t));
-                not_local.clear();
             }
             _ = tokio::time::sleep(SWEEP_EVERY) => {
                 let current = targets.borrow().clone();
