@@ -142,6 +142,7 @@ impl HostSplice {
         let standby = standby_queue()?;
         let slot = self.take_slot()?;
         let key = listener_key(listener);
+        let registering = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         let registered = self
             .queues
             .update(
@@ -155,6 +156,7 @@ impl HostSplice {
             slot,
             standby,
         };
+        drop(registering);
         // On failure, dropping the registration undoes whatever part was done.
         registered.map(|()| registration)
     }
@@ -182,7 +184,15 @@ impl Registration {
 
     /// From now on no client of this listener claims a standby.
     pub fn unlisten(&self) {
-        let _ = self.host.listeners.delete(&self.listener);
+        // An endpoint bound to the same port after this one closed its listener
+        // may have registered already; its entry is not ours to delete. Everyone
+        // registers and unregisters under the slots lock, so check-then-delete holds.
+        let _slots = self.host.slots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(Some(slot)) = self.host.listeners.lookup(&self.listener) {
+            if slot == self.slot.to_ne_bytes() {
+                let _ = self.host.listeners.delete(&self.listener);
+            }
+        }
     }
 }
 
