@@ -138,5 +138,23 @@ mod tests {
         // Both registered with the one attachment of this process.
         let (a, b) = (splicer.unwrap(), wildcard.unwrap());
         assert!(std::ptr::eq(a.host(), b.host()));
+        assert_eq!(bpf_links(), 1);
+        drop(a);
+        assert_eq!(bpf_links(), 1, "still needed by the other endpoint");
+        drop(b);
+        assert_eq!(bpf_links(), 0, "detached with the last endpoint");
+    }
+
+    /// BPF links among this process's descriptors (no other test of this binary
+    /// attaches any).
+    fn bpf_links() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .is_ok_and(|t| t.to_string_lossy() == "anon_inode:bpf_link")
+            })
+            .count()
     }
 }
