@@ -187,7 +187,13 @@ impl Standbys {
                 target: target.to_owned(),
             },
         );
-        self.splicer.offer(&node_side)?;
+        if let Err(e) = self.splicer.offer(&node_side) {
+            // The host's maps are full: this one is not on offer, so it must not
+            // wait as if a client had claimed it.
+            self.splicer.withdraw(&node_side);
+            self.waiting().remove(&node_side);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -250,6 +256,22 @@ impl Standbys {
     }
 }
 
+impl Drop for Standbys {
+    /// The maps are shared with the process's other endpoints and outlive this one,
+    /// so what it put there goes now: its listener, its offers, and the pairings of
+    /// clients the kernel gave a standby but the endpoint never accepted.
+    fn drop(&mut self) {
+        self.splicer.unlisten();
+        for key in self.waiting().keys() {
+            if !self.splicer.withdraw(key) {
+                if let Some(client_side) = self.splicer.partner(key) {
+                    self.splicer.unpair(&client_side, key);
+                }
+            }
+        }
+    }
+}
+
 /// A panic while holding these locks leaves plain maps behind, still usable.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -264,8 +286,17 @@ pub(crate) async fn keep(
 ) {
     let mut nth = 0usize;
     let mut not_local: HashSet<String> = HashSet::new();
+    let mut retired_for = targets.borrow().clone();
     loop {
-        let generation = targets.borrow().generation;
+        // Retire before anything else, so the generation reported below is never
+        // one whose retired standbys are still on offer.
+        let current = targets.borrow_and_update().clone();
+        if current != retired_for {
+            standbys.retire(|t| current.admits(role, t));
+            not_local.clear();
+            retired_for = current;
+        }
+        let generation = retired_for.generation;
         while standbys.len() < standbys.wanted.load(Ordering::Relaxed) {
             let Some(target) = targets.borrow().pick(role, nth).map(str::to_owned) else {
                 break;
@@ -295,13 +326,11 @@ pub(crate) async fn keep(
         tokio::select! {
             _ = stopped(stop.clone()) => break,
             _ = standbys.claimed.notified() => {}
+            // Handled at the top of the loop.
             changed = targets.changed() => {
                 if changed.is_err() {
                     break;
                 }
-                let current = targets.borrow_and_update().clone();
-                standbys.retire(|t| current.admits(role, t));
-                not_local.clear();
             }
             _ = tokio::time::sleep(SWEEP_EVERY) => {
                 let current = targets.borrow().clone();

@@ -289,3 +289,95 @@ async fn a_client_in_another_network_namespace_keeps_its_own_port() {
         0
     );
 }
+
+/// The programs of the `sock_ops` BPF links among this process's descriptors (the
+/// links attached to a cgroup for BPF_CGROUP_SOCK_OPS), read from /proc/self/fdinfo.
+fn sock_ops_links() -> Vec<u32> {
+    const ATTACH_CGROUP_SOCK_OPS: &str = "3";
+    let mut programs = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let is_link = std::fs::read_link(entry.path())
+            .is_ok_and(|target| target.to_string_lossy() == "anon_inode:bpf_link");
+        if !is_link {
+            continue;
+        }
+        let info_path = format!("/proc/self/fdinfo/{}", entry.file_name().to_string_lossy());
+        let Ok(info) = std::fs::read_to_string(info_path) else {
+            continue; // closed meanwhile by another test
+        };
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_owned())
+        };
+        if field("attach_type:").as_deref() == Some(ATTACH_CGROUP_SOCK_OPS) {
+            programs.push(field("prog_id:").unwrap().parse().unwrap());
+        }
+    }
+    programs
+}
+
+#[tokio::test]
+#[cfg_attr(
+    kernel_splice_unavailable,
+    ignore = "kernel splice unavailable here (needs root, cgroup v2, Linux 5.15+): see the build warning"
+)]
+async fn endpoints_of_several_groups_share_one_sock_ops_program_and_splice_to_their_own_nodes() {
+    // Two replication groups, each with a primary and a reader endpoint.
+    let (a, b) = (Redis::start(), Redis::start());
+    let group = |node: &Redis| endpoint_setup::targets(1, Some(node), &[node]);
+    let endpoints = [
+        (
+            endpoint_setup::start(EndpointRole::Primary, group(&a)).await,
+            &a,
+            "a",
+        ),
+        (
+            endpoint_setup::start(EndpointRole::Reader, group(&a)).await,
+            &a,
+            "a",
+        ),
+        (
+            endpoint_setup::start(EndpointRole::Primary, group(&b)).await,
+            &b,
+            "b",
+        ),
+        (
+            endpoint_setup::start(EndpointRole::Reader, group(&b)).await,
+            &b,
+            "b",
+        ),
+    ];
+    // Other tests of this binary run endpoints at the same time; all of them
+    // share the one program too.
+    let links = sock_ops_links();
+    assert_eq!(links.len(), 1, "sock_ops links of this process: {links:?}");
+    for (n, (ep, node, group)) in endpoints.iter().enumerate() {
+        let mut via = Client::connect(ep.port()).await;
+        assert_eq!(via.node_port().await, node.port, "endpoint {n}");
+        let key = format!("written-through-{n}");
+        if n % 2 == 0 {
+            assert_eq!(via.cmd(&["SET", &key, group]).await, Resp::ok());
+        }
+        let stats = ep.splice_stats().unwrap();
+        wait_until(|| stats.connections.load(Ordering::Relaxed) == 1).await;
+    }
+    let (mut direct_a, mut direct_b) =
+        (Client::connect(a.port).await, Client::connect(b.port).await);
+    assert_eq!(
+        direct_a.cmd(&["GET", "written-through-0"]).await,
+        Resp::bulk("a")
+    );
+    assert_eq!(
+        direct_b.cmd(&["GET", "written-through-2"]).await,
+        Resp::bulk("b")
+    );
+    assert_eq!(
+        direct_a.cmd(&["EXISTS", "written-through-2"]).await,
+        Resp::Int(0)
+    );
+    assert_eq!(
+        direct_b.cmd(&["EXISTS", "written-through-0"]).await,
+        Resp::Int(0)
+    );
+}

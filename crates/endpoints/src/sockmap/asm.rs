@@ -9,6 +9,7 @@ pub const R2: u8 = 2;
 pub const R3: u8 = 3;
 pub const R4: u8 = 4;
 pub const R6: u8 = 6;
+pub const R7: u8 = 7;
 /// The read-only frame pointer; the stack grows down from it.
 pub const FP: u8 = 10;
 
@@ -128,11 +129,6 @@ impl Asm {
     pub fn jne(&mut self, reg: u8, src: u8, to: &'static str) -> &mut Self {
         self.jumps.push((self.insns.len(), to));
         self.emit(0x5d, reg, src, 0, 0)
-    }
-
-    /// if (u32)reg != (u32)imm goto: compares 32-bit words without sign extension.
-    pub fn jne32_imm(&mut self, reg: u8, imm: i32, to: &'static str) -> &mut Self {
-        self.jump(0x56, reg, imm, to)
     }
 
     pub fn goto(&mut self, to: &'static str) -> &mut Self {

@@ -19,6 +19,7 @@ const MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 const LINK_CREATE: libc::c_long = 28;
 
 pub const MAP_TYPE_HASH: u32 = 1;
+pub const MAP_TYPE_ARRAY_OF_MAPS: u32 = 12;
 pub const MAP_TYPE_SOCKHASH: u32 = 18;
 pub const MAP_TYPE_QUEUE: u32 = 22;
 pub const PROG_TYPE_SOCK_OPS: u32 = 13;
@@ -57,6 +58,7 @@ struct MapCreateAttr {
     value_size: u32,
     max_entries: u32,
     map_flags: u32,
+    inner_map_fd: u32,
 }
 
 #[repr(C)]
@@ -135,7 +137,13 @@ impl Map {
         value_size: usize,
         max_entries: u32,
     ) -> io::Result<Map> {
-        Self::create_with(map_type, key_size, value_size, max_entries, 0)
+        Self::create_with(map_type, key_size, value_size, max_entries, 0, None)
+    }
+
+    /// An array of `max_entries` maps shaped like `template`, indexed by a u32; a
+    /// program looks up the map it works on by index.
+    pub fn create_array_of(template: &Map, max_entries: u32) -> io::Result<Map> {
+        Self::create_with(MAP_TYPE_ARRAY_OF_MAPS, 4, 4, max_entries, 0, Some(template))
     }
 
     /// A hash map that allocates entries as they are added: for large, mostly
@@ -152,6 +160,7 @@ impl Map {
             value_size,
             max_entries,
             NO_PREALLOC,
+            None,
         )
     }
 
@@ -161,6 +170,7 @@ impl Map {
         value_size: usize,
         max_entries: u32,
         map_flags: u32,
+        inner: Option<&Map>,
     ) -> io::Result<Map> {
         let mut attr = MapCreateAttr {
             map_type,
@@ -168,6 +178,7 @@ impl Map {
             value_size: value_size as u32,
             max_entries,
             map_flags,
+            inner_map_fd: inner.map_or(0, |m| m.fd() as u32),
         };
         let fd = owned(sys(MAP_CREATE, &mut attr)?);
         Ok(Map {

@@ -1,9 +1,13 @@
 //! The two programs behind the splice.
 //!
+//! One of each serves every endpoint of the process (see `host`).
+//!
 //! `sock_ops` runs when a TCP connection is established anywhere in the cgroup tree:
-//! - A local client finishing its connect to this endpoint's listener claims one
-//!   standby node connection from the queue and both sockets are paired, all before
-//!   the client's `connect()` returns, so not one byte is sent unpaired.
+//! - A local client finishing its connect to a registered listener claims one
+//!   standby node connection from that endpoint's queue and both sockets are
+//!   paired, all before the client's `connect()` returns, so not one byte is sent
+//!   unpaired. Any other connection costs a lookup or two in `listeners`, however
+//!   many endpoints there are.
 //! - The node's side of a standby connection (recognised by the endpoint's source
 //!   port, registered before connecting) joins the socket hash.
 //!
@@ -11,19 +15,19 @@
 //! straight into its partner's receive queue, skipping TCP, loopback and userspace.
 //! Unpaired sockets send normally.
 //!
-//! Both callbacks act only on sockets in the endpoint's own network namespace: the
+//! Both callbacks act only on sockets in the endpoints' own network namespace: the
 //! program sees the whole cgroup tree, containers with their own loopback
-//! included, and a container's `127.0.0.1:port` is not ours. With a wildcard
-//! listener, a client counts only when it connects to an address of this host
-//! (its own address equals the one it dials, as for every local connection), so
-//! connections to the same port on other hosts are left alone.
+//! included, and a container's `127.0.0.1:port` is not ours. A connection's
+//! destination is looked up as it is and, when that misses, as the wildcard
+//! address with its port; for a wildcard listener a client counts only when it
+//! connects to an address of this host (its own address equals the one it dials,
+//! as for every local connection), so connections to the same port on other hosts
+//! are left alone.
 //!
 //! A standby the node closes (its `timeout`, a restart) leaves the offer as its
 //! state changes, also in `sock_ops`, so no client is ever paired with a dead one.
 
-use std::net::SocketAddrV4;
-
-use super::asm::{helper, Asm, FP, R0, R1, R2, R3, R4, R6};
+use super::asm::{helper, Asm, FP, R0, R1, R2, R3, R4, R6, R7};
 use super::bpf::Map;
 
 // Field offsets in the program contexts (uapi/linux/bpf.h).
@@ -55,6 +59,8 @@ const CLAIM_TRIES: usize = 4;
 const OWN_KEY: i32 = -16;
 const PEER_KEY: i32 = -32;
 const SCRATCH: i32 = -36;
+/// A `listeners` key: destination address, then port in host order.
+const LISTENER: i32 = -48;
 
 /// The maps both programs share.
 pub struct Maps<'a> {
@@ -62,12 +68,14 @@ pub struct Maps<'a> {
     pub sockhash: &'a Map,
     /// Socket key -> partner's key, both directions.
     pub pairs: &'a Map,
-    /// Queue of node-side keys of standby connections on offer.
-    pub standby: &'a Map,
     /// Node-side keys still on offer; deleting one is how it is claimed.
     pub live: &'a Map,
     /// Endpoint source port of a standby being connected -> the node's port.
     pub upstreams: &'a Map,
+    /// An endpoint's listener (address, port) -> its slot in `queues`.
+    pub listeners: &'a Map,
+    /// Slot -> the endpoint's queue of node-side keys of standbys on offer.
+    pub queues: &'a Map,
 }
 
 /// Stores the socket's own key at OWN_KEY from context offsets (r6 = context).
@@ -106,7 +114,15 @@ fn remote_port_host(a: &mut Asm) {
     a.load32(R2, R6, OPS_REMOTE_PORT).rsh32_imm(R2, 16).be16(R2);
 }
 
-pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u64> {
+/// r0 = the `listeners` value under the key at LISTENER, or 0.
+fn find_listener(a: &mut Asm, maps: &Maps) {
+    a.load_map(R1, maps.listeners.fd()).stack_ptr(R2, LISTENER);
+    a.call(helper::MAP_LOOKUP_ELEM);
+}
+
+/// Runs on every TCP connection of the host: kept to a fixed number of lookups for
+/// connections that are not ours.
+pub fn sock_ops(netns_cookie: u64, maps: &Maps) -> Vec<u64> {
     let mut a = Asm::default();
     a.mov(R6, R1);
     a.load32(R2, R6, OPS_FAMILY).jne_imm(R2, AF_INET, "out");
@@ -118,19 +134,31 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
     a.jeq_imm(R2, STATE_CHANGED, "state");
     a.goto("out");
 
-    // A client socket: is it connected to our listener?
+    // A client socket: is it connected to one of our listeners?
     a.label("active");
     remote_port_host(&mut a);
-    a.jne_imm(R2, i32::from(listener.port()), "out");
-    a.load32(R2, R6, OPS_REMOTE_IP4);
-    if listener.ip().is_unspecified() {
-        a.load32(R3, R6, OPS_LOCAL_IP4).jne(R2, R3, "out");
-    } else {
-        a.jne32_imm(R2, u32::from_ne_bytes(listener.ip().octets()) as i32, "out");
-    }
+    a.store32(FP, (LISTENER + 4) as i16, R2);
+    a.load32(R2, R6, OPS_REMOTE_IP4)
+        .store32(FP, LISTENER as i16, R2);
+    find_listener(&mut a, maps);
+    a.jne_imm(R0, 0, "listener");
+    // A wildcard listener takes only clients of this host, which dial an address
+    // of their own.
+    a.load32(R2, R6, OPS_REMOTE_IP4)
+        .load32(R3, R6, OPS_LOCAL_IP4)
+        .jne(R2, R3, "out");
+    a.store32_imm(FP, LISTENER as i16, 0);
+    find_listener(&mut a, maps);
+    a.jeq_imm(R0, 0, "out");
+    a.label("listener");
+    a.load32(R2, R0, 0).store32(FP, SCRATCH as i16, R2);
+    a.load_map(R1, maps.queues.fd()).stack_ptr(R2, SCRATCH);
+    a.call(helper::MAP_LOOKUP_ELEM).jeq_imm(R0, 0, "out");
+    // The endpoint's queue, kept where helper calls leave it alone.
+    a.mov(R7, R0);
     ops_own_key(&mut a);
     for _ in 0..CLAIM_TRIES {
-        a.load_map(R1, maps.standby.fd()).stack_ptr(R2, PEER_KEY);
+        a.mov(R1, R7).stack_ptr(R2, PEER_KEY);
         a.call(helper::MAP_POP_ELEM).jne_imm(R0, 0, "out");
         a.load_map(R1, maps.live.fd()).stack_ptr(R2, PEER_KEY);
         a.call(helper::MAP_DELETE_ELEM).jeq_imm(R0, 0, "claimed");
@@ -168,9 +196,7 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
         .stack_ptr(R3, SCRATCH)
         .mov_imm(R4, 0);
     a.call(helper::MAP_UPDATE_ELEM);
-    a.load_map(R1, maps.standby.fd())
-        .stack_ptr(R2, PEER_KEY)
-        .mov_imm(R3, 0);
+    a.mov(R1, R7).stack_ptr(R2, PEER_KEY).mov_imm(R3, 0);
     a.call(helper::MAP_PUSH_ELEM);
     a.goto("out");
 
@@ -202,6 +228,7 @@ pub fn sock_ops(listener: SocketAddrV4, netns_cookie: u64, maps: &Maps) -> Vec<u
     a.finish()
 }
 
+/// Runs on every send of a socket in the hash.
 pub fn sk_msg(maps: &Maps) -> Vec<u64> {
     let mut a = Asm::default();
     a.mov(R6, R1);
