@@ -4,8 +4,7 @@ use larder_controller::Controller;
 use larder_model::Fault;
 
 use super::replication_groups::one;
-use super::{p, req, Kind::*, Param};
-use crate::params::Params;
+use super::{p, req, Kind::*, Param, Rule, Validated};
 
 pub const START_MIGRATION: &[Param] = &[
     req("ReplicationGroupId", Str),
@@ -24,8 +23,17 @@ pub const COMPLETE_MIGRATION: &[Param] = &[
     p("Force", Bool),
 ];
 
+pub const START_MIGRATION_RULES: &[Rule] = &[endpoints_parse];
+pub const TEST_MIGRATION_RULES: &[Rule] = &[endpoints_parse];
+pub const COMPLETE_MIGRATION_RULES: &[Rule] = &[];
+
+fn endpoints_parse(v: &Validated) -> Result<(), Fault> {
+    customer_endpoints(v).map(drop)
+}
+
 /// `CustomerNodeEndpointList.member.N.Address` / `.Port`.
-fn customer_endpoints(params: &Params) -> Result<Vec<(String, Option<i64>)>, Fault> {
+fn customer_endpoints(v: &Validated) -> Result<Vec<(String, Option<i64>)>, Fault> {
+    let params = v.params();
     let mut out = Vec::new();
     for i in 1.. {
         let base = format!("CustomerNodeEndpointList.member.{i}");
@@ -39,26 +47,26 @@ fn customer_endpoints(params: &Params) -> Result<Vec<(String, Option<i64>)>, Fau
     Ok(out)
 }
 
-pub fn start_migration(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn start_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.start_migration(
-        &params.required("ReplicationGroupId")?,
-        &customer_endpoints(params)?,
+        &v.required_id("ReplicationGroupId"),
+        &customer_endpoints(v).unwrap_or_default(),
     )?;
     Ok(one(ctl, &g))
 }
 
-pub fn test_migration(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn test_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.test_migration(
-        &params.required("ReplicationGroupId")?,
-        &customer_endpoints(params)?,
+        &v.required_id("ReplicationGroupId"),
+        &customer_endpoints(v).unwrap_or_default(),
     )?;
     Ok(one(ctl, &g))
 }
 
-pub fn complete_migration(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn complete_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.complete_migration(
-        &params.required("ReplicationGroupId")?,
-        params.bool("Force")?.unwrap_or(false),
+        &v.required_id("ReplicationGroupId"),
+        v.flag("Force"),
     )?;
     Ok(one(ctl, &g))
 }

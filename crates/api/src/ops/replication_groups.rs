@@ -3,26 +3,42 @@
 
 use larder_controller::Controller;
 use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
-use larder_model::{Fault, ReplicationGroup};
+use larder_model::replication_group::MAX_REPLICAS;
+use larder_model::{Engine, Fault, ReplicationGroup};
 
-use super::{p, req, Inert::*, Kind::*, Param, SUBNET_GROUPS};
-use crate::params::Params;
+use super::{p, range, req, Inert::*, Kind::*, Param, Rule, Validated};
+use super::{MAX_RECORDS, PORT, SUBNET_GROUPS};
 use crate::xml::Xml;
 
+/// The engines a replication group can run.
+const GROUP_ENGINES: &[&str] = &["redis", "valkey"];
+
 pub const CREATE: &[Param] = &[
-    req("ReplicationGroupId", Str),
+    req(
+        "ReplicationGroupId",
+        Identifier(larder_model::ids::REPLICATION_GROUP_ID_MAX),
+    ),
     req("ReplicationGroupDescription", Str),
     p("GlobalReplicationGroupId", Unsupported),
     p("PrimaryClusterId", Str),
     p("AutomaticFailoverEnabled", Bool),
     p("MultiAZEnabled", Bool),
-    p("NumCacheClusters", Int),
+    p(
+        "NumCacheClusters",
+        range(1, 6, "must be 1-6 (a primary and at most 5 replicas)"),
+    ),
     p("PreferredCacheClusterAZs", List),
     p("NumNodeGroups", Int),
-    p("ReplicasPerNodeGroup", Int),
+    p(
+        "ReplicasPerNodeGroup",
+        range(0, 5, "must be 0-5 (a node group has at most 5 replicas)"),
+    ),
     p("NodeGroupConfiguration", Unsupported),
-    p("CacheNodeType", Str),
-    p("Engine", Str),
+    p("CacheNodeType", NodeType),
+    p(
+        "Engine",
+        Enum(GROUP_ENGINES, "replication groups need redis or valkey"),
+    ),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
     p(
@@ -34,8 +50,8 @@ pub const CREATE: &[Param] = &[
     p("Tags", List),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
-    p("PreferredMaintenanceWindow", Str),
-    p("Port", Int),
+    p("PreferredMaintenanceWindow", Window),
+    p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
     p("SnapshotRetentionLimit", Inert(Zero)),
@@ -56,7 +72,7 @@ pub const CREATE: &[Param] = &[
 
 pub const DESCRIBE: &[Param] = &[
     p("ReplicationGroupId", Str),
-    p("MaxRecords", Int),
+    p("MaxRecords", MAX_RECORDS),
     p("Marker", Str),
 ];
 
@@ -70,7 +86,7 @@ pub const MODIFY: &[Param] = &[
     p("NodeGroupId", Str),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("PreferredMaintenanceWindow", Str),
+    p("PreferredMaintenanceWindow", Window),
     p("NotificationTopicArn", Unsupported),
     p("CacheParameterGroupName", Str),
     p("NotificationTopicStatus", Unsupported),
@@ -80,7 +96,7 @@ pub const MODIFY: &[Param] = &[
     p("AutoMinorVersionUpgrade", Bool),
     p("SnapshotRetentionLimit", Inert(Zero)),
     p("SnapshotWindow", Unsupported),
-    p("CacheNodeType", Str),
+    p("CacheNodeType", NodeType),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
     p("UserGroupIdsToAdd", Unsupported),
@@ -96,7 +112,7 @@ pub const MODIFY: &[Param] = &[
 pub const DELETE: &[Param] = &[
     req("ReplicationGroupId", Str),
     p("RetainPrimaryCluster", Bool),
-    p("FinalSnapshotIdentifier", Str),
+    p("FinalSnapshotIdentifier", Unsupported),
 ];
 pub const INCREASE: &[Param] = &[
     req("ReplicationGroupId", Str),
@@ -112,6 +128,134 @@ pub const DECREASE: &[Param] = &[
     req("ApplyImmediately", Bool),
 ];
 pub const TEST_FAILOVER: &[Param] = &[req("ReplicationGroupId", Str), req("NodeGroupId", Str)];
+
+/// Checks of CreateReplicationGroup that look at more than one parameter.
+pub const CREATE_RULES: &[Rule] = &[
+    one_node_group,
+    counts_agree,
+    failover_needs_a_replica,
+    multi_az_needs_failover,
+    one_zone_per_member,
+    node_type_or_primary,
+];
+pub const DESCRIBE_RULES: &[Rule] = &[];
+/// Checks of ModifyReplicationGroup that need only the request.
+pub const MODIFY_RULES: &[Rule] = &[multi_az_needs_failover_flag];
+pub const DELETE_RULES: &[Rule] = &[];
+pub const INCREASE_RULES: &[Rule] = &[replica_count_parses, increase_needs_a_count];
+pub const DECREASE_RULES: &[Rule] = &[replica_count_parses, decrease_needs_a_target];
+pub const TEST_FAILOVER_RULES: &[Rule] = &[];
+
+fn one_node_group(v: &Validated) -> Result<(), Fault> {
+    if v.int("NumNodeGroups").unwrap_or(1) > 1 {
+        return Err(Fault::InvalidParameterCombination(
+            "Cluster mode (more than one node group) is not supported by Larder yet.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn counts_agree(v: &Validated) -> Result<(), Fault> {
+    match (v.int("NumCacheClusters"), v.int("ReplicasPerNodeGroup")) {
+        (Some(n), Some(r)) if n != r + 1 => Err(Fault::InvalidParameterCombination(
+            "NumCacheClusters must equal ReplicasPerNodeGroup + 1 when both are given.".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Members including the primary, once `counts_agree` holds.
+fn total(v: &Validated) -> i64 {
+    match (v.int("NumCacheClusters"), v.int("ReplicasPerNodeGroup")) {
+        (Some(n), _) => n,
+        (None, Some(r)) => r + 1,
+        (None, None) => 1,
+    }
+}
+
+fn failover_needs_a_replica(v: &Validated) -> Result<(), Fault> {
+    if v.flag("AutomaticFailoverEnabled") && total(v) < 2 {
+        return Err(Fault::InvalidParameterCombination(
+            "Automatic failover needs at least one replica (NumCacheClusters of 2 or more).".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn multi_az_needs_failover(v: &Validated) -> Result<(), Fault> {
+    if v.flag("MultiAZEnabled") && !v.flag("AutomaticFailoverEnabled") {
+        return Err(Fault::InvalidParameterCombination(
+            "Multi-AZ needs automatic failover (AutomaticFailoverEnabled=true).".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn one_zone_per_member(v: &Validated) -> Result<(), Fault> {
+    let zones = v.list("PreferredCacheClusterAZs", "AvailabilityZone");
+    if !zones.is_empty() && zones.len() as i64 != total(v) {
+        return Err(Fault::InvalidParameterValue(
+            "The number of PreferredCacheClusterAZs must equal the number of cache clusters."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn node_type_or_primary(v: &Validated) -> Result<(), Fault> {
+    if !v.given("CacheNodeType") && !v.given("PrimaryClusterId") {
+        return Err(Fault::missing("CacheNodeType"));
+    }
+    Ok(())
+}
+
+fn multi_az_needs_failover_flag(v: &Validated) -> Result<(), Fault> {
+    if v.bool("MultiAZEnabled") == Some(true) && v.bool("AutomaticFailoverEnabled") == Some(false)
+    {
+        return Err(Fault::InvalidParameterCombination(
+            "Multi-AZ needs automatic failover.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The two spellings of node group 0001's count inside ReplicaConfiguration.
+const SHARD_COUNT: [&str; 2] = [
+    "ReplicaConfiguration.ConfigureShard.1.NewReplicaCount",
+    "ReplicaConfiguration.member.1.NewReplicaCount",
+];
+
+fn replica_count_parses(v: &Validated) -> Result<(), Fault> {
+    for name in SHARD_COUNT {
+        v.params().int(name)?;
+    }
+    Ok(())
+}
+
+/// NewReplicaCount, directly or through ReplicaConfiguration for node group 0001.
+fn replica_count(v: &Validated) -> Option<i64> {
+    v.int("NewReplicaCount")
+        .or_else(|| SHARD_COUNT.iter().find_map(|name| v.int(name)))
+}
+
+fn increase_needs_a_count(v: &Validated) -> Result<(), Fault> {
+    match replica_count(v) {
+        None => Err(Fault::missing("NewReplicaCount")),
+        Some(n) if n > i64::from(MAX_REPLICAS) => Err(Fault::InvalidParameterValue(format!(
+            "A node group has at most {MAX_REPLICAS} replicas."
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+fn decrease_needs_a_target(v: &Validated) -> Result<(), Fault> {
+    if replica_count(v).is_none() && !v.given("ReplicasToRemove") {
+        return Err(Fault::InvalidParameterValue(
+            "Either NewReplicaCount or ReplicasToRemove must be given.".into(),
+        ));
+    }
+    Ok(())
+}
 
 /// A `<ReplicationGroup>` element.
 fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
@@ -199,37 +343,35 @@ pub(super) fn one(ctl: &Controller, g: &ReplicationGroup) -> String {
     x.finish()
 }
 
-pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = CreateReplicationGroup {
-        replication_group_id: params.required("ReplicationGroupId")?,
-        description: params.required("ReplicationGroupDescription")?,
-        primary_cluster_id: params.string("PrimaryClusterId"),
-        automatic_failover: params.bool("AutomaticFailoverEnabled")?,
-        multi_az: params.bool("MultiAZEnabled")?,
-        num_cache_clusters: params.int("NumCacheClusters")?,
-        replicas_per_node_group: params.int("ReplicasPerNodeGroup")?,
-        num_node_groups: params.int("NumNodeGroups")?,
-        preferred_cache_cluster_azs: params.list("PreferredCacheClusterAZs", "AvailabilityZone"),
-        cache_node_type: params.string("CacheNodeType"),
-        engine: params.string("Engine"),
-        engine_version: params.string("EngineVersion"),
-        cache_parameter_group_name: params.string("CacheParameterGroupName"),
-        cache_subnet_group_name: params.string("CacheSubnetGroupName"),
-        tags: params.tags("Tags"),
-        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        port: params.int("Port")?,
-        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
+        replication_group_id: v.required_id("ReplicationGroupId"),
+        description: v.required("ReplicationGroupDescription"),
+        primary_cluster_id: v.id("PrimaryClusterId"),
+        automatic_failover: v.flag("AutomaticFailoverEnabled"),
+        multi_az: v.flag("MultiAZEnabled"),
+        num_cache_clusters: total(v) as u32,
+        preferred_cache_cluster_azs: v.list("PreferredCacheClusterAZs", "AvailabilityZone"),
+        cache_node_type: v.string("CacheNodeType"),
+        engine: v.choice("Engine").and_then(Engine::parse).unwrap_or(Engine::Redis),
+        engine_version: v.string("EngineVersion"),
+        cache_parameter_group_name: v.string("CacheParameterGroupName"),
+        cache_subnet_group_name: v.string("CacheSubnetGroupName"),
+        tags: v.tags("Tags"),
+        preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
+        port: v.int("Port").map(|p| p as u16),
+        auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
+        snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
     };
     let g = ctl.create_replication_group(r)?;
     Ok(one(ctl, &g))
 }
 
-pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let (groups, marker) = ctl.describe_replication_groups(
-        params.string("ReplicationGroupId").as_deref(),
-        params.int("MaxRecords")?,
-        params.string("Marker").as_deref(),
+        v.string("ReplicationGroupId").as_deref(),
+        v.int("MaxRecords"),
+        v.string("Marker").as_deref(),
     )?;
     let mut x = Xml::default();
     x.opt("Marker", marker.as_deref());
@@ -241,75 +383,58 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
     Ok(x.finish())
 }
 
-pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = ModifyReplicationGroup {
-        replication_group_id: params.required("ReplicationGroupId")?,
-        description: params.string("ReplicationGroupDescription"),
-        primary_cluster_id: params.string("PrimaryClusterId"),
-        automatic_failover: params.bool("AutomaticFailoverEnabled")?,
-        multi_az: params.bool("MultiAZEnabled")?,
-        node_group_id: params.string("NodeGroupId"),
-        cache_node_type: params.string("CacheNodeType"),
-        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        cache_parameter_group_name: params.string("CacheParameterGroupName"),
-        engine_version: params.string("EngineVersion"),
-        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
+        replication_group_id: v.required_id("ReplicationGroupId"),
+        description: v.string("ReplicationGroupDescription"),
+        primary_cluster_id: v.id("PrimaryClusterId"),
+        automatic_failover: v.bool("AutomaticFailoverEnabled"),
+        multi_az: v.bool("MultiAZEnabled"),
+        node_group_id: v.string("NodeGroupId"),
+        cache_node_type: v.string("CacheNodeType"),
+        preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
+        snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        cache_parameter_group_name: v.string("CacheParameterGroupName"),
+        engine_version: v.string("EngineVersion"),
+        auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
+        apply_immediately: v.flag("ApplyImmediately"),
     };
     let g = ctl.modify_replication_group(r)?;
     Ok(one(ctl, &g))
 }
 
-pub fn delete(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.delete_replication_group(
-        &params.required("ReplicationGroupId")?,
-        params.bool("RetainPrimaryCluster")?.unwrap_or(false),
-        params.string("FinalSnapshotIdentifier").as_deref(),
+        &v.required_id("ReplicationGroupId"),
+        v.flag("RetainPrimaryCluster"),
     )?;
     Ok(one(ctl, &g))
 }
 
-/// NewReplicaCount, directly or through ReplicaConfiguration for node group 0001.
-fn replica_count(params: &Params) -> Result<Option<i64>, Fault> {
-    if let Some(n) = params.int("NewReplicaCount")? {
-        return Ok(Some(n));
-    }
-    let base = "ReplicaConfiguration.ConfigureShard.1.NewReplicaCount";
-    let member = "ReplicaConfiguration.member.1.NewReplicaCount";
-    match params.int(base)? {
-        Some(n) => Ok(Some(n)),
-        None => params.int(member),
-    }
-}
-
-pub fn increase(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let zones = params.list(
+pub fn increase(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let zones = v.list(
         "ReplicaConfiguration.ConfigureShard.1.PreferredAvailabilityZones",
         "PreferredAvailabilityZone",
     );
-    let g = ctl.increase_replica_count(
-        &params.required("ReplicationGroupId")?,
-        replica_count(params)?,
-        &zones,
-    )?;
+    let target = replica_count(v).unwrap_or_default();
+    let g = ctl.increase_replica_count(&v.required_id("ReplicationGroupId"), target, &zones)?;
     Ok(one(ctl, &g))
 }
 
-pub fn decrease(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let remove = params.list("ReplicasToRemove", "member");
+pub fn decrease(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let remove = v.list("ReplicasToRemove", "member");
     let g = ctl.decrease_replica_count(
-        &params.required("ReplicationGroupId")?,
-        replica_count(params)?,
+        &v.required_id("ReplicationGroupId"),
+        replica_count(v),
         &remove,
     )?;
     Ok(one(ctl, &g))
 }
 
-pub fn test_failover(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn test_failover(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.test_failover(
-        &params.required("ReplicationGroupId")?,
-        &params.required("NodeGroupId")?,
+        &v.required_id("ReplicationGroupId"),
+        &v.required("NodeGroupId"),
     )?;
     Ok(one(ctl, &g))
 }

@@ -11,7 +11,6 @@ impl Controller {
     pub fn delete_cache_cluster(
         &self,
         id: &str,
-        final_snapshot_identifier: Option<&str>,
     ) -> Result<CacheCluster, Fault> {
         if id.is_empty() {
             return Err(Fault::missing("CacheClusterId"));
@@ -20,11 +19,6 @@ impl Controller {
         let out = self.store().update_cluster(&id, |c, _| {
             require_available(c)?;
             super::refuse_member(c)?;
-            if final_snapshot_identifier.is_some() {
-                return Err(Fault::InvalidParameterCombination(
-                    "FinalSnapshotIdentifier is not supported by Larder yet.".into(),
-                ));
-            }
             c.status = ClusterStatus::Deleting;
             Ok(c.clone())
         })?;
