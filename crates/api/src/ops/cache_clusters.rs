@@ -18,14 +18,20 @@ const AZ_MODE: super::Kind = Enum(AZ_MODES, "must be single-az or cross-az");
 const NUM_CACHE_NODES: super::Kind = range(1, i64::MAX, "must be at least 1");
 
 pub const CREATE: &[Param] = &[
-    req("CacheClusterId", Identifier(larder_model::ids::CACHE_CLUSTER_ID_MAX)),
+    req(
+        "CacheClusterId",
+        Identifier(larder_model::ids::CACHE_CLUSTER_ID_MAX),
+    ),
     p("ReplicationGroupId", Str),
     p("AZMode", AZ_MODE),
     p("PreferredAvailabilityZone", Str),
     p("PreferredAvailabilityZones", List),
     p("NumCacheNodes", NUM_CACHE_NODES),
     req("CacheNodeType", NodeType),
-    req("Engine", Enum(ENGINES, "must be redis, valkey or memcached")),
+    req(
+        "Engine",
+        Enum(ENGINES, "must be redis, valkey or memcached"),
+    ),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
     p(
@@ -202,7 +208,10 @@ fn one_cluster(ctl: &Controller, c: &CacheCluster) -> String {
 pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = CreateCacheCluster {
         cache_cluster_id: v.required_id("CacheClusterId"),
-        engine: v.choice("Engine").and_then(Engine::parse).unwrap_or(Engine::Memcached),
+        engine: v
+            .choice("Engine")
+            .and_then(Engine::parse)
+            .unwrap_or(Engine::Memcached),
         engine_version: v.string("EngineVersion"),
         cache_node_type: v.required("CacheNodeType"),
         num_cache_nodes: v.int("NumCacheNodes").unwrap_or(1) as u32,
@@ -244,7 +253,9 @@ pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
 pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = ModifyCacheCluster {
         cache_cluster_id: v.required_id("CacheClusterId"),
-        num_cache_nodes: v.int("NumCacheNodes").map(|n| n.min(i64::from(u32::MAX)) as u32),
+        num_cache_nodes: v
+            .int("NumCacheNodes")
+            .map(|n| n.min(i64::from(u32::MAX)) as u32),
         cache_node_ids_to_remove: v.list("CacheNodeIdsToRemove", "CacheNodeId"),
         cache_node_type: v.string("CacheNodeType"),
         apply_immediately: v.flag("ApplyImmediately"),

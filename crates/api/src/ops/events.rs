@@ -22,7 +22,10 @@ const SOURCE_TYPES: &[&str] = &[
 
 pub const DESCRIBE: &[Param] = &[
     p("SourceIdentifier", Str),
-    p("SourceType", Enum(SOURCE_TYPES, "is not a known source type")),
+    p(
+        "SourceType",
+        Enum(SOURCE_TYPES, "is not a known source type"),
+    ),
     p("StartTime", Time),
     p("EndTime", Time),
     p("Duration", range(0, 20160, "must be 0-20160 minutes")),

@@ -64,9 +64,6 @@ pub fn test_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> 
 }
 
 pub fn complete_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
-    let g = ctl.complete_migration(
-        &v.required_id("ReplicationGroupId"),
-        v.flag("Force"),
-    )?;
+    let g = ctl.complete_migration(&v.required_id("ReplicationGroupId"), v.flag("Force"))?;
     Ok(one(ctl, &g))
 }

@@ -17,8 +17,8 @@ use larder_controller::Controller;
 use larder_model::Fault;
 
 use crate::params::Params;
-pub use kinds::{Inert, Kind, Param};
 use kinds::{p, range, req};
+pub use kinds::{Inert, Kind, Param};
 pub use validated::{validate, Rule, Validated};
 
 /// Runs one action and returns the XML of its `<Result>` element.

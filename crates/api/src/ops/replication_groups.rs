@@ -2,8 +2,8 @@
 //! controller, XML out.
 
 use larder_controller::Controller;
-use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
 use larder_model::replication_group::MAX_REPLICAS;
+use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
 use larder_model::{Engine, Fault, ReplicationGroup};
 
 use super::{p, range, req, Inert::*, Kind::*, Param, Rule, Validated};
@@ -210,8 +210,7 @@ fn node_type_or_primary(v: &Validated) -> Result<(), Fault> {
 }
 
 fn multi_az_needs_failover_flag(v: &Validated) -> Result<(), Fault> {
-    if v.bool("MultiAZEnabled") == Some(true) && v.bool("AutomaticFailoverEnabled") == Some(false)
-    {
+    if v.bool("MultiAZEnabled") == Some(true) && v.bool("AutomaticFailoverEnabled") == Some(false) {
         return Err(Fault::InvalidParameterCombination(
             "Multi-AZ needs automatic failover.".into(),
         ));
@@ -353,7 +352,10 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         num_cache_clusters: total(v) as u32,
         preferred_cache_cluster_azs: v.list("PreferredCacheClusterAZs", "AvailabilityZone"),
         cache_node_type: v.string("CacheNodeType"),
-        engine: v.choice("Engine").and_then(Engine::parse).unwrap_or(Engine::Redis),
+        engine: v
+            .choice("Engine")
+            .and_then(Engine::parse)
+            .unwrap_or(Engine::Redis),
         engine_version: v.string("EngineVersion"),
         cache_parameter_group_name: v.string("CacheParameterGroupName"),
         cache_subnet_group_name: v.string("CacheSubnetGroupName"),

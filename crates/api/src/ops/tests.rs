@@ -32,7 +32,10 @@ fn required_parameters_come_first() {
         Err(Fault::missing("CacheClusterId"))
     );
     assert_eq!(
-        check("CreateCacheCluster", "CacheClusterId=a&CacheNodeType=cache.t4g.micro"),
+        check(
+            "CreateCacheCluster",
+            "CacheClusterId=a&CacheNodeType=cache.t4g.micro"
+        ),
         Err(Fault::missing("Engine"))
     );
     assert_eq!(check("CreateCacheCluster", MC), Ok(()));
@@ -45,7 +48,10 @@ fn int_and_bool_and_time_must_parse() {
         "NumCacheNodes",
     );
     assert_invalid_value(
-        check("CreateCacheCluster", &format!("{MC}&AutoMinorVersionUpgrade=yes")),
+        check(
+            "CreateCacheCluster",
+            &format!("{MC}&AutoMinorVersionUpgrade=yes"),
+        ),
         "AutoMinorVersionUpgrade",
     );
     assert_invalid_value(check("DescribeEvents", "StartTime=yesterday"), "StartTime");
@@ -54,18 +60,58 @@ fn int_and_bool_and_time_must_parse() {
 #[test]
 fn ranges_refuse_both_ends() {
     for (action, base, name, bad, good) in [
-        ("DescribeCacheClusters", "", "MaxRecords", ["19", "101"], ["20", "100"]),
-        ("CreateCacheCluster", MC, "Port", ["0", "65536"], ["1", "65535"]),
-        ("CreateCacheCluster", MC, "NumCacheNodes", ["0", "-1"], ["1", "40"]),
-        ("CreateReplicationGroup", RG, "NumCacheClusters", ["0", "7"], ["1", "6"]),
-        ("CreateReplicationGroup", RG, "ReplicasPerNodeGroup", ["-1", "6"], ["0", "5"]),
-        ("DescribeEvents", "", "Duration", ["-1", "20161"], ["0", "20160"]),
+        (
+            "DescribeCacheClusters",
+            "",
+            "MaxRecords",
+            ["19", "101"],
+            ["20", "100"],
+        ),
+        (
+            "CreateCacheCluster",
+            MC,
+            "Port",
+            ["0", "65536"],
+            ["1", "65535"],
+        ),
+        (
+            "CreateCacheCluster",
+            MC,
+            "NumCacheNodes",
+            ["0", "-1"],
+            ["1", "40"],
+        ),
+        (
+            "CreateReplicationGroup",
+            RG,
+            "NumCacheClusters",
+            ["0", "7"],
+            ["1", "6"],
+        ),
+        (
+            "CreateReplicationGroup",
+            RG,
+            "ReplicasPerNodeGroup",
+            ["-1", "6"],
+            ["0", "5"],
+        ),
+        (
+            "DescribeEvents",
+            "",
+            "Duration",
+            ["-1", "20161"],
+            ["0", "20160"],
+        ),
     ] {
         for b in bad {
             assert_invalid_value(check(action, &format!("{base}&{name}={b}")), name);
         }
         for g in good {
-            assert_eq!(check(action, &format!("{base}&{name}={g}")), Ok(()), "{name}={g}");
+            assert_eq!(
+                check(action, &format!("{base}&{name}={g}")),
+                Ok(()),
+                "{name}={g}"
+            );
         }
     }
 }
@@ -76,7 +122,10 @@ fn enumerations_accept_only_their_names() {
         check("CreateCacheCluster", &format!("{MC}&AZMode=sideways")),
         "AZMode",
     );
-    assert_eq!(check("CreateCacheCluster", &format!("{MC}&AZMode=cross-az")), Ok(()));
+    assert_eq!(
+        check("CreateCacheCluster", &format!("{MC}&AZMode=cross-az")),
+        Ok(())
+    );
     let mongo = MC.replace("memcached", "mongodb");
     assert_invalid_value(check("CreateCacheCluster", &mongo), "Engine");
     assert_invalid_value(
@@ -139,27 +188,42 @@ fn windows_and_node_types_are_checked() {
 #[test]
 fn combinations_are_rules_of_the_operation() {
     let r = MC.replace("memcached", "redis");
-    assert_invalid_value(check("CreateCacheCluster", &format!("{r}&NumCacheNodes=2")), "NumCacheNodes");
+    assert_invalid_value(
+        check("CreateCacheCluster", &format!("{r}&NumCacheNodes=2")),
+        "NumCacheNodes",
+    );
     assert!(matches!(
         check("CreateCacheCluster", &format!("{MC}&NumCacheNodes=41")),
         Err(Fault::NodeQuotaForClusterExceeded(_))
     ));
     assert_combination(check("CreateCacheCluster", &format!("{r}&AZMode=cross-az")));
-    assert_combination(check("CreateCacheCluster", &format!("{MC}&ReplicationGroupId=g")));
+    assert_combination(check(
+        "CreateCacheCluster",
+        &format!("{MC}&ReplicationGroupId=g"),
+    ));
     assert_combination(check(
         "CreateReplicationGroup",
         &format!("{RG}&AutomaticFailoverEnabled=true&NumCacheClusters=1"),
     ));
     assert_eq!(
-        check("CreateReplicationGroup", &format!("{RG}&AutomaticFailoverEnabled=true&NumCacheClusters=2")),
+        check(
+            "CreateReplicationGroup",
+            &format!("{RG}&AutomaticFailoverEnabled=true&NumCacheClusters=2")
+        ),
         Ok(())
     );
-    assert_combination(check("CreateReplicationGroup", &format!("{RG}&MultiAZEnabled=true")));
+    assert_combination(check(
+        "CreateReplicationGroup",
+        &format!("{RG}&MultiAZEnabled=true"),
+    ));
     assert_combination(check(
         "CreateReplicationGroup",
         &format!("{RG}&NumCacheClusters=3&ReplicasPerNodeGroup=1"),
     ));
-    assert_combination(check("CreateReplicationGroup", &format!("{RG}&NumNodeGroups=2")));
+    assert_combination(check(
+        "CreateReplicationGroup",
+        &format!("{RG}&NumNodeGroups=2"),
+    ));
     assert_combination(check(
         "ModifyCacheCluster",
         "CacheClusterId=a&CacheNodeIdsToRemove.CacheNodeId.1=0002",
@@ -168,11 +232,17 @@ fn combinations_are_rules_of_the_operation() {
     assert_combination(check("ListAllowedNodeTypeModifications", ""));
     assert_combination(check("DescribeEvents", "SourceIdentifier=a"));
     assert_eq!(
-        check("CreateReplicationGroup", "ReplicationGroupId=g&ReplicationGroupDescription=d"),
+        check(
+            "CreateReplicationGroup",
+            "ReplicationGroupId=g&ReplicationGroupDescription=d"
+        ),
         Err(Fault::missing("CacheNodeType"))
     );
     assert_eq!(
-        check("IncreaseReplicaCount", "ReplicationGroupId=g&ApplyImmediately=true"),
+        check(
+            "IncreaseReplicaCount",
+            "ReplicationGroupId=g&ApplyImmediately=true"
+        ),
         Err(Fault::missing("NewReplicaCount"))
     );
     assert_invalid_value(
@@ -183,7 +253,10 @@ fn combinations_are_rules_of_the_operation() {
         "NewReplicaCount",
     );
     assert!(matches!(
-        check("IncreaseReplicaCount", "ReplicationGroupId=g&ApplyImmediately=true&NewReplicaCount=6"),
+        check(
+            "IncreaseReplicaCount",
+            "ReplicationGroupId=g&ApplyImmediately=true&NewReplicaCount=6"
+        ),
         Err(Fault::InvalidParameterValue(_))
     ));
 }
@@ -198,7 +271,11 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
         "ClusterMode=disabled",
         "CacheSubnetGroupName=default",
     ] {
-        assert_eq!(check("CreateReplicationGroup", &format!("{base}&{ok}")), Ok(()), "{ok}");
+        assert_eq!(
+            check("CreateReplicationGroup", &format!("{base}&{ok}")),
+            Ok(()),
+            "{ok}"
+        );
     }
     for (refused, name) in [
         ("SnapshotRetentionLimit=1", "SnapshotRetentionLimit"),
@@ -206,7 +283,10 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
         ("NetworkType=dual_stack", "NetworkType"),
         ("ClusterMode=compatible", "ClusterMode"),
         ("SnapshotWindow=05:00-06:00", "SnapshotWindow"),
-        ("SecurityGroupIds.SecurityGroupId.1=sg-1", "SecurityGroupIds"),
+        (
+            "SecurityGroupIds.SecurityGroupId.1=sg-1",
+            "SecurityGroupIds",
+        ),
         ("FinalSnapshotIdentifier=s", "FinalSnapshotIdentifier"),
     ] {
         let action = if name == "FinalSnapshotIdentifier" {
@@ -220,11 +300,17 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
         }
     }
     assert!(matches!(
-        check("CreateReplicationGroup", &format!("{base}&SnapshotRetentionLimit=x")),
+        check(
+            "CreateReplicationGroup",
+            &format!("{base}&SnapshotRetentionLimit=x")
+        ),
         Err(Fault::InvalidParameterValue(_))
     ));
     assert_eq!(
-        check("CreateReplicationGroup", &format!("{base}&CacheSubnetGroupName=mine")),
+        check(
+            "CreateReplicationGroup",
+            &format!("{base}&CacheSubnetGroupName=mine")
+        ),
         Err(Fault::CacheSubnetGroupNotFound("mine".into()))
     );
 }
@@ -307,7 +393,11 @@ fn every_checking_entry_of_every_table_is_reached_by_validate() {
 #[test]
 fn tables_have_no_duplicates() {
     for (i, a) in OPERATIONS.iter().enumerate() {
-        assert!(OPERATIONS[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+        assert!(
+            OPERATIONS[i + 1..].iter().all(|b| b.name != a.name),
+            "{}",
+            a.name
+        );
         for (j, p) in a.params.iter().enumerate() {
             assert!(
                 a.params[j + 1..].iter().all(|q| q.name != p.name),

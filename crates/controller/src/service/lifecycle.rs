@@ -8,10 +8,7 @@ use crate::Controller;
 impl Controller {
     /// Marks an available cluster `deleting`; the reconcile loop stops its nodes,
     /// removes their data and finally the record.
-    pub fn delete_cache_cluster(
-        &self,
-        id: &str,
-    ) -> Result<CacheCluster, Fault> {
+    pub fn delete_cache_cluster(&self, id: &str) -> Result<CacheCluster, Fault> {
         if id.is_empty() {
             return Err(Fault::missing("CacheClusterId"));
         }
