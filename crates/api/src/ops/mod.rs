@@ -4,6 +4,7 @@
 mod cache_clusters;
 mod catalog;
 mod events;
+mod group_rules;
 mod migration;
 mod render;
 mod replication_groups;
@@ -193,5 +194,7 @@ pub fn dispatch(controller: &Controller, action: &str, params: &Params) -> Resul
     (op.handler)(controller, &v)
 }
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;
