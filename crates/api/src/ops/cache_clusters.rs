@@ -40,7 +40,7 @@ pub const CREATE: &[Param] = &[
     ),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("Tags", List),
+    p("Tags", Tags),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
     p("PreferredMaintenanceWindow", Window),

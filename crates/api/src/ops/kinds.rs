@@ -38,6 +38,8 @@ pub enum Kind {
     Time,
     /// A flattened list or structure list; its members are checked by the operation's rules.
     List,
+    /// Tags sent as `Name.Tag.N.Key` / `.Value`: at least one well-formed tag.
+    Tags,
     /// Accepted by the service but not by Larder yet: refused clearly whenever given.
     Unsupported,
     /// Not implemented by Larder yet, so accepted only with the value that asks for
@@ -129,6 +131,13 @@ pub fn check(params: &Params, spec: &Param) -> Result<(), Fault> {
             if !names.iter().any(|n| n.eq_ignore_ascii_case(raw)) {
                 return Err(not_found(raw.to_string()));
             }
+        }
+        Kind::Tags => {
+            let tags = params.tags(name);
+            if tags.is_empty() {
+                return Err(Fault::missing(name));
+            }
+            tags.iter().try_for_each(larder_model::arn::check_tag)?;
         }
         Kind::Str | Kind::List => {}
     }

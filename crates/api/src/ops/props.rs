@@ -16,7 +16,7 @@ fn good_value(kind: Kind) -> Option<String> {
         Kind::Inert(Inert::False) => "false".into(),
         Kind::Inert(Inert::Zero) => "0".into(),
         Kind::Inert(Inert::Only(v)) => v.into(),
-        Kind::List | Kind::Unsupported => return None,
+        Kind::List | Kind::Tags | Kind::Unsupported => return None,
     })
 }
 
@@ -29,7 +29,7 @@ fn bad_value(kind: Kind) -> Option<String> {
         Kind::Range { max, .. } if max < i64::MAX => (max + 1).to_string(),
         Kind::Range { min, .. } => (min - 1).to_string(),
         Kind::Enum(..) | Kind::Existing(..) => "no-such-thing".into(),
-        Kind::Unsupported => "x".into(),
+        Kind::Unsupported | Kind::Tags => "x".into(),
         Kind::Inert(Inert::False) => "true".into(),
         Kind::Inert(_) => "7".into(),
     })
@@ -40,9 +40,10 @@ fn required_body(op: &Operation) -> String {
     op.params
         .iter()
         .filter(|p| p.required)
-        .map(|p| match good_value(p.kind) {
-            Some(v) => format!("{}={v}", p.name),
-            None => format!("{}.member.1=x", p.name),
+        .map(|p| match (good_value(p.kind), p.kind) {
+            (Some(v), _) => format!("{}={v}", p.name),
+            (None, Kind::Tags) => format!("{0}.Tag.1.Key=k&{0}.Tag.1.Value=v", p.name),
+            (None, _) => format!("{}.member.1=x", p.name),
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -60,11 +61,14 @@ fn every_checking_entry_of_every_table_is_reached_by_validate() {
             let Some(bad) = bad_value(spec.kind) else {
                 continue;
             };
-            let body = format!("{base}&{}={bad}", spec.name);
+            let body = match spec.kind {
+                Kind::Tags => format!("{base}&{}.Tag.9.Key=aws:{bad}", spec.name),
+                _ => format!("{base}&{}={bad}", spec.name),
+            };
             let got = validate(op, &Params::parse(body.as_bytes())).map(drop);
             let named = match &got {
                 Err(Fault::InvalidParameterValue(m) | Fault::InvalidParameterCombination(m)) => {
-                    m.contains(spec.name) || matches!(spec.kind, Kind::NodeType)
+                    m.contains(spec.name) || matches!(spec.kind, Kind::NodeType | Kind::Tags)
                 }
                 Err(_) => matches!(spec.kind, Kind::Existing(..)),
                 Ok(()) => false,

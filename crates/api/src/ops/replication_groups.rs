@@ -46,7 +46,7 @@ pub const CREATE: &[Param] = &[
     ),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("Tags", List),
+    p("Tags", Tags),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
     p("PreferredMaintenanceWindow", Window),

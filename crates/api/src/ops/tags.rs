@@ -5,7 +5,7 @@ use larder_model::Fault;
 
 use super::{render, req, Kind::*, Param, Rule, Validated};
 
-pub const ADD: &[Param] = &[req("ResourceName", Str), req("Tags", List)];
+pub const ADD: &[Param] = &[req("ResourceName", Str), req("Tags", Tags)];
 pub const REMOVE: &[Param] = &[req("ResourceName", Str), req("TagKeys", List)];
 pub const LIST: &[Param] = &[req("ResourceName", Str)];
 pub const ADD_RULES: &[Rule] = &[];

@@ -313,3 +313,24 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
         Err(Fault::CacheSubnetGroupNotFound("mine".into()))
     );
 }
+
+#[test]
+fn tags_must_be_well_formed() {
+    let add = |tags: &str| {
+        check(
+            "AddTagsToResource",
+            &format!("ResourceName=arn:aws:elasticache:us-east-1:0:cluster:a&{tags}"),
+        )
+    };
+    assert_eq!(add("Tags.Tag.1.Key=team&Tags.Tag.1.Value=cache"), Ok(()));
+    assert_invalid_value(add("Tags.Tag.1.Key=aws:owner"), "aws:");
+    assert_invalid_value(
+        add(&format!("Tags.Tag.1.Key={}", "k".repeat(129))),
+        "Tag key",
+    );
+    assert_eq!(add("Tags.Tag.1.Value=orphan"), Err(Fault::missing("Tags")));
+    assert_invalid_value(
+        check("CreateCacheCluster", &format!("{MC}&Tags.Tag.1.Key=aws:x")),
+        "aws:",
+    );
+}

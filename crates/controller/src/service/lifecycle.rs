@@ -9,9 +9,6 @@ impl Controller {
     /// Marks an available cluster `deleting`; the reconcile loop stops its nodes,
     /// removes their data and finally the record.
     pub fn delete_cache_cluster(&self, id: &str) -> Result<CacheCluster, Fault> {
-        if id.is_empty() {
-            return Err(Fault::missing("CacheClusterId"));
-        }
         let id = id.to_ascii_lowercase();
         let out = self.store().update_cluster(&id, |c, _| {
             require_available(c)?;
@@ -30,12 +27,6 @@ impl Controller {
         id: &str,
         node_ids: &[String],
     ) -> Result<CacheCluster, Fault> {
-        if id.is_empty() {
-            return Err(Fault::missing("CacheClusterId"));
-        }
-        if node_ids.is_empty() {
-            return Err(Fault::missing("CacheNodeIdsToReboot"));
-        }
         let id = id.to_ascii_lowercase();
         let group = self
             .store()
