@@ -2,7 +2,7 @@
 //! table already validated (ranges, enumerations, identifier syntax, combinations), and
 //! carried out by the controller's service layer, which checks only what needs state.
 
-use crate::{Engine, Tag};
+use crate::{Engine, NodeType, Tag};
 
 /// CreateCacheCluster.
 #[derive(Debug, Clone)]
@@ -13,8 +13,8 @@ pub struct CreateCacheCluster {
     pub engine: Engine,
     /// Major.minor or full version; defaults to the installed one.
     pub engine_version: Option<String>,
-    /// A known node type, e.g. `cache.t4g.micro`.
-    pub cache_node_type: String,
+    /// The node type, e.g. `cache.t4g.micro`.
+    pub cache_node_type: NodeType,
     /// Node count (memcached 1..=40, redis 1).
     pub num_cache_nodes: u32,
     /// AZMode cross-az (memcached only).
@@ -83,8 +83,8 @@ pub struct CreateReplicationGroup {
     pub num_cache_clusters: u32,
     /// Zone per member, primary first.
     pub preferred_cache_cluster_azs: Vec<String>,
-    /// A known node type; `None` only when growing from PrimaryClusterId (inherited).
-    pub cache_node_type: Option<String>,
+    /// The node type; `None` only when growing from PrimaryClusterId (inherited).
+    pub cache_node_type: Option<NodeType>,
     /// `redis` or `valkey`.
     pub engine: Engine,
     /// Engine version.

@@ -116,7 +116,15 @@ pub const DESCRIBE_RULES: &[Rule] = &[];
 /// Checks of ModifyCacheCluster that need only the request.
 pub const MODIFY_RULES: &[Rule] = &[engine_is_fixed, memcached_node_limit, removal_needs_count];
 pub const DELETE_RULES: &[Rule] = &[];
-pub const REBOOT_RULES: &[Rule] = &[];
+/// A reboot names at least one node.
+pub const REBOOT_RULES: &[Rule] = &[reboot_names_nodes];
+
+fn reboot_names_nodes(v: &Validated) -> Result<(), Fault> {
+    if v.list("CacheNodeIdsToReboot", "CacheNodeId").is_empty() {
+        return Err(Fault::missing("CacheNodeIdsToReboot"));
+    }
+    Ok(())
+}
 
 fn no_replication_group(v: &Validated) -> Result<(), Fault> {
     if v.given("ReplicationGroupId") {
@@ -213,7 +221,9 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
             .and_then(Engine::parse)
             .unwrap_or(Engine::Memcached),
         engine_version: v.string("EngineVersion"),
-        cache_node_type: v.required("CacheNodeType"),
+        cache_node_type: v
+            .node_type("CacheNodeType")
+            .ok_or_else(|| Fault::missing("CacheNodeType"))?,
         num_cache_nodes: v.int("NumCacheNodes").unwrap_or(1) as u32,
         cross_az: v.choice("AZMode") == Some("cross-az"),
         preferred_availability_zones: match v.string("PreferredAvailabilityZone") {

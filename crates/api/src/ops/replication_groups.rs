@@ -229,7 +229,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         multi_az: v.flag("MultiAZEnabled"),
         num_cache_clusters: total(v) as u32,
         preferred_cache_cluster_azs: v.list("PreferredCacheClusterAZs", "AvailabilityZone"),
-        cache_node_type: v.string("CacheNodeType"),
+        cache_node_type: v.node_type("CacheNodeType"),
         engine: v
             .choice("Engine")
             .and_then(Engine::parse)

@@ -229,6 +229,13 @@ fn combinations_are_rules_of_the_operation() {
     ));
     assert_combination(check("ModifyCacheCluster", "CacheClusterId=a&Engine=redis"));
     assert_combination(check("ListAllowedNodeTypeModifications", ""));
+    assert_eq!(
+        check(
+            "RebootCacheCluster",
+            "CacheClusterId=a&CacheNodeIdsToReboot.CacheNodeId.x=1"
+        ),
+        Err(Fault::missing("CacheNodeIdsToReboot"))
+    );
     assert_combination(check("DescribeEvents", "SourceIdentifier=a"));
     assert_eq!(
         check(

@@ -82,6 +82,12 @@ impl<'a> Validated<'a> {
         values.iter().copied().find(|v| v.eq_ignore_ascii_case(raw))
     }
 
+    /// A node type the table checked exists.
+    pub fn node_type(&self, name: &str) -> Option<larder_model::NodeType> {
+        self.string(name)
+            .and_then(|t| larder_model::NodeType::find(&t))
+    }
+
     /// An integer (already checked to parse and to be in range).
     pub fn int(&self, name: &str) -> Option<i64> {
         self.kind(name);

@@ -3,8 +3,7 @@
 use chrono::Utc;
 use larder_model::requests::CreateCacheCluster;
 use larder_model::{
-    CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, NodeType,
-    PendingModifiedValues,
+    CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, PendingModifiedValues,
 };
 
 use super::{check_common_settings, check_parameter_group, CommonSettings};
@@ -19,9 +18,7 @@ impl Controller {
         let id = req.cache_cluster_id.clone();
         let engine = req.engine;
         let num = req.num_cache_nodes as i64;
-        let node_type = NodeType::find(&req.cache_node_type).ok_or_else(|| {
-            Fault::InvalidParameterValue(format!("Invalid node type: {}", req.cache_node_type))
-        })?;
+        let node_type = req.cache_node_type;
         let version = self
             .engines()
             .resolve(engine, req.engine_version.as_deref())?

@@ -7,7 +7,6 @@ use chrono::Utc;
 use larder_model::requests::ModifyCacheCluster;
 use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow, NodeStatus,
-    NodeType,
 };
 
 use super::{check_parameter_group, require_available};
@@ -33,16 +32,12 @@ impl NodeChanges {
     }
 }
 
-/// Checks node changes against a cluster; returns them with no-ops dropped.
+/// Checks node changes against the cluster's current state (its engine, node count and
+/// node ids); returns them with no-ops dropped. Values were checked by the api.
 fn validate_node_changes(c: &CacheCluster, mut ch: NodeChanges) -> Result<NodeChanges, Fault> {
     let current = c.num_cache_nodes();
     if ch.node_type.as_deref() == Some(c.cache_node_type.as_str()) {
         ch.node_type = None;
-    }
-    if let Some(t) = &ch.node_type {
-        // The api checked the name; this guards direct callers.
-        NodeType::find(t)
-            .ok_or_else(|| Fault::InvalidParameterValue(format!("Invalid node type: {t}")))?;
     }
     if ch.num_cache_nodes == Some(current) && ch.ids_to_remove.is_empty() {
         ch.num_cache_nodes = None;

@@ -108,14 +108,14 @@ impl Controller {
         };
         let total = i64::from(req.num_cache_clusters);
         let (automatic_failover, multi_az) = (req.automatic_failover, req.multi_az);
-        let node_type_name = match (&req.cache_node_type, &existing_primary) {
-            (Some(t), _) => t.clone(),
-            (None, Some(p)) => p.cache_node_type.clone(),
+        // The api requires CacheNodeType unless the group grows from PrimaryClusterId.
+        let node_type = match (req.cache_node_type, &existing_primary) {
+            (Some(t), _) => t,
+            (None, Some(p)) => NodeType::find(&p.cache_node_type).ok_or_else(|| {
+                Fault::Internal(format!("unknown stored node type {}", p.cache_node_type))
+            })?,
             (None, None) => return Err(Fault::missing("CacheNodeType")),
         };
-        let node_type = NodeType::find(&node_type_name).ok_or_else(|| {
-            Fault::InvalidParameterValue(format!("Invalid node type: {node_type_name}"))
-        })?;
         let version = match &existing_primary {
             Some(p) => self
                 .engines()
