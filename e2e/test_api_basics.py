@@ -149,6 +149,24 @@ def _bad_create_cases():
         ("redis-two-nodes", dict(r, CacheClusterId="x4", NumCacheNodes=2), "InvalidParameterValue"),
         ("memcached-41-nodes", dict(base, CacheClusterId="x5", NumCacheNodes=41),
          "NodeQuotaForClusterExceeded"),
+        # Checked from the operation's table alone (docs/DESIGN.md, Validation).
+        ("zero-nodes", dict(base, CacheClusterId="x6", NumCacheNodes=0), "InvalidParameterValue"),
+        ("redis-cross-az", dict(r, CacheClusterId="x7", AZMode="cross-az"),
+         "InvalidParameterCombination"),
+        ("unknown-az-mode", dict(base, CacheClusterId="x8", AZMode="sideways"),
+         "InvalidParameterValue"),
+        ("port-zero", dict(base, CacheClusterId="x9", Port=0), "InvalidParameterValue"),
+        ("port-too-big", dict(base, CacheClusterId="x10", Port=65536), "InvalidParameterValue"),
+        ("short-window", dict(base, CacheClusterId="x11",
+                              PreferredMaintenanceWindow="sun:05:00-sun:05:30"),
+         "InvalidParameterValue"),
+        ("zones-both-ways", dict(base, CacheClusterId="x12", PreferredAvailabilityZone="us-east-1a",
+                                 PreferredAvailabilityZones=["us-east-1a"]),
+         "InvalidParameterCombination"),
+        ("zone-per-node", dict(base, CacheClusterId="x13", NumCacheNodes=2,
+                               PreferredAvailabilityZones=["us-east-1a"]), "InvalidParameterValue"),
+        ("aws-tag", dict(base, CacheClusterId="x14", Tags=[{"Key": "aws:team", "Value": "v"}]),
+         "InvalidParameterValue"),
     ]
 
 

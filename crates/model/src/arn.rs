@@ -72,20 +72,27 @@ pub struct Tag {
     pub value: String,
 }
 
-/// Merges `add` into `tags` (same key replaces) and checks the per-resource limit.
+/// Checks one tag's syntax: a key of 1-128 characters not starting with `aws:`, a
+/// value of at most 256. (The api checks every tag of a request with this.)
+pub fn check_tag(t: &Tag) -> Result<(), Fault> {
+    if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
+        return Err(Fault::InvalidParameterValue(format!(
+            "Tag key must be 1-128 characters and value at most 256: '{}'",
+            t.key
+        )));
+    }
+    if t.key.starts_with("aws:") {
+        return Err(Fault::InvalidParameterValue(
+            "Tag keys may not start with 'aws:'.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Merges `add` (tags `check_tag` accepted) into `tags`, the same key replacing, and
+/// checks the per-resource limit.
 pub fn merge_tags(tags: &mut Vec<Tag>, add: Vec<Tag>) -> Result<(), Fault> {
     for t in add {
-        if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
-            return Err(Fault::InvalidParameterValue(format!(
-                "Tag key must be 1-128 characters and value at most 256: '{}'",
-                t.key
-            )));
-        }
-        if t.key.starts_with("aws:") {
-            return Err(Fault::InvalidParameterValue(
-                "Tag keys may not start with 'aws:'.".into(),
-            ));
-        }
         match tags.iter_mut().find(|x| x.key == t.key) {
             Some(existing) => existing.value = t.value,
             None => tags.push(t),

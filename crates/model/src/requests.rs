@@ -1,28 +1,25 @@
-//! Typed operation requests, filled in by the api crate from wire parameters and
-//! carried out by the controller's service layer.
+//! Typed operation requests, built by the api crate from parameters its operation
+//! table already validated (ranges, enumerations, identifier syntax, combinations), and
+//! carried out by the controller's service layer, which checks only what needs state.
 
-use crate::Tag;
+use crate::{Engine, NodeType, Tag};
 
 /// CreateCacheCluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CreateCacheCluster {
-    /// Required.
+    /// Valid and lower-cased.
     pub cache_cluster_id: String,
-    /// `redis`, `valkey` or `memcached`; required unless the cluster joins a replication group.
-    pub engine: Option<String>,
+    /// The engine.
+    pub engine: Engine,
     /// Major.minor or full version; defaults to the installed one.
     pub engine_version: Option<String>,
-    /// Node type, e.g. `cache.t4g.micro`.
-    pub cache_node_type: Option<String>,
+    /// The node type, e.g. `cache.t4g.micro`.
+    pub cache_node_type: NodeType,
     /// Node count (memcached 1..=40, redis 1).
-    pub num_cache_nodes: Option<i64>,
-    /// Joining a replication group is not supported yet.
-    pub replication_group_id: Option<String>,
-    /// `single-az` or `cross-az`.
-    pub az_mode: Option<String>,
-    /// Zone for every node.
-    pub preferred_availability_zone: Option<String>,
-    /// Zone per node.
+    pub num_cache_nodes: u32,
+    /// AZMode cross-az (memcached only).
+    pub cross_az: bool,
+    /// Zone for every node (one entry) or per node.
     pub preferred_availability_zones: Vec<String>,
     /// Parameter group name.
     pub cache_parameter_group_name: Option<String>,
@@ -30,16 +27,14 @@ pub struct CreateCacheCluster {
     pub cache_subnet_group_name: Option<String>,
     /// Tags to put on the cluster.
     pub tags: Vec<Tag>,
-    /// `ddd:hh24:mi-ddd:hh24:mi`.
+    /// A valid `ddd:hh24:mi-ddd:hh24:mi`.
     pub preferred_maintenance_window: Option<String>,
     /// Requested port.
-    pub port: Option<i64>,
+    pub port: Option<u16>,
     /// Minor upgrades in the maintenance window.
     pub auto_minor_version_upgrade: Option<bool>,
     /// Redis snapshot retention.
-    pub snapshot_retention_limit: Option<i64>,
-    /// Parameters Larder does not support yet; named here so they are refused clearly.
-    pub unsupported: Vec<&'static str>,
+    pub snapshot_retention_limit: Option<u32>,
 }
 
 /// ModifyCacheCluster.
@@ -47,8 +42,8 @@ pub struct CreateCacheCluster {
 pub struct ModifyCacheCluster {
     /// Required.
     pub cache_cluster_id: String,
-    /// New node count.
-    pub num_cache_nodes: Option<i64>,
+    /// New node count (at least 1).
+    pub num_cache_nodes: Option<u32>,
     /// Nodes to remove when shrinking a memcached cluster.
     pub cache_node_ids_to_remove: Vec<String>,
     /// New node type.
@@ -60,8 +55,8 @@ pub struct ModifyCacheCluster {
     /// New flag.
     pub auto_minor_version_upgrade: Option<bool>,
     /// New retention.
-    pub snapshot_retention_limit: Option<i64>,
-    /// AZ mode for added nodes.
+    pub snapshot_retention_limit: Option<u32>,
+    /// AZ mode (`single-az` or `cross-az`) for added nodes.
     pub az_mode: Option<String>,
     /// Zones for added nodes.
     pub new_availability_zones: Vec<String>,
@@ -69,35 +64,29 @@ pub struct ModifyCacheCluster {
     pub engine_version: Option<String>,
     /// Parameter group change.
     pub cache_parameter_group_name: Option<String>,
-    /// Parameters Larder does not support yet.
-    pub unsupported: Vec<&'static str>,
 }
 
 /// CreateReplicationGroup (cluster mode disabled).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CreateReplicationGroup {
-    /// Required.
+    /// Valid and lower-cased.
     pub replication_group_id: String,
     /// Required.
     pub description: String,
-    /// Grow the group from this existing cluster.
+    /// Grow the group from this existing cluster (lower-cased).
     pub primary_cluster_id: Option<String>,
     /// AutomaticFailoverEnabled.
-    pub automatic_failover: Option<bool>,
+    pub automatic_failover: bool,
     /// MultiAZEnabled.
-    pub multi_az: Option<bool>,
-    /// Members including the primary (1..=6).
-    pub num_cache_clusters: Option<i64>,
-    /// Replicas (0..=5); an alternative to NumCacheClusters.
-    pub replicas_per_node_group: Option<i64>,
-    /// Node groups; more than one means cluster mode, not supported yet.
-    pub num_node_groups: Option<i64>,
+    pub multi_az: bool,
+    /// Members including the primary (1..=6), from NumCacheClusters or ReplicasPerNodeGroup.
+    pub num_cache_clusters: u32,
     /// Zone per member, primary first.
     pub preferred_cache_cluster_azs: Vec<String>,
-    /// Node type (inherited from the primary cluster when growing).
-    pub cache_node_type: Option<String>,
+    /// The node type; `None` only when growing from PrimaryClusterId (inherited).
+    pub cache_node_type: Option<NodeType>,
     /// `redis` or `valkey`.
-    pub engine: Option<String>,
+    pub engine: Engine,
     /// Engine version.
     pub engine_version: Option<String>,
     /// Parameter group.
@@ -106,14 +95,14 @@ pub struct CreateReplicationGroup {
     pub cache_subnet_group_name: Option<String>,
     /// Tags for the group.
     pub tags: Vec<Tag>,
-    /// Weekly window.
+    /// A valid weekly window.
     pub preferred_maintenance_window: Option<String>,
     /// Requested port.
-    pub port: Option<i64>,
+    pub port: Option<u16>,
     /// Minor upgrades.
     pub auto_minor_version_upgrade: Option<bool>,
     /// Snapshot retention.
-    pub snapshot_retention_limit: Option<i64>,
+    pub snapshot_retention_limit: Option<u32>,
 }
 
 /// ModifyReplicationGroup.
@@ -136,7 +125,7 @@ pub struct ModifyReplicationGroup {
     /// Weekly window.
     pub preferred_maintenance_window: Option<String>,
     /// Snapshot retention.
-    pub snapshot_retention_limit: Option<i64>,
+    pub snapshot_retention_limit: Option<u32>,
     /// Parameter group.
     pub cache_parameter_group_name: Option<String>,
     /// Engine version changes are not supported yet.

@@ -3,22 +3,35 @@
 
 use larder_controller::Controller;
 use larder_model::requests::{CreateCacheCluster, ModifyCacheCluster};
-use larder_model::{CacheCluster, Fault};
+use larder_model::{CacheCluster, Engine, Fault};
 
 use super::render;
-use super::{p, req, Inert::*, Kind::*, Param, SUBNET_GROUPS};
-use crate::params::Params;
+use super::{p, range, req, Inert::*, Kind::*, Param, Rule, Validated};
+use super::{ENGINES, MAX_RECORDS, PORT, SUBNET_GROUPS};
 use crate::xml::Xml;
 
+/// Most nodes in one memcached cluster, as on ElastiCache.
+pub const MAX_MEMCACHED_NODES: i64 = 40;
+
+const AZ_MODES: &[&str] = &["single-az", "cross-az"];
+const AZ_MODE: super::Kind = Enum(AZ_MODES, "must be single-az or cross-az");
+const NUM_CACHE_NODES: super::Kind = range(1, i64::MAX, "must be at least 1");
+
 pub const CREATE: &[Param] = &[
-    req("CacheClusterId", Str),
+    req(
+        "CacheClusterId",
+        Identifier(larder_model::ids::CACHE_CLUSTER_ID_MAX),
+    ),
     p("ReplicationGroupId", Str),
-    p("AZMode", Str),
+    p("AZMode", AZ_MODE),
     p("PreferredAvailabilityZone", Str),
     p("PreferredAvailabilityZones", List),
-    p("NumCacheNodes", Int),
-    p("CacheNodeType", Str),
-    p("Engine", Str),
+    p("NumCacheNodes", NUM_CACHE_NODES),
+    req("CacheNodeType", NodeType),
+    req(
+        "Engine",
+        Enum(ENGINES, "must be redis, valkey or memcached"),
+    ),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
     p(
@@ -27,11 +40,11 @@ pub const CREATE: &[Param] = &[
     ),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("Tags", List),
+    p("Tags", Tags),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
-    p("PreferredMaintenanceWindow", Str),
-    p("Port", Int),
+    p("PreferredMaintenanceWindow", Window),
+    p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
     p("SnapshotRetentionLimit", Inert(Zero)),
@@ -48,7 +61,7 @@ pub const CREATE: &[Param] = &[
 
 pub const DESCRIBE: &[Param] = &[
     p("CacheClusterId", Str),
-    p("MaxRecords", Int),
+    p("MaxRecords", MAX_RECORDS),
     p("Marker", Str),
     p("ShowCacheNodeInfo", Bool),
     p("ShowCacheClustersNotInReplicationGroups", Bool),
@@ -56,13 +69,13 @@ pub const DESCRIBE: &[Param] = &[
 
 pub const MODIFY: &[Param] = &[
     req("CacheClusterId", Str),
-    p("NumCacheNodes", Int),
+    p("NumCacheNodes", NUM_CACHE_NODES),
     p("CacheNodeIdsToRemove", List),
-    p("AZMode", Str),
+    p("AZMode", AZ_MODE),
     p("NewAvailabilityZones", List),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("PreferredMaintenanceWindow", Str),
+    p("PreferredMaintenanceWindow", Window),
     p("NotificationTopicArn", Unsupported),
     p("CacheParameterGroupName", Str),
     p("NotificationTopicStatus", Unsupported),
@@ -72,7 +85,7 @@ pub const MODIFY: &[Param] = &[
     p("AutoMinorVersionUpgrade", Bool),
     p("SnapshotRetentionLimit", Inert(Zero)),
     p("SnapshotWindow", Unsupported),
-    p("CacheNodeType", Str),
+    p("CacheNodeType", NodeType),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
     p("LogDeliveryConfigurations", Unsupported),
@@ -82,7 +95,7 @@ pub const MODIFY: &[Param] = &[
 
 pub const DELETE: &[Param] = &[
     req("CacheClusterId", Str),
-    p("FinalSnapshotIdentifier", Str),
+    p("FinalSnapshotIdentifier", Unsupported),
 ];
 
 pub const REBOOT: &[Param] = &[
@@ -90,46 +103,152 @@ pub const REBOOT: &[Param] = &[
     req("CacheNodeIdsToReboot", List),
 ];
 
+/// Checks of CreateCacheCluster that look at more than one parameter.
+pub const CREATE_RULES: &[Rule] = &[
+    no_replication_group,
+    redis_has_one_node,
+    memcached_node_limit,
+    cross_az_is_memcached,
+    one_way_to_name_zones,
+    one_zone_per_node,
+];
+pub const DESCRIBE_RULES: &[Rule] = &[];
+/// Checks of ModifyCacheCluster that need only the request.
+pub const MODIFY_RULES: &[Rule] = &[engine_is_fixed, memcached_node_limit, removal_needs_count];
+pub const DELETE_RULES: &[Rule] = &[];
+/// A reboot names at least one node.
+pub const REBOOT_RULES: &[Rule] = &[reboot_names_nodes];
+
+fn reboot_names_nodes(v: &Validated) -> Result<(), Fault> {
+    if v.list("CacheNodeIdsToReboot", "CacheNodeId").is_empty() {
+        return Err(Fault::missing("CacheNodeIdsToReboot"));
+    }
+    Ok(())
+}
+
+fn no_replication_group(v: &Validated) -> Result<(), Fault> {
+    if v.given("ReplicationGroupId") {
+        return Err(Fault::InvalidParameterCombination(
+            "Adding a cache cluster to a replication group is not supported by Larder yet.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn engine(v: &Validated) -> Engine {
+    v.choice("Engine")
+        .and_then(Engine::parse)
+        .unwrap_or(Engine::Memcached)
+}
+
+fn redis_has_one_node(v: &Validated) -> Result<(), Fault> {
+    let engine = engine(v);
+    if engine.is_redis_like() && v.int("NumCacheNodes").unwrap_or(1) > 1 {
+        return Err(Fault::InvalidParameterValue(format!(
+            "Cannot create a {engine} cluster with a NumCacheNodes parameter greater than 1."
+        )));
+    }
+    Ok(())
+}
+
+fn memcached_node_limit(v: &Validated) -> Result<(), Fault> {
+    if v.int("NumCacheNodes").unwrap_or(1) > MAX_MEMCACHED_NODES {
+        return Err(Fault::NodeQuotaForClusterExceeded(format!(
+            "A memcached cluster can have at most {MAX_MEMCACHED_NODES} nodes."
+        )));
+    }
+    Ok(())
+}
+
+fn cross_az_is_memcached(v: &Validated) -> Result<(), Fault> {
+    if v.choice("AZMode") == Some("cross-az") && engine(v) != Engine::Memcached {
+        return Err(Fault::InvalidParameterCombination(
+            "AZMode cross-az is only supported for memcached clusters.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn one_way_to_name_zones(v: &Validated) -> Result<(), Fault> {
+    if v.given("PreferredAvailabilityZone") && v.given("PreferredAvailabilityZones") {
+        return Err(Fault::InvalidParameterCombination(
+            "Only one of PreferredAvailabilityZone and PreferredAvailabilityZones may be given."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn one_zone_per_node(v: &Validated) -> Result<(), Fault> {
+    let zones = v.list("PreferredAvailabilityZones", "PreferredAvailabilityZone");
+    if !zones.is_empty() && zones.len() as i64 != v.int("NumCacheNodes").unwrap_or(1) {
+        return Err(Fault::InvalidParameterValue(
+            "The number of PreferredAvailabilityZones must equal NumCacheNodes.".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn engine_is_fixed(v: &Validated) -> Result<(), Fault> {
+    match v.string("Engine") {
+        Some(engine) => Err(Fault::InvalidParameterCombination(format!(
+            "Changing the engine to {engine} is not supported by Larder yet."
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn removal_needs_count(v: &Validated) -> Result<(), Fault> {
+    if v.given("CacheNodeIdsToRemove") && !v.given("NumCacheNodes") {
+        return Err(Fault::InvalidParameterCombination(
+            "CacheNodeIdsToRemove requires a smaller NumCacheNodes.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn one_cluster(ctl: &Controller, c: &CacheCluster) -> String {
     let mut x = Xml::default();
     render::cache_cluster(&mut x, ctl, c, false);
     x.finish()
 }
 
-pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = CreateCacheCluster {
-        cache_cluster_id: params.required("CacheClusterId")?,
-        engine: params.string("Engine"),
-        engine_version: params.string("EngineVersion"),
-        cache_node_type: params.string("CacheNodeType"),
-        num_cache_nodes: params.int("NumCacheNodes")?,
-        replication_group_id: params.string("ReplicationGroupId"),
-        az_mode: params.string("AZMode"),
-        preferred_availability_zone: params.string("PreferredAvailabilityZone"),
-        preferred_availability_zones: params
-            .list("PreferredAvailabilityZones", "PreferredAvailabilityZone"),
-        cache_parameter_group_name: params.string("CacheParameterGroupName"),
-        cache_subnet_group_name: params.string("CacheSubnetGroupName"),
-        tags: params.tags("Tags"),
-        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        port: params.int("Port")?,
-        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        unsupported: Vec::new(),
+        cache_cluster_id: v.required_id("CacheClusterId"),
+        engine: v
+            .choice("Engine")
+            .and_then(Engine::parse)
+            .unwrap_or(Engine::Memcached),
+        engine_version: v.string("EngineVersion"),
+        cache_node_type: v
+            .node_type("CacheNodeType")
+            .ok_or_else(|| Fault::missing("CacheNodeType"))?,
+        num_cache_nodes: v.int("NumCacheNodes").unwrap_or(1) as u32,
+        cross_az: v.choice("AZMode") == Some("cross-az"),
+        preferred_availability_zones: match v.string("PreferredAvailabilityZone") {
+            Some(z) => vec![z],
+            None => v.list("PreferredAvailabilityZones", "PreferredAvailabilityZone"),
+        },
+        cache_parameter_group_name: v.string("CacheParameterGroupName"),
+        cache_subnet_group_name: v.string("CacheSubnetGroupName"),
+        tags: v.tags("Tags"),
+        preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
+        port: v.int("Port").map(|p| p as u16),
+        auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
+        snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
     };
     let c = ctl.create_cache_cluster(r)?;
     Ok(one_cluster(ctl, &c))
 }
 
-pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let show_nodes = params.bool("ShowCacheNodeInfo")?.unwrap_or(false);
+pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let show_nodes = v.flag("ShowCacheNodeInfo");
     let page = ctl.describe_cache_clusters(
-        params.string("CacheClusterId").as_deref(),
-        params.int("MaxRecords")?,
-        params.string("Marker").as_deref(),
-        params
-            .bool("ShowCacheClustersNotInReplicationGroups")?
-            .unwrap_or(false),
+        v.string("CacheClusterId").as_deref(),
+        v.int("MaxRecords"),
+        v.string("Marker").as_deref(),
+        v.flag("ShowCacheClustersNotInReplicationGroups"),
     )?;
     let mut x = Xml::default();
     x.opt("Marker", page.marker.as_deref());
@@ -141,41 +260,34 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
     Ok(x.finish())
 }
 
-pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    if let Some(engine) = params.string("Engine") {
-        return Err(Fault::InvalidParameterCombination(format!(
-            "Changing the engine to {engine} is not supported by Larder yet."
-        )));
-    }
+pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = ModifyCacheCluster {
-        cache_cluster_id: params.required("CacheClusterId")?,
-        num_cache_nodes: params.int("NumCacheNodes")?,
-        cache_node_ids_to_remove: params.list("CacheNodeIdsToRemove", "CacheNodeId"),
-        cache_node_type: params.string("CacheNodeType"),
-        apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
-        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        az_mode: params.string("AZMode"),
-        new_availability_zones: params.list("NewAvailabilityZones", "PreferredAvailabilityZone"),
-        engine_version: params.string("EngineVersion"),
-        cache_parameter_group_name: params.string("CacheParameterGroupName"),
-        unsupported: Vec::new(),
+        cache_cluster_id: v.required_id("CacheClusterId"),
+        num_cache_nodes: v
+            .int("NumCacheNodes")
+            .map(|n| n.min(i64::from(u32::MAX)) as u32),
+        cache_node_ids_to_remove: v.list("CacheNodeIdsToRemove", "CacheNodeId"),
+        cache_node_type: v.string("CacheNodeType"),
+        apply_immediately: v.flag("ApplyImmediately"),
+        preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
+        auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
+        snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        az_mode: v.choice("AZMode").map(str::to_string),
+        new_availability_zones: v.list("NewAvailabilityZones", "PreferredAvailabilityZone"),
+        engine_version: v.string("EngineVersion"),
+        cache_parameter_group_name: v.string("CacheParameterGroupName"),
     };
     let c = ctl.modify_cache_cluster(r)?;
     Ok(one_cluster(ctl, &c))
 }
 
-pub fn delete(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let c = ctl.delete_cache_cluster(
-        &params.required("CacheClusterId")?,
-        params.string("FinalSnapshotIdentifier").as_deref(),
-    )?;
+pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let c = ctl.delete_cache_cluster(&v.required_id("CacheClusterId"))?;
     Ok(one_cluster(ctl, &c))
 }
 
-pub fn reboot(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let ids = params.list("CacheNodeIdsToReboot", "CacheNodeId");
-    let c = ctl.reboot_cache_cluster(&params.required("CacheClusterId")?, &ids)?;
+pub fn reboot(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let ids = v.list("CacheNodeIdsToReboot", "CacheNodeId");
+    let c = ctl.reboot_cache_cluster(&v.required_id("CacheClusterId"), &ids)?;
     Ok(one_cluster(ctl, &c))
 }

@@ -3,26 +3,41 @@
 
 use larder_controller::Controller;
 use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
-use larder_model::{Fault, ReplicationGroup};
+use larder_model::{Engine, Fault, ReplicationGroup};
 
-use super::{p, req, Inert::*, Kind::*, Param, SUBNET_GROUPS};
-use crate::params::Params;
+use super::{p, range, req, Inert::*, Kind::*, Param, Validated};
+use super::{MAX_RECORDS, PORT, SUBNET_GROUPS};
 use crate::xml::Xml;
 
+/// The engines a replication group can run.
+const GROUP_ENGINES: &[&str] = &["redis", "valkey"];
+
 pub const CREATE: &[Param] = &[
-    req("ReplicationGroupId", Str),
+    req(
+        "ReplicationGroupId",
+        Identifier(larder_model::ids::REPLICATION_GROUP_ID_MAX),
+    ),
     req("ReplicationGroupDescription", Str),
     p("GlobalReplicationGroupId", Unsupported),
     p("PrimaryClusterId", Str),
     p("AutomaticFailoverEnabled", Bool),
     p("MultiAZEnabled", Bool),
-    p("NumCacheClusters", Int),
+    p(
+        "NumCacheClusters",
+        range(1, 6, "must be 1-6 (a primary and at most 5 replicas)"),
+    ),
     p("PreferredCacheClusterAZs", List),
     p("NumNodeGroups", Int),
-    p("ReplicasPerNodeGroup", Int),
+    p(
+        "ReplicasPerNodeGroup",
+        range(0, 5, "must be 0-5 (a node group has at most 5 replicas)"),
+    ),
     p("NodeGroupConfiguration", Unsupported),
-    p("CacheNodeType", Str),
-    p("Engine", Str),
+    p("CacheNodeType", NodeType),
+    p(
+        "Engine",
+        Enum(GROUP_ENGINES, "replication groups need redis or valkey"),
+    ),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
     p(
@@ -31,11 +46,11 @@ pub const CREATE: &[Param] = &[
     ),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("Tags", List),
+    p("Tags", Tags),
     p("SnapshotArns", Unsupported),
     p("SnapshotName", Unsupported),
-    p("PreferredMaintenanceWindow", Str),
-    p("Port", Int),
+    p("PreferredMaintenanceWindow", Window),
+    p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
     p("SnapshotRetentionLimit", Inert(Zero)),
@@ -56,7 +71,7 @@ pub const CREATE: &[Param] = &[
 
 pub const DESCRIBE: &[Param] = &[
     p("ReplicationGroupId", Str),
-    p("MaxRecords", Int),
+    p("MaxRecords", MAX_RECORDS),
     p("Marker", Str),
 ];
 
@@ -70,7 +85,7 @@ pub const MODIFY: &[Param] = &[
     p("NodeGroupId", Str),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
-    p("PreferredMaintenanceWindow", Str),
+    p("PreferredMaintenanceWindow", Window),
     p("NotificationTopicArn", Unsupported),
     p("CacheParameterGroupName", Str),
     p("NotificationTopicStatus", Unsupported),
@@ -80,7 +95,7 @@ pub const MODIFY: &[Param] = &[
     p("AutoMinorVersionUpgrade", Bool),
     p("SnapshotRetentionLimit", Inert(Zero)),
     p("SnapshotWindow", Unsupported),
-    p("CacheNodeType", Str),
+    p("CacheNodeType", NodeType),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
     p("UserGroupIdsToAdd", Unsupported),
@@ -96,7 +111,7 @@ pub const MODIFY: &[Param] = &[
 pub const DELETE: &[Param] = &[
     req("ReplicationGroupId", Str),
     p("RetainPrimaryCluster", Bool),
-    p("FinalSnapshotIdentifier", Str),
+    p("FinalSnapshotIdentifier", Unsupported),
 ];
 pub const INCREASE: &[Param] = &[
     req("ReplicationGroupId", Str),
@@ -112,6 +127,12 @@ pub const DECREASE: &[Param] = &[
     req("ApplyImmediately", Bool),
 ];
 pub const TEST_FAILOVER: &[Param] = &[req("ReplicationGroupId", Str), req("NodeGroupId", Str)];
+
+use super::group_rules::{replica_count, total};
+pub use super::group_rules::{
+    CREATE_RULES, DECREASE_RULES, DELETE_RULES, DESCRIBE_RULES, INCREASE_RULES, MODIFY_RULES,
+    TEST_FAILOVER_RULES,
+};
 
 /// A `<ReplicationGroup>` element.
 fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
@@ -199,37 +220,38 @@ pub(super) fn one(ctl: &Controller, g: &ReplicationGroup) -> String {
     x.finish()
 }
 
-pub fn create(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = CreateReplicationGroup {
-        replication_group_id: params.required("ReplicationGroupId")?,
-        description: params.required("ReplicationGroupDescription")?,
-        primary_cluster_id: params.string("PrimaryClusterId"),
-        automatic_failover: params.bool("AutomaticFailoverEnabled")?,
-        multi_az: params.bool("MultiAZEnabled")?,
-        num_cache_clusters: params.int("NumCacheClusters")?,
-        replicas_per_node_group: params.int("ReplicasPerNodeGroup")?,
-        num_node_groups: params.int("NumNodeGroups")?,
-        preferred_cache_cluster_azs: params.list("PreferredCacheClusterAZs", "AvailabilityZone"),
-        cache_node_type: params.string("CacheNodeType"),
-        engine: params.string("Engine"),
-        engine_version: params.string("EngineVersion"),
-        cache_parameter_group_name: params.string("CacheParameterGroupName"),
-        cache_subnet_group_name: params.string("CacheSubnetGroupName"),
-        tags: params.tags("Tags"),
-        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        port: params.int("Port")?,
-        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
+        replication_group_id: v.required_id("ReplicationGroupId"),
+        description: v.required("ReplicationGroupDescription"),
+        primary_cluster_id: v.id("PrimaryClusterId"),
+        automatic_failover: v.flag("AutomaticFailoverEnabled"),
+        multi_az: v.flag("MultiAZEnabled"),
+        num_cache_clusters: total(v) as u32,
+        preferred_cache_cluster_azs: v.list("PreferredCacheClusterAZs", "AvailabilityZone"),
+        cache_node_type: v.node_type("CacheNodeType"),
+        engine: v
+            .choice("Engine")
+            .and_then(Engine::parse)
+            .unwrap_or(Engine::Redis),
+        engine_version: v.string("EngineVersion"),
+        cache_parameter_group_name: v.string("CacheParameterGroupName"),
+        cache_subnet_group_name: v.string("CacheSubnetGroupName"),
+        tags: v.tags("Tags"),
+        preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
+        port: v.int("Port").map(|p| p as u16),
+        auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
+        snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
     };
     let g = ctl.create_replication_group(r)?;
     Ok(one(ctl, &g))
 }
 
-pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let (groups, marker) = ctl.describe_replication_groups(
-        params.string("ReplicationGroupId").as_deref(),
-        params.int("MaxRecords")?,
-        params.string("Marker").as_deref(),
+        v.string("ReplicationGroupId").as_deref(),
+        v.int("MaxRecords"),
+        v.string("Marker").as_deref(),
     )?;
     let mut x = Xml::default();
     x.opt("Marker", marker.as_deref());
@@ -241,75 +263,58 @@ pub fn describe(ctl: &Controller, params: &Params) -> Result<String, Fault> {
     Ok(x.finish())
 }
 
-pub fn modify(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let r = ModifyReplicationGroup {
-        replication_group_id: params.required("ReplicationGroupId")?,
-        description: params.string("ReplicationGroupDescription"),
-        primary_cluster_id: params.string("PrimaryClusterId"),
-        automatic_failover: params.bool("AutomaticFailoverEnabled")?,
-        multi_az: params.bool("MultiAZEnabled")?,
-        node_group_id: params.string("NodeGroupId"),
-        cache_node_type: params.string("CacheNodeType"),
-        preferred_maintenance_window: params.string("PreferredMaintenanceWindow"),
-        snapshot_retention_limit: params.int("SnapshotRetentionLimit")?,
-        cache_parameter_group_name: params.string("CacheParameterGroupName"),
-        engine_version: params.string("EngineVersion"),
-        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-        apply_immediately: params.bool("ApplyImmediately")?.unwrap_or(false),
+        replication_group_id: v.required_id("ReplicationGroupId"),
+        description: v.string("ReplicationGroupDescription"),
+        primary_cluster_id: v.id("PrimaryClusterId"),
+        automatic_failover: v.bool("AutomaticFailoverEnabled"),
+        multi_az: v.bool("MultiAZEnabled"),
+        node_group_id: v.string("NodeGroupId"),
+        cache_node_type: v.string("CacheNodeType"),
+        preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
+        snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        cache_parameter_group_name: v.string("CacheParameterGroupName"),
+        engine_version: v.string("EngineVersion"),
+        auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
+        apply_immediately: v.flag("ApplyImmediately"),
     };
     let g = ctl.modify_replication_group(r)?;
     Ok(one(ctl, &g))
 }
 
-pub fn delete(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.delete_replication_group(
-        &params.required("ReplicationGroupId")?,
-        params.bool("RetainPrimaryCluster")?.unwrap_or(false),
-        params.string("FinalSnapshotIdentifier").as_deref(),
+        &v.required_id("ReplicationGroupId"),
+        v.flag("RetainPrimaryCluster"),
     )?;
     Ok(one(ctl, &g))
 }
 
-/// NewReplicaCount, directly or through ReplicaConfiguration for node group 0001.
-fn replica_count(params: &Params) -> Result<Option<i64>, Fault> {
-    if let Some(n) = params.int("NewReplicaCount")? {
-        return Ok(Some(n));
-    }
-    let base = "ReplicaConfiguration.ConfigureShard.1.NewReplicaCount";
-    let member = "ReplicaConfiguration.member.1.NewReplicaCount";
-    match params.int(base)? {
-        Some(n) => Ok(Some(n)),
-        None => params.int(member),
-    }
-}
-
-pub fn increase(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let zones = params.list(
+pub fn increase(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let zones = v.list(
         "ReplicaConfiguration.ConfigureShard.1.PreferredAvailabilityZones",
         "PreferredAvailabilityZone",
     );
-    let g = ctl.increase_replica_count(
-        &params.required("ReplicationGroupId")?,
-        replica_count(params)?,
-        &zones,
-    )?;
+    let target = replica_count(v).unwrap_or_default();
+    let g = ctl.increase_replica_count(&v.required_id("ReplicationGroupId"), target, &zones)?;
     Ok(one(ctl, &g))
 }
 
-pub fn decrease(ctl: &Controller, params: &Params) -> Result<String, Fault> {
-    let remove = params.list("ReplicasToRemove", "member");
+pub fn decrease(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let remove = v.list("ReplicasToRemove", "member");
     let g = ctl.decrease_replica_count(
-        &params.required("ReplicationGroupId")?,
-        replica_count(params)?,
+        &v.required_id("ReplicationGroupId"),
+        replica_count(v),
         &remove,
     )?;
     Ok(one(ctl, &g))
 }
 
-pub fn test_failover(ctl: &Controller, params: &Params) -> Result<String, Fault> {
+pub fn test_failover(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.test_failover(
-        &params.required("ReplicationGroupId")?,
-        &params.required("NodeGroupId")?,
+        &v.required_id("ReplicationGroupId"),
+        &v.required("NodeGroupId"),
     )?;
     Ok(one(ctl, &g))
 }

@@ -1,68 +1,24 @@
 //! CreateCacheCluster.
 
 use chrono::Utc;
-use larder_model::ids::{normalize_identifier, CACHE_CLUSTER_ID_MAX};
 use larder_model::requests::CreateCacheCluster;
 use larder_model::{
-    CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, NodeType,
-    PendingModifiedValues,
+    CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, PendingModifiedValues,
 };
 
-use super::{check_common_settings, check_parameter_group, refuse_unsupported, CommonSettings};
+use super::{check_common_settings, check_parameter_group, CommonSettings};
 use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
-/// Most nodes in one memcached cluster, as on ElastiCache.
-pub const MAX_MEMCACHED_NODES: i64 = 40;
-
 impl Controller {
-    /// Validates the request, records the new cluster as `creating` and wakes the
+    /// Checks what needs state (installed versions, parameter groups, ports, quotas),
+    /// records the new cluster as `creating` and wakes the
     /// reconcile loop. Nothing is written when any check fails.
     pub fn create_cache_cluster(&self, req: CreateCacheCluster) -> Result<CacheCluster, Fault> {
-        let id = normalize_identifier(
-            "CacheClusterId",
-            &req.cache_cluster_id,
-            CACHE_CLUSTER_ID_MAX,
-        )?;
-        if req.replication_group_id.is_some() {
-            return Err(Fault::InvalidParameterCombination(
-                "Adding a cache cluster to a replication group is not supported by Larder yet."
-                    .into(),
-            ));
-        }
-        refuse_unsupported(&req.unsupported)?;
-        let engine_name = req
-            .engine
-            .as_deref()
-            .ok_or_else(|| Fault::missing("Engine"))?;
-        let engine = Engine::parse(engine_name).ok_or_else(|| {
-            Fault::invalid("Engine", engine_name, "must be redis, valkey or memcached")
-        })?;
-        let node_type_name = req
-            .cache_node_type
-            .as_deref()
-            .ok_or_else(|| Fault::missing("CacheNodeType"))?;
-        let node_type = NodeType::find(node_type_name).ok_or_else(|| {
-            Fault::InvalidParameterValue(format!("Invalid node type: {node_type_name}"))
-        })?;
-        let num = req.num_cache_nodes.unwrap_or(1);
-        if num < 1 {
-            return Err(Fault::invalid(
-                "NumCacheNodes",
-                &num.to_string(),
-                "must be at least 1",
-            ));
-        }
-        if engine.is_redis_like() && num > 1 {
-            return Err(Fault::InvalidParameterValue(format!(
-                "Cannot create a {engine} cluster with a NumCacheNodes parameter greater than 1."
-            )));
-        }
-        if num > MAX_MEMCACHED_NODES {
-            return Err(Fault::NodeQuotaForClusterExceeded(format!(
-                "A memcached cluster can have at most {MAX_MEMCACHED_NODES} nodes."
-            )));
-        }
+        let id = req.cache_cluster_id.clone();
+        let engine = req.engine;
+        let num = req.num_cache_nodes as i64;
+        let node_type = req.cache_node_type;
         let version = self
             .engines()
             .resolve(engine, req.engine_version.as_deref())?
@@ -71,54 +27,17 @@ impl Controller {
             req.cache_parameter_group_name.as_deref(),
             &version.default_parameter_group(),
         )?;
-        let cross_az = match req.az_mode.as_deref() {
-            None | Some("single-az") => false,
-            Some("cross-az") if engine == Engine::Memcached => true,
-            Some("cross-az") => {
-                return Err(Fault::InvalidParameterCombination(
-                    "AZMode cross-az is only supported for memcached clusters.".into(),
-                ))
-            }
-            Some(other) => {
-                return Err(Fault::invalid(
-                    "AZMode",
-                    other,
-                    "must be single-az or cross-az",
-                ))
-            }
-        };
-        if req.preferred_availability_zone.is_some() && !req.preferred_availability_zones.is_empty()
-        {
-            return Err(Fault::InvalidParameterCombination(
-                "Only one of PreferredAvailabilityZone and PreferredAvailabilityZones may be given."
-                    .into(),
-            ));
-        }
-        if !req.preferred_availability_zones.is_empty()
-            && req.preferred_availability_zones.len() as i64 != num
-        {
-            return Err(Fault::InvalidParameterValue(
-                "The number of PreferredAvailabilityZones must equal NumCacheNodes.".into(),
-            ));
-        }
-        let CommonSettings { window, tags } = check_common_settings(
-            engine,
-            req.preferred_maintenance_window.as_deref(),
-            req.port,
-            req.snapshot_retention_limit,
-            &req.tags,
-        )?;
+        let cross_az = req.cross_az;
+        let CommonSettings { window, tags } =
+            check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 
-        let requested_zones: Vec<String> = match &req.preferred_availability_zone {
-            Some(z) => vec![z.clone()],
-            None => req.preferred_availability_zones.clone(),
-        };
+        let requested_zones = &req.preferred_availability_zones;
         let settings = self.settings();
         let view = self.placement_view(None)?;
         let mut used = view.reserved.clone();
         let endpoint_ports = usize::from(engine == Engine::Memcached);
         let ports = allocate_ports(settings, &mut used, num as usize + endpoint_ports)?;
-        let zones = choose_zones(settings, &[], &requested_zones, cross_az, num as usize)?;
+        let zones = choose_zones(settings, &[], requested_zones, cross_az, num as usize)?;
         let now = Utc::now();
         let nodes: Vec<CacheNode> = (0..num as usize)
             .map(|i| CacheNode {
@@ -141,7 +60,7 @@ impl Controller {
             az_mode: if cross_az { "cross-az" } else { "single-az" }.into(),
             preferred_maintenance_window: window.to_ascii_lowercase(),
             cache_parameter_group_name: parameter_group,
-            requested_port: req.port.map(|p| p as u16),
+            requested_port: req.port,
             create_time: now,
             configuration_endpoint_port: (engine == Engine::Memcached).then(|| ports[num as usize]),
             config_version: 0,
@@ -150,7 +69,7 @@ impl Controller {
             security_group_ids: Vec::new(),
             cache_subnet_group_name: req.cache_subnet_group_name.clone(),
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
-            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0) as u32,
+            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0),
             snapshot_window: None,
             notification_topic_arn: None,
             replication_group_id: None,

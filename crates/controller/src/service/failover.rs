@@ -2,8 +2,7 @@
 
 use larder_model::requests::ModifyReplicationGroup;
 use larder_model::{
-    ClusterStatus, Failover, Fault, MaintenanceWindow, NodeStatus, ReplicationGroup,
-    ReplicationGroupStatus,
+    ClusterStatus, Failover, Fault, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
 use super::{check_parameter_group, group_event, require_group_available};
@@ -86,13 +85,6 @@ impl Controller {
         req: ModifyReplicationGroup,
     ) -> Result<ReplicationGroup, Fault> {
         let id = req.replication_group_id.to_ascii_lowercase();
-        if let Some(w) = &req.preferred_maintenance_window {
-            MaintenanceWindow::parse(w)?;
-        }
-        if let Some(t) = &req.cache_node_type {
-            larder_model::NodeType::find(t)
-                .ok_or_else(|| Fault::InvalidParameterValue(format!("Invalid node type: {t}")))?;
-        }
         if let Some(ng) = &req.node_group_id {
             if ng != NODE_GROUP_ID {
                 return Err(Fault::NodeGroupNotFound(format!(
@@ -131,11 +123,6 @@ impl Controller {
                     "Multi-AZ needs automatic failover.".into(),
                 ));
             }
-            if req.multi_az == Some(true) && req.automatic_failover == Some(false) {
-                return Err(Fault::InvalidParameterCombination(
-                    "Multi-AZ needs automatic failover.".into(),
-                ));
-            }
             let switch_to = match &req.primary_cluster_id {
                 Some(p) => {
                     let p = p.to_ascii_lowercase();
@@ -157,14 +144,7 @@ impl Controller {
                 g.preferred_maintenance_window = w.to_ascii_lowercase();
             }
             if let Some(r) = req.snapshot_retention_limit {
-                if !(0..=35).contains(&r) {
-                    return Err(Fault::invalid(
-                        "SnapshotRetentionLimit",
-                        &r.to_string(),
-                        "must be 0-35",
-                    ));
-                }
-                g.snapshot_retention_limit = r as u32;
+                g.snapshot_retention_limit = r;
             }
             if let Some(a) = req.auto_minor_version_upgrade {
                 g.auto_minor_version_upgrade = a;

@@ -8,23 +8,11 @@ use crate::Controller;
 impl Controller {
     /// Marks an available cluster `deleting`; the reconcile loop stops its nodes,
     /// removes their data and finally the record.
-    pub fn delete_cache_cluster(
-        &self,
-        id: &str,
-        final_snapshot_identifier: Option<&str>,
-    ) -> Result<CacheCluster, Fault> {
-        if id.is_empty() {
-            return Err(Fault::missing("CacheClusterId"));
-        }
+    pub fn delete_cache_cluster(&self, id: &str) -> Result<CacheCluster, Fault> {
         let id = id.to_ascii_lowercase();
         let out = self.store().update_cluster(&id, |c, _| {
             require_available(c)?;
             super::refuse_member(c)?;
-            if final_snapshot_identifier.is_some() {
-                return Err(Fault::InvalidParameterCombination(
-                    "FinalSnapshotIdentifier is not supported by Larder yet.".into(),
-                ));
-            }
             c.status = ClusterStatus::Deleting;
             Ok(c.clone())
         })?;
@@ -39,12 +27,6 @@ impl Controller {
         id: &str,
         node_ids: &[String],
     ) -> Result<CacheCluster, Fault> {
-        if id.is_empty() {
-            return Err(Fault::missing("CacheClusterId"));
-        }
-        if node_ids.is_empty() {
-            return Err(Fault::missing("CacheNodeIdsToReboot"));
-        }
         let id = id.to_ascii_lowercase();
         let group = self
             .store()

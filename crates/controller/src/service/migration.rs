@@ -35,31 +35,12 @@ fn ping_source(address: &str, port: u16) -> Result<(), Fault> {
     }
 }
 
-/// The one source endpoint a migration takes.
-fn single_endpoint(endpoints: &[(String, Option<i64>)]) -> Result<(String, u16), Fault> {
-    match endpoints {
-        [(address, port)] => {
-            let port = port.unwrap_or(6379);
-            if address.is_empty() || !(1..=65535).contains(&port) {
-                return Err(Fault::InvalidParameterValue(
-                    "CustomerNodeEndpointList needs an Address and a Port.".into(),
-                ));
-            }
-            Ok((address.clone(), port as u16))
-        }
-        [] => Err(Fault::missing("CustomerNodeEndpointList")),
-        _ => Err(Fault::InvalidParameterValue(
-            "CustomerNodeEndpointList takes exactly one endpoint.".into(),
-        )),
-    }
-}
-
 impl Controller {
     /// Checks that the group could migrate from the source.
     pub fn test_migration(
         &self,
         id: &str,
-        endpoints: &[(String, Option<i64>)],
+        (address, port): (&str, u16),
     ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
         let g = self
@@ -67,8 +48,7 @@ impl Controller {
             .get_replication_group(&id)?
             .ok_or(Fault::ReplicationGroupNotFound(id))?;
         require_group_available(&g)?;
-        let (address, port) = single_endpoint(endpoints)?;
-        ping_source(&address, port)?;
+        ping_source(address, port)?;
         Ok(g)
     }
 
@@ -76,10 +56,9 @@ impl Controller {
     pub fn start_migration(
         &self,
         id: &str,
-        endpoints: &[(String, Option<i64>)],
+        (address, port): (&str, u16),
     ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
-        let (address, port) = single_endpoint(endpoints)?;
         let existing = self
             .store()
             .get_replication_group(&id)?
@@ -90,7 +69,7 @@ impl Controller {
             )));
         }
         require_group_available(&existing)?;
-        ping_source(&address, port)?;
+        ping_source(address, port)?;
         let out = self.store().transaction(|tx| {
             let mut g = tx
                 .replication_group(&id)?
@@ -102,7 +81,7 @@ impl Controller {
             }
             require_group_available(&g)?;
             g.migration = Some(Migration {
-                address: address.clone(),
+                address: address.to_string(),
                 port,
                 completing: false,
                 force: false,

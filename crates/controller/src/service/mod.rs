@@ -1,6 +1,8 @@
-//! Operations that change or read intent. They validate like ElastiCache, commit the
-//! new intent in one store transaction and wake the reconcile loop; they never touch
-//! processes themselves.
+//! Operations that change or read intent. Requests arrive already validated by the api
+//! from each operation's table (types, ranges, enumerations, combinations); the checks
+//! here are the ones that need state (exists, not found, status, quota, the current
+//! engine). They commit the new intent in one store transaction and wake the reconcile
+//! loop; they never touch processes themselves.
 
 mod create;
 mod describe;
@@ -40,40 +42,6 @@ fn check_parameter_group(requested: Option<&str>, default: &str) -> Result<Strin
     }
 }
 
-/// The first unsupported parameter in a request, as a clear refusal.
-fn refuse_unsupported(names: &[&'static str]) -> Result<(), Fault> {
-    match names.first() {
-        Some(name) => Err(Fault::InvalidParameterCombination(format!(
-            "The parameter {name} is not supported by Larder yet."
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// Validates a retention limit: memcached has no snapshots; at most 35 days. (The API
-/// refuses a non-zero limit and any SnapshotWindow until snapshots exist.)
-fn check_snapshot_settings(
-    engine: larder_model::Engine,
-    retention: Option<i64>,
-) -> Result<(), Fault> {
-    if let Some(r) = retention {
-        if !(0..=35).contains(&r) {
-            return Err(Fault::invalid(
-                "SnapshotRetentionLimit",
-                &r.to_string(),
-                "must be 0-35",
-            ));
-        }
-    }
-    let wants_snapshots = retention.unwrap_or(0) > 0;
-    if engine == larder_model::Engine::Memcached && wants_snapshots {
-        return Err(Fault::InvalidParameterCombination(
-            "Snapshots are not supported for memcached clusters.".into(),
-        ));
-    }
-    Ok(())
-}
-
 /// Member clusters change through their replication group, as on the service.
 fn refuse_member(c: &CacheCluster) -> Result<(), Fault> {
     match &c.replication_group_id {
@@ -93,28 +61,52 @@ struct CommonSettings {
     tags: Vec<larder_model::Tag>,
 }
 
-/// Checks the maintenance window, port, snapshot settings and tags of a create.
+/// Defaults the maintenance window and merges the tags of a create. (Window syntax,
+/// port and snapshot ranges were checked by the api from the operation's table.)
 fn check_common_settings(
-    engine: larder_model::Engine,
     window: Option<&str>,
-    port: Option<i64>,
-    retention: Option<i64>,
     tags: &[larder_model::Tag],
 ) -> Result<CommonSettings, Fault> {
     let window = window
         .unwrap_or(larder_model::maintenance_window::DEFAULT_MAINTENANCE_WINDOW)
         .to_string();
-    larder_model::MaintenanceWindow::parse(&window)?;
-    if let Some(p) = port {
-        if !(1..=65535).contains(&p) {
-            return Err(Fault::invalid("Port", &p.to_string(), "must be 1-65535"));
-        }
-    }
-    check_snapshot_settings(engine, retention)?;
     let mut merged = Vec::new();
     larder_model::arn::merge_tags(&mut merged, tags.to_vec())?;
     Ok(CommonSettings {
         window,
         tags: merged,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every service file, by name.
+    const SOURCES: &[(&str, &str)] = &[
+        ("create.rs", include_str!("create.rs")),
+        ("describe.rs", include_str!("describe.rs")),
+        ("failover.rs", include_str!("failover.rs")),
+        ("lifecycle.rs", include_str!("lifecycle.rs")),
+        ("migration.rs", include_str!("migration.rs")),
+        ("mod.rs", include_str!("mod.rs")),
+        ("modify.rs", include_str!("modify.rs")),
+        ("replicas.rs", include_str!("replicas.rs")),
+        (
+            "replication_groups.rs",
+            include_str!("replication_groups.rs"),
+        ),
+        ("tags.rs", include_str!("tags.rs")),
+    ];
+
+    /// Ranges belong to the api's operation tables (`Kind::Range`), checked once; a
+    /// second copy here would drift from them.
+    #[test]
+    fn the_service_has_no_range_checks() {
+        let needle = ["..", "="].concat();
+        for (file, text) in SOURCES {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                assert!(!code.contains(&needle), "{file}:{}: {line}", n + 1);
+            }
+        }
+    }
 }

@@ -7,13 +7,9 @@ use chrono::Utc;
 use larder_model::requests::ModifyCacheCluster;
 use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow, NodeStatus,
-    NodeType,
 };
 
-use super::create::MAX_MEMCACHED_NODES;
-use super::{
-    check_parameter_group, check_snapshot_settings, refuse_unsupported, require_available,
-};
+use super::{check_parameter_group, require_available};
 use crate::placement::{allocate_ports, choose_zones, used_ports};
 use crate::{Controller, Settings};
 
@@ -36,15 +32,12 @@ impl NodeChanges {
     }
 }
 
-/// Checks node changes against a cluster; returns them with no-ops dropped.
+/// Checks node changes against the cluster's current state (its engine, node count and
+/// node ids); returns them with no-ops dropped. Values were checked by the api.
 fn validate_node_changes(c: &CacheCluster, mut ch: NodeChanges) -> Result<NodeChanges, Fault> {
     let current = c.num_cache_nodes();
     if ch.node_type.as_deref() == Some(c.cache_node_type.as_str()) {
         ch.node_type = None;
-    }
-    if let Some(t) = &ch.node_type {
-        NodeType::find(t)
-            .ok_or_else(|| Fault::InvalidParameterValue(format!("Invalid node type: {t}")))?;
     }
     if ch.num_cache_nodes == Some(current) && ch.ids_to_remove.is_empty() {
         ch.num_cache_nodes = None;
@@ -54,24 +47,11 @@ fn validate_node_changes(c: &CacheCluster, mut ch: NodeChanges) -> Result<NodeCh
             "NumCacheNodes and CacheNodeType cannot be changed in the same request.".into(),
         ));
     }
-    if !ch.ids_to_remove.is_empty() && ch.num_cache_nodes.is_none() {
-        return Err(Fault::InvalidParameterCombination(
-            "CacheNodeIdsToRemove requires a smaller NumCacheNodes.".into(),
-        ));
-    }
     if let Some(n) = ch.num_cache_nodes {
         if c.engine.is_redis_like() {
             return Err(Fault::InvalidParameterValue(format!(
                 "Cannot change NumCacheNodes of a {} cluster; it always has 1 node.",
                 c.engine
-            )));
-        }
-        if n == 0 {
-            return Err(Fault::invalid("NumCacheNodes", "0", "must be at least 1"));
-        }
-        if i64::from(n) > MAX_MEMCACHED_NODES {
-            return Err(Fault::NodeQuotaForClusterExceeded(format!(
-                "A memcached cluster can have at most {MAX_MEMCACHED_NODES} nodes."
             )));
         }
         if n < current {
@@ -171,24 +151,7 @@ impl Controller {
     /// Validates and records a modification. Node changes happen now with
     /// `ApplyImmediately`, otherwise they wait in PendingModifiedValues.
     pub fn modify_cache_cluster(&self, req: ModifyCacheCluster) -> Result<CacheCluster, Fault> {
-        if req.cache_cluster_id.is_empty() {
-            return Err(Fault::missing("CacheClusterId"));
-        }
         let id = req.cache_cluster_id.to_ascii_lowercase();
-        refuse_unsupported(&req.unsupported)?;
-        if let Some(w) = &req.preferred_maintenance_window {
-            MaintenanceWindow::parse(w)?;
-        }
-        match req.az_mode.as_deref() {
-            None | Some("single-az") | Some("cross-az") => {}
-            Some(other) => {
-                return Err(Fault::invalid(
-                    "AZMode",
-                    other,
-                    "must be single-az or cross-az",
-                ))
-            }
-        }
         let settings = self.settings().clone();
         let view = self.placement_view(Some(&id))?;
         let (others, reserved) = (&view.clusters, &view.reserved);
@@ -207,11 +170,8 @@ impl Controller {
                 crate::EngineVersion::new(c.engine, &c.engine_version).default_parameter_group();
             check_parameter_group(req.cache_parameter_group_name.as_deref(), &family_default)?;
             let engine = c.engine;
-            check_snapshot_settings(engine, req.snapshot_retention_limit)?;
             let requested = NodeChanges {
-                num_cache_nodes: req
-                    .num_cache_nodes
-                    .map(|n| n.clamp(0, u32::MAX as i64) as u32),
+                num_cache_nodes: req.num_cache_nodes,
                 ids_to_remove: req.cache_node_ids_to_remove.clone(),
                 node_type: req.cache_node_type.clone(),
                 new_zones: req.new_availability_zones.clone(),
@@ -234,7 +194,7 @@ impl Controller {
                 c.auto_minor_version_upgrade = a;
             }
             if let Some(r) = req.snapshot_retention_limit {
-                c.snapshot_retention_limit = r as u32;
+                c.snapshot_retention_limit = r;
             }
             if let Some(m) = &req.az_mode {
                 if engine == Engine::Memcached {

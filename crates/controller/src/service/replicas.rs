@@ -1,6 +1,5 @@
 //! IncreaseReplicaCount and DecreaseReplicaCount.
 
-use larder_model::replication_group::MAX_REPLICAS;
 use larder_model::{ClusterStatus, Fault, ReplicationGroup, ReplicationGroupStatus};
 
 use super::{group_event, new_member, require_group_available};
@@ -8,15 +7,14 @@ use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
 impl Controller {
-    /// Adds replicas until the group has `new_replica_count`.
+    /// Adds replicas until the group has `target` (the api checked it is at most 5).
     pub fn increase_replica_count(
         &self,
         id: &str,
-        new_replica_count: Option<i64>,
+        target: i64,
         zones: &[String],
     ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
-        let target = new_replica_count.ok_or_else(|| Fault::missing("NewReplicaCount"))?;
         let settings = self.settings().clone();
         let view = self.placement_view(None)?;
         let mut used = view.reserved.clone();
@@ -30,11 +28,6 @@ impl Controller {
             if target <= current {
                 return Err(Fault::InvalidParameterValue(format!(
                     "NewReplicaCount {target} must be greater than the current {current} replicas."
-                )));
-            }
-            if target > i64::from(MAX_REPLICAS) {
-                return Err(Fault::InvalidParameterValue(format!(
-                    "A node group has at most {MAX_REPLICAS} replicas."
                 )));
             }
             let add = (target - current) as usize;
@@ -82,11 +75,6 @@ impl Controller {
         replicas_to_remove: &[String],
     ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
-        if new_replica_count.is_none() && replicas_to_remove.is_empty() {
-            return Err(Fault::InvalidParameterValue(
-                "Either NewReplicaCount or ReplicasToRemove must be given.".into(),
-            ));
-        }
         let out = self.store().transaction(|tx| {
             let mut g = tx.replication_group(&id)?.ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
             require_group_available(&g)?;

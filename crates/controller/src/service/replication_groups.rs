@@ -1,11 +1,10 @@
 //! CreateReplicationGroup, DescribeReplicationGroups, DeleteReplicationGroup.
 
 use chrono::Utc;
-use larder_model::ids::{cache_node_id, normalize_identifier, REPLICATION_GROUP_ID_MAX};
-use larder_model::replication_group::MAX_REPLICAS;
+use larder_model::ids::cache_node_id;
 use larder_model::requests::CreateReplicationGroup;
 use larder_model::{
-    CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, NodeStatus, NodeType,
+    CacheCluster, CacheNode, ClusterStatus, Event, Fault, NodeStatus, NodeType,
     PendingModifiedValues, ReplicationGroup, ReplicationGroupStatus, SourceType,
 };
 
@@ -84,32 +83,11 @@ impl Controller {
         &self,
         req: CreateReplicationGroup,
     ) -> Result<ReplicationGroup, Fault> {
-        let id = normalize_identifier(
-            "ReplicationGroupId",
-            &req.replication_group_id,
-            REPLICATION_GROUP_ID_MAX,
-        )?;
-        if req.description.is_empty() {
-            return Err(Fault::missing("ReplicationGroupDescription"));
-        }
-        if req.num_node_groups.unwrap_or(1) > 1 {
-            return Err(Fault::InvalidParameterCombination(
-                "Cluster mode (more than one node group) is not supported by Larder yet.".into(),
-            ));
-        }
-        let engine_name = req.engine.clone().unwrap_or_else(|| "redis".into());
-        let engine = Engine::parse(&engine_name)
-            .filter(|e| e.is_redis_like())
-            .ok_or_else(|| {
-                Fault::invalid(
-                    "Engine",
-                    &engine_name,
-                    "replication groups need redis or valkey",
-                )
-            })?;
+        let id = req.replication_group_id.clone();
+        let engine = req.engine;
         let existing_primary = match &req.primary_cluster_id {
             Some(pid) => {
-                let pid = pid.to_ascii_lowercase();
+                let pid = pid.clone();
                 let c = self
                     .store()
                     .get_cluster(&pid)?
@@ -128,52 +106,16 @@ impl Controller {
             }
             None => None,
         };
-        let total: i64 = match (req.num_cache_clusters, req.replicas_per_node_group) {
-            (Some(n), Some(r)) if n != r + 1 => {
-                return Err(Fault::InvalidParameterCombination(
-                    "NumCacheClusters must equal ReplicasPerNodeGroup + 1 when both are given."
-                        .into(),
-                ))
-            }
-            (Some(n), _) => n,
-            (None, Some(r)) => r + 1,
-            (None, None) => 1,
-        };
-        if !(1..=i64::from(MAX_REPLICAS) + 1).contains(&total) {
-            return Err(Fault::InvalidParameterValue(format!(
-                "A replication group has 1 to {} cache clusters (at most {MAX_REPLICAS} replicas); {total} requested.",
-                MAX_REPLICAS + 1
-            )));
-        }
-        let automatic_failover = req.automatic_failover.unwrap_or(false);
-        let multi_az = req.multi_az.unwrap_or(false);
-        if automatic_failover && total < 2 {
-            return Err(Fault::InvalidParameterCombination(
-                "Automatic failover needs at least one replica (NumCacheClusters of 2 or more)."
-                    .into(),
-            ));
-        }
-        if multi_az && !automatic_failover {
-            return Err(Fault::InvalidParameterCombination(
-                "Multi-AZ needs automatic failover (AutomaticFailoverEnabled=true).".into(),
-            ));
-        }
-        if !req.preferred_cache_cluster_azs.is_empty()
-            && req.preferred_cache_cluster_azs.len() as i64 != total
-        {
-            return Err(Fault::InvalidParameterValue(
-                "The number of PreferredCacheClusterAZs must equal the number of cache clusters."
-                    .into(),
-            ));
-        }
-        let node_type_name = match (&req.cache_node_type, &existing_primary) {
-            (Some(t), _) => t.clone(),
-            (None, Some(p)) => p.cache_node_type.clone(),
+        let total = i64::from(req.num_cache_clusters);
+        let (automatic_failover, multi_az) = (req.automatic_failover, req.multi_az);
+        // The api requires CacheNodeType unless the group grows from PrimaryClusterId.
+        let node_type = match (req.cache_node_type, &existing_primary) {
+            (Some(t), _) => t,
+            (None, Some(p)) => NodeType::find(&p.cache_node_type).ok_or_else(|| {
+                Fault::Internal(format!("unknown stored node type {}", p.cache_node_type))
+            })?,
             (None, None) => return Err(Fault::missing("CacheNodeType")),
         };
-        let node_type = NodeType::find(&node_type_name).ok_or_else(|| {
-            Fault::InvalidParameterValue(format!("Invalid node type: {node_type_name}"))
-        })?;
         let version = match &existing_primary {
             Some(p) => self
                 .engines()
@@ -188,13 +130,8 @@ impl Controller {
             req.cache_parameter_group_name.as_deref(),
             &version.default_parameter_group(),
         )?;
-        let CommonSettings { window, tags } = check_common_settings(
-            engine,
-            req.preferred_maintenance_window.as_deref(),
-            req.port,
-            req.snapshot_retention_limit,
-            &req.tags,
-        )?;
+        let CommonSettings { window, tags } =
+            check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 
         let settings = self.settings().clone();
         let view = self.placement_view(None)?;
@@ -242,12 +179,12 @@ impl Controller {
             retain_primary_on_delete: false,
             create_time: Utc::now(),
             preferred_maintenance_window: window.to_ascii_lowercase(),
-            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0) as u32,
+            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0),
             snapshot_window: None,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
             security_group_ids: Vec::new(),
             cache_subnet_group_name: req.cache_subnet_group_name.clone(),
-            requested_port: req.port.map(|p| p as u16),
+            requested_port: req.port,
             migration: None,
             pending_cache_node_type: None,
         };
@@ -314,7 +251,7 @@ impl Controller {
         max_records: Option<i64>,
         marker: Option<&str>,
     ) -> Result<(Vec<ReplicationGroup>, Option<String>), Fault> {
-        let size = super::describe::page_size(max_records)?;
+        let size = super::describe::page_size(max_records);
         if let Some(id) = id {
             let id = id.to_ascii_lowercase();
             let g = self
@@ -345,14 +282,8 @@ impl Controller {
         &self,
         id: &str,
         retain_primary: bool,
-        final_snapshot_identifier: Option<&str>,
     ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
-        if final_snapshot_identifier.is_some() {
-            return Err(Fault::InvalidParameterCombination(
-                "FinalSnapshotIdentifier is not supported by Larder yet.".into(),
-            ));
-        }
         let out = self.store().transaction(|tx| {
             let mut g = tx
                 .replication_group(&id)?

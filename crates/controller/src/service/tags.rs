@@ -7,9 +7,6 @@ use crate::Controller;
 impl Controller {
     /// Checks that an ARN names a resource that exists here and returns it normalised.
     fn taggable(&self, resource_name: &str) -> Result<String, Fault> {
-        if resource_name.is_empty() {
-            return Err(Fault::missing("ResourceName"));
-        }
         let parsed = Arn::parse(resource_name)?;
         let id = parsed.name.to_ascii_lowercase();
         let s = self.settings();
@@ -41,9 +38,6 @@ impl Controller {
         tags: Vec<Tag>,
     ) -> Result<Vec<Tag>, Fault> {
         let key = self.taggable(resource_name)?;
-        if tags.is_empty() {
-            return Err(Fault::missing("Tags"));
-        }
         self.store()
             .update_tags(&key, |t| arn::merge_tags(t, tags.clone()))
     }
@@ -55,9 +49,6 @@ impl Controller {
         keys: &[String],
     ) -> Result<Vec<Tag>, Fault> {
         let key = self.taggable(resource_name)?;
-        if keys.is_empty() {
-            return Err(Fault::missing("TagKeys"));
-        }
         self.store().update_tags(&key, |t| {
             if let Some(missing) = keys.iter().find(|k| !t.iter().any(|x| &x.key == *k)) {
                 return Err(Fault::TagNotFound(format!(
