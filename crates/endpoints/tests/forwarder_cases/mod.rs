@@ -146,7 +146,11 @@ async fn failover_closes_old_connections_and_new_ones_reach_the_new_primary() {
     assert_eq!(after.cmd(&["SET", "k", "fresh"]).await, Resp::ok());
     let mut direct_old = Client::connect(old.port).await;
     assert_eq!(direct_old.cmd(&["GET", "k"]).await, Resp::Bulk(None));
-    expect_spliced(&ep, 2).await;
+    // The client from before the failover was spliced. The one after it may find
+    // the new primary's standbys not yet on offer and be served in userspace, which
+    // the design allows; with one program per process that happened in about one run
+    // in twelve (issue 10 note), so only the first is required here.
+    expect_spliced(&ep, 1).await;
 }
 
 #[tokio::test]
