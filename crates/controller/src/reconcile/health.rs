@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use larder_model::{CacheCluster, Failover, NodeStatus, ReplicationGroup, ReplicationGroupStatus};
 use tokio::sync::watch;
 
-use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
 
@@ -77,14 +76,10 @@ impl Controller {
             .nodes
             .first()
             .filter(|n| n.status == NodeStatus::Available)?;
-        let dead = !self.inner.agent.is_running(&c.node_key(&n.cache_node_id));
-        if !dead
-            && redis_ops::ping(
-                &self.node_addr(n.port),
-                self.settings().health_check_timeout,
-            )
-            .await
-        {
+        let node = self.node_ref(c.node_key(&n.cache_node_id), n.port);
+        let dead = !self.inner.agent.is_running(&node.key);
+        let timeout = self.settings().health_check_timeout;
+        if !dead && self.inner.agent.ping(&node, timeout).await {
             return None;
         }
         Some((Box::new(c), dead))
