@@ -62,7 +62,7 @@ impl Controller {
 
     /// One health probe of a group's primary; `None` when it answered or is not
     /// watched now (automatic failover off, or the group busy).
-    async fn probe_primary(&self, g: &ReplicationGroup) -> Option<Failure> {
+    pub(super) async fn probe_primary(&self, g: &ReplicationGroup) -> Option<Failure> {
         let watching = g.automatic_failover
             && g.failover.is_none()
             && matches!(
@@ -85,7 +85,7 @@ impl Controller {
         Some((Box::new(c), dead))
     }
 
-    fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {
+    pub(super) fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {
         let started = self.store().transaction(|tx| {
             let Some(mut g) = tx.replication_group(id)? else {
                 return Ok(false);

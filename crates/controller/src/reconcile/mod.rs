@@ -10,6 +10,11 @@ mod nodes;
 mod replication;
 mod settle;
 
+#[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
+mod test_harness;
+
 pub(crate) use replication::GroupEndpoints;
 
 use std::time::{Duration, Instant};
