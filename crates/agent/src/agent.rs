@@ -290,7 +290,13 @@ impl LocalAgent {
     }
 
     /// Sends `sig` and waits up to `grace` for the process to go; true if it went.
-    async fn signal_and_wait(&self, key: &str, pid: u32, sig: Signal, grace: Duration) -> bool {
+    pub(crate) async fn signal_and_wait(
+        &self,
+        key: &str,
+        pid: u32,
+        sig: Signal,
+        grace: Duration,
+    ) -> bool {
         if signal(pid, sig).is_err() {
             return !self.still_alive(key, pid);
         }

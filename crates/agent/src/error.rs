@@ -49,4 +49,15 @@ pub enum AgentError {
         /// Process id that would not die.
         pid: u32,
     },
+    /// A command to the node failed or got no answer.
+    #[error("node {node}: {message}")]
+    Node {
+        /// The node's address.
+        node: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The agent answered a request with a reply of another kind (a version mismatch).
+    #[error("unexpected agent reply: {0}")]
+    UnexpectedReply(String),
 }

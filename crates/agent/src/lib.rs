@@ -1,16 +1,24 @@
 //! The local node agent: owns the engine processes (redis-server, valkey-server,
 //! memcached) of this host. It renders each node's config into its own directory,
 //! spawns the engine detached from the daemon so nodes outlive a daemon crash,
-//! adopts such survivors on the next start, probes health and stops nodes.
+//! adopts such survivors on the next start, probes health and stops nodes. The
+//! control plane reaches it only through the agent interface ([`NodeAgent`],
+//! [`AgentRequest`]), which also carries the node commands (replication, fencing,
+//! `CONFIG SET`) the agent sends as Larder's own user.
 
 mod access;
 mod agent;
+mod calls;
 mod config;
 mod data;
 mod error;
 mod installed;
+mod interface;
+mod node_conn;
 mod probe;
 mod process;
+mod redis_ops;
+mod serve;
 mod spec;
 
 pub use access::{
@@ -19,5 +27,11 @@ pub use access::{
 pub use agent::LocalAgent;
 pub use config::{memcached_args, redis_config};
 pub use error::AgentError;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub use installed::{installed_engines, port_is_free, InstalledEngine};
+pub use interface::{
+    AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
+    ReplicationInfo, ReplicationRole,
+};
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use larder_model::Engine;
+use serde::{Deserialize, Serialize};
 
 /// Everything the agent needs to run one cache node on this host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeSpec {
     /// Unique node key (cluster id + node id); names the node directory.
     pub key: String,
@@ -26,7 +27,7 @@ pub struct NodeSpec {
 }
 
 /// Which commands the users clients get (redis's `default` user) may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum CommandLimits {
     /// As on ElastiCache: the restricted commands are unknown to clients, and
     /// whatever would lift that or break Larder's control is refused.
@@ -39,7 +40,7 @@ pub enum CommandLimits {
 
 /// What a redis node's dataset is when its process starts. Nodes run without
 /// persistence, so anything else found in the node dir is stale and removed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum InitialData {
     /// An empty dataset.
     #[default]

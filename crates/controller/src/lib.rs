@@ -12,7 +12,7 @@ pub mod settings;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use larder_agent::LocalAgent;
+use larder_agent::NodeAgent;
 use larder_endpoints::ConfigEndpoint;
 use larder_store::Store;
 use tokio::sync::Notify;
@@ -30,7 +30,8 @@ struct Inner {
     store: Store,
     settings: Settings,
     engines: EngineCatalog,
-    agent: LocalAgent,
+    /// The agent that owns this host's nodes: every node-level action goes through it.
+    agent: Arc<dyn NodeAgent>,
     /// Wakes the reconcile loop when intent changes, so workflows start at once.
     wake: Notify,
     /// Serialises port and quota decisions across API calls and the maintenance path.
@@ -54,7 +55,7 @@ impl Controller {
         store: Store,
         settings: Settings,
         engines: EngineCatalog,
-        agent: LocalAgent,
+        agent: Arc<dyn NodeAgent>,
     ) -> Self {
         Controller {
             inner: Arc::new(Inner {

@@ -33,7 +33,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         );
     }
     let agent = LocalAgent::new(data_dir.join("nodes"));
-    let controller = Controller::new(store, config.settings, engines, agent);
+    let controller = Controller::new(store, config.settings, engines, std::sync::Arc::new(agent));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_controller = controller.clone();
     let health_controller = controller.clone();

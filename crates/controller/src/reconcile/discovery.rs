@@ -111,7 +111,9 @@ impl Controller {
                 .iter()
                 .filter(|n| c.published_members.contains(&n.cache_node_id))
             {
-                let addr = self.node_addr(n.port);
+                // Still the controller's own connection (memcached, no credentials); it
+                // moves behind the agent interface with the endpoints.
+                let addr = format!("{}:{}", self.connect_host(), n.port);
                 match ensure_legacy_discovery_key(&addr, &cfg).await {
                     Ok(true) => {
                         tracing::debug!(cache_cluster_id = %id, node = %n.cache_node_id, "legacy discovery key written")

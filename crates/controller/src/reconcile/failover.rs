@@ -7,15 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+use larder_agent::{NodeRef, ReplicationChange, ReplicationRole};
 use larder_model::{
     CacheCluster, Failover, FailoverStep, ReplicationGroup, ReplicationGroupStatus,
 };
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 
 use super::failover_plan::{self, Action, Seen};
-use super::node_conn::NodeAddr;
-use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
 
@@ -24,42 +21,35 @@ use crate::Controller;
 const PAUSE_MS: u64 = 10_000;
 /// How long a planned switchover waits for the replica to catch up before giving up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a SIGKILLed node may take to leave the process table.
-const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A member's address, port and node key.
-type MemberAddr = (NodeAddr, u16, String);
-
 impl Controller {
-    /// A member's address, port and node key.
-    fn member_addr(&self, id: &str) -> Option<MemberAddr> {
+    /// A member's single node as the agent is asked about it.
+    fn member_addr(&self, id: &str) -> Option<NodeRef> {
         let (c, port) = self.member_node(id)?;
         let key = c.node_key(&c.nodes.first()?.cache_node_id);
-        Some((self.node_addr(port), port, key))
+        Some(self.node_ref(key, port))
     }
 
     /// What a member is now, from its process and, when `ask`, `INFO replication`
     /// (a running member not asked counts as silent).
-    async fn seen(&self, m: Option<&MemberAddr>, ask: bool) -> Seen {
-        let Some((addr, _, key)) = m else {
+    async fn seen(&self, m: Option<&NodeRef>, ask: bool) -> Seen {
+        let Some(node) = m else {
             return Seen::Gone;
         };
-        if !self.inner.agent.is_running(key) {
+        if !self.inner.agent.is_running(&node.key) {
             return Seen::Gone;
         }
         if !ask {
             return Seen::Silent;
         }
-        let Ok(info) = redis_ops::info_replication(addr).await else {
+        let Ok(info) = self.inner.agent.replication_info(node).await else {
             return Seen::Silent;
         };
-        match info.get("role").map(String::as_str) {
-            Some("master") => Seen::Primary,
-            Some("slave") => info
-                .get("master_port")
-                .and_then(|p| p.parse().ok())
-                .map_or(Seen::Silent, Seen::ReplicaOf),
-            _ => Seen::Silent,
+        match info.role {
+            ReplicationRole::Primary => Seen::Primary,
+            ReplicationRole::Replica => info
+                .primary
+                .map_or(Seen::Silent, |p| Seen::ReplicaOf(p.port)),
+            ReplicationRole::Unknown => Seen::Silent,
         }
     }
 
@@ -67,16 +57,16 @@ impl Controller {
     async fn best_replica(&self, g: &ReplicationGroup, from: &str) -> Option<String> {
         let mut best: Option<(i64, String)> = None;
         for m in g.members.iter().filter(|m| m.as_str() != from) {
-            let Some((addr, _, key)) = self.member_addr(m) else {
+            let Some(node) = self.member_addr(m) else {
                 continue;
             };
-            if !self.inner.agent.is_running(&key) {
+            if !self.inner.agent.is_running(&node.key) {
                 continue;
             }
-            let Ok(info) = redis_ops::info_replication(&addr).await else {
+            let Ok(info) = self.inner.agent.replication_info(&node).await else {
                 continue;
             };
-            let off = redis_ops::offset(&info);
+            let off = info.offset;
             if best.as_ref().is_none_or(|(b, _)| off > *b) {
                 best = Some((off, m.clone()));
             }
@@ -144,38 +134,26 @@ impl Controller {
         tracing::warn!(replication_group_id = %id, why, "failover aborted");
     }
 
-    /// SIGKILLs a node (if it runs) and waits for it to leave the process table.
-    async fn kill_node(&self, key: &str) {
-        if let Some(pid) = self.inner.agent.pid(key) {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        }
-        let start = Instant::now();
-        while self.inner.agent.is_running(key) && start.elapsed() < EXIT_TIMEOUT {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     /// Pauses writes on the old primary and waits until `to` has everything it
     /// acknowledged. False (and unpaused) when `to` does not catch up in time.
-    async fn pause_and_catch_up(&self, from_addr: &NodeAddr, to_addr: &NodeAddr) -> bool {
-        if redis_ops::pause_writes(from_addr, PAUSE_MS).await.is_err() {
+    async fn pause_and_catch_up(&self, from: &NodeRef, to: &NodeRef) -> bool {
+        let agent = &self.inner.agent;
+        let pause = ReplicationChange::PauseWrites { ms: PAUSE_MS };
+        if agent.replicate(from, pause).await.is_err() {
             return false;
         }
-        let target = match redis_ops::info_replication(from_addr).await {
-            Ok(info) => redis_ops::offset(&info),
+        let target = match agent.replication_info(from).await {
+            Ok(info) => info.offset,
             Err(_) => i64::MAX,
         };
         let start = Instant::now();
         loop {
-            let reached = redis_ops::info_replication(to_addr)
-                .await
-                .map(|i| redis_ops::offset(&i))
-                .unwrap_or(-1);
+            let reached = agent.replication_info(to).await.map_or(-1, |i| i.offset);
             if reached >= target {
                 return true;
             }
             if start.elapsed() > CATCH_UP_TIMEOUT {
-                let _ = redis_ops::unpause(from_addr).await;
+                let _ = agent.replicate(from, ReplicationChange::Unpause).await;
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -190,14 +168,14 @@ impl Controller {
         let id = g.id.clone();
         let from = self.member_addr(&f.from);
         let to = f.to.as_deref().and_then(|t| self.member_addr(t));
-        let to_port = to.as_ref().map_or(0, |t| t.1);
+        let to_port = to.as_ref().map_or(0, |t| t.port);
         // An unplanned failover never asks the old primary: it is killed whatever it
         // would answer, and a hung one would cost a command timeout on every action.
         let seen_from = self.seen(from.as_ref(), f.planned).await;
         let seen_to = self.seen(to.as_ref(), true).await;
         let action = failover_plan::next(&f, seen_from, seen_to, to_port);
         tracing::debug!(replication_group_id = %id, step = f.step.as_str(), ?seen_from, ?seen_to, ?action, "failover");
-        let host = self.connect_host();
+        let agent = &self.inner.agent;
         match action {
             Action::Choose => {
                 self.crash_point(&id, "choose").await;
@@ -220,20 +198,20 @@ impl Controller {
                 })
             }
             Action::Abort(why) => {
-                if let Some((from_addr, _, _)) = &from {
-                    let _ = redis_ops::unpause(from_addr).await;
+                if let Some(from) = &from {
+                    let _ = agent.replicate(from, ReplicationChange::Unpause).await;
                 }
                 self.abort_failover(&id, why);
                 true
             }
             Action::Wait => false,
             Action::CatchUpAndDemote | Action::Demote => {
-                let (Some((from_addr, _, _)), Some((to_addr, _, _))) = (&from, &to) else {
+                let (Some(from_node), Some(to_node)) = (&from, &to) else {
                     return false;
                 };
                 self.crash_point(&id, "fence").await;
                 if action == Action::CatchUpAndDemote {
-                    if !self.pause_and_catch_up(from_addr, to_addr).await {
+                    if !self.pause_and_catch_up(from_node, to_node).await {
                         let to = f.to.as_deref().unwrap_or_default();
                         self.abort_failover(
                             &id,
@@ -243,7 +221,9 @@ impl Controller {
                     }
                     self.crash_point(&id, "fence-paused").await;
                 }
-                if let Err(e) = redis_ops::replicaof(from_addr, Some((&host, to_port))).await {
+                let primary = self.upstream(to_port);
+                let demote = ReplicationChange::Attach { primary };
+                if let Err(e) = agent.replicate(from_node, demote).await {
                     tracing::warn!(replication_group_id = %id, error = %e, "demoting the old primary failed; will retry");
                     return false;
                 }
@@ -251,21 +231,24 @@ impl Controller {
                 true
             }
             Action::Kill => {
-                let Some((_, _, key)) = &from else {
+                let Some(from_node) = &from else {
                     return false;
                 };
                 self.crash_point(&id, "fence").await;
                 // A hung primary must never wake up as a second one.
-                self.kill_node(key).await;
+                if let Err(e) = agent.fence(&from_node.key).await {
+                    tracing::warn!(replication_group_id = %id, error = %e, "fencing the old primary failed; will retry");
+                    return false;
+                }
                 self.crash_point(&id, "fence-done").await;
                 true
             }
             Action::Promote => {
-                let Some((to_addr, _, _)) = &to else {
+                let Some(to_node) = &to else {
                     return false;
                 };
                 self.crash_point(&id, "promote").await;
-                if let Err(e) = redis_ops::replicaof(to_addr, None).await {
+                if let Err(e) = agent.replicate(to_node, ReplicationChange::Promote).await {
                     tracing::warn!(replication_group_id = %id, error = %e, "promotion failed; will retry");
                     return false;
                 }
@@ -284,7 +267,7 @@ impl Controller {
         &self,
         id: &str,
         f: &Failover,
-        from: Option<&MemberAddr>,
+        from: Option<&NodeRef>,
         to_port: u16,
     ) -> bool {
         let Some(to) = f.to.clone() else {
@@ -315,17 +298,20 @@ impl Controller {
         tracing::info!(replication_group_id = %id, from = %from_id, to = %to, planned = f.planned, "failover completed");
         self.crash_point(id, "committed").await;
         self.sync_group_endpoints(&updated).await;
-        let host = self.connect_host();
+        let agent = &self.inner.agent;
         for m in updated.members.iter().filter(|m| **m != to) {
-            if let Some((addr, _, key)) = self.member_addr(m) {
-                if self.inner.agent.is_running(&key) {
-                    let _ = redis_ops::replicaof(&addr, Some((&host, to_port))).await;
+            if let Some(node) = self.member_addr(m) {
+                if agent.is_running(&node.key) {
+                    let primary = self.upstream(to_port);
+                    let _ = agent
+                        .replicate(&node, ReplicationChange::Attach { primary })
+                        .await;
                 }
             }
         }
-        if let Some((from_addr, _, key)) = from {
-            if self.inner.agent.is_running(key) {
-                let _ = redis_ops::unpause(from_addr).await;
+        if let Some(from) = from {
+            if agent.is_running(&from.key) {
+                let _ = agent.replicate(from, ReplicationChange::Unpause).await;
             }
         }
         self.wake();

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use larder_model::{CacheCluster, Failover, NodeStatus, ReplicationGroup, ReplicationGroupStatus};
 use tokio::sync::watch;
 
-use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
 
@@ -63,7 +62,7 @@ impl Controller {
 
     /// One health probe of a group's primary; `None` when it answered or is not
     /// watched now (automatic failover off, or the group busy).
-    async fn probe_primary(&self, g: &ReplicationGroup) -> Option<Failure> {
+    pub(super) async fn probe_primary(&self, g: &ReplicationGroup) -> Option<Failure> {
         let watching = g.automatic_failover
             && g.failover.is_none()
             && matches!(
@@ -77,20 +76,16 @@ impl Controller {
             .nodes
             .first()
             .filter(|n| n.status == NodeStatus::Available)?;
-        let dead = !self.inner.agent.is_running(&c.node_key(&n.cache_node_id));
-        if !dead
-            && redis_ops::ping(
-                &self.node_addr(n.port),
-                self.settings().health_check_timeout,
-            )
-            .await
-        {
+        let node = self.node_ref(c.node_key(&n.cache_node_id), n.port);
+        let dead = !self.inner.agent.is_running(&node.key);
+        let timeout = self.settings().health_check_timeout;
+        if !dead && self.inner.agent.ping(&node, timeout).await {
             return None;
         }
         Some((Box::new(c), dead))
     }
 
-    fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {
+    pub(super) fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {
         let started = self.store().transaction(|tx| {
             let Some(mut g) = tx.replication_group(id)? else {
                 return Ok(false);

@@ -6,11 +6,14 @@ mod discovery;
 mod failover;
 mod failover_plan;
 mod health;
-mod node_conn;
 mod nodes;
-mod redis_ops;
 mod replication;
 mod settle;
+
+#[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
+mod test_harness;
 
 pub(crate) use replication::GroupEndpoints;
 
@@ -176,7 +179,7 @@ impl Controller {
                 let agent = self.inner.agent.clone();
                 let (id, key) = (c.id.clone(), c.node_key(&n.cache_node_id));
                 stops.spawn(async move {
-                    if let Err(e) = agent.stop(&key).await {
+                    if let Err(e) = agent.stop_node(&key).await {
                         tracing::warn!(cache_cluster_id = %id, node = %key, error = %e, "stop failed");
                     }
                 });

@@ -88,7 +88,7 @@ impl Controller {
                     &c.id,
                     format!("Recovering cache nodes {id}"),
                 )])?;
-                agent.ensure_started(&spec).await.map_err(internal)?;
+                agent.start_node(&spec).await.map_err(internal)?;
                 agent.wait_ready(&spec, timeout).await.map_err(internal)?;
                 self.store().append_events(&[Event::cache_cluster(
                     &c.id,
@@ -99,10 +99,13 @@ impl Controller {
             NodeStatus::Creating => {
                 self.step_delay().await;
                 let spec = self.node_spec(c, n, &n.node_type);
-                agent.ensure_started(&spec).await.map_err(internal)?;
+                agent.start_node(&spec).await.map_err(internal)?;
                 if let Err(e) = agent.wait_ready(&spec, timeout).await {
                     if !agent.is_running(&spec.key)
-                        && !larder_agent::port_is_free(&spec.bind, spec.port)
+                        && agent
+                            .port_free(&spec.bind, spec.port)
+                            .await
+                            .is_ok_and(|free| !free)
                     {
                         // Something outside Larder took the port after it was handed out.
                         self.move_node_port(c, n)?;
@@ -128,13 +131,14 @@ impl Controller {
                 let spec = self.node_spec(c, n, &c.cache_node_type);
                 if c.engine.is_redis_like() && agent.is_running(&spec.key) {
                     // Redis can take a new memory limit live, so the data stays.
-                    let addr = self.node_addr(spec.port);
+                    let node = self.node_ref(spec.key.clone(), spec.port);
                     let bytes = spec.maxmemory_bytes.to_string();
-                    super::redis_ops::config_set(&addr, "maxmemory", &bytes)
+                    agent
+                        .config_set(&node, "maxmemory", &bytes)
                         .await
-                        .map_err(|e| Fault::Internal(e.to_string()))?;
+                        .map_err(internal)?;
                 } else {
-                    agent.restart(&spec).await.map_err(internal)?;
+                    agent.restart_node(&spec).await.map_err(internal)?;
                 }
                 agent.wait_ready(&spec, timeout).await.map_err(internal)?;
                 let new_type = c.cache_node_type.clone();
@@ -146,7 +150,7 @@ impl Controller {
             NodeStatus::Rebooting => {
                 self.step_delay().await;
                 let spec = self.node_spec(c, n, &n.node_type);
-                agent.restart(&spec).await.map_err(internal)?;
+                agent.restart_node(&spec).await.map_err(internal)?;
                 agent.wait_ready(&spec, timeout).await.map_err(internal)?;
                 self.set_node(c, n, NodeStatus::Rebooting, |c, node, events| {
                     node.status = NodeStatus::Available;
@@ -159,8 +163,8 @@ impl Controller {
             NodeStatus::Deleting => {
                 self.step_delay().await;
                 let key = c.node_key(&n.cache_node_id);
-                agent.stop(&key).await.map_err(internal)?;
-                agent.remove_data(&key).map_err(internal)?;
+                agent.stop_node(&key).await.map_err(internal)?;
+                agent.remove_data(&key).await.map_err(internal)?;
                 let node_id = n.cache_node_id.clone();
                 self.store().update_cluster(&c.id, |c, change| {
                     let before = c.nodes.len();
@@ -231,11 +235,11 @@ impl Controller {
         for n in &c.nodes {
             self.step_delay().await;
             let key = c.node_key(&n.cache_node_id);
-            if let Err(e) = self.inner.agent.stop(&key).await {
+            if let Err(e) = self.inner.agent.stop_node(&key).await {
                 tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "stop failed; will retry");
                 return false;
             }
-            if let Err(e) = self.inner.agent.remove_data(&key) {
+            if let Err(e) = self.inner.agent.remove_data(&key).await {
                 tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "data removal failed; will retry");
                 return false;
             }

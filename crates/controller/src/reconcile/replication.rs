@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 
+use larder_agent::{HostPort, NodeRef, ReplicationChange, ReplicationRole};
 use larder_endpoints::{EndpointOptions, EndpointRole, RedisEndpoint, RedisTargets};
 use larder_model::{
     CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
-use super::node_conn::NodeAddr;
-use super::redis_ops;
 use crate::service::group_event;
 use crate::Controller;
 
@@ -21,13 +20,21 @@ pub(crate) struct GroupEndpoints {
 }
 
 impl Controller {
-    /// Where and as whom the daemon manages a node on this host: Larder's own user.
-    pub(crate) fn node_addr(&self, port: u16) -> NodeAddr {
-        let secret = self.inner.agent.admin_secret();
-        if let Err(e) = &secret {
-            tracing::error!(error = %e, "cannot read Larder's admin secret; nodes cannot be managed");
+    /// A node as the agent is asked about it: its key and where it listens.
+    pub(crate) fn node_ref(&self, key: String, port: u16) -> NodeRef {
+        NodeRef {
+            key,
+            host: self.connect_host(),
+            port,
         }
-        NodeAddr::new(&self.connect_host(), port, secret.ok())
+    }
+
+    /// A node on this host that other nodes replicate from.
+    pub(crate) fn upstream(&self, port: u16) -> HostPort {
+        HostPort {
+            host: self.connect_host(),
+            port,
+        }
     }
 
     /// Where the endpoints reach a node for clients, as the user clients get.
@@ -140,12 +147,11 @@ impl Controller {
         let Some((_, primary_port)) = self.member_node(&g.primary) else {
             return false;
         };
-        let host = self.connect_host();
         let mut all_linked = true;
         // With diskless sync the primary holds a new replica's stream until that
         // replica's first ACK (up to a second later), so the primary's view decides.
-        let mut online_ports: Vec<String> = Vec::new();
-        let mut replica_ports: Vec<String> = Vec::new();
+        let mut online_ports: Vec<u16> = Vec::new();
+        let mut replica_ports: Vec<u16> = Vec::new();
         // Replicas fit to serve reads: attached to this primary, link up, not syncing.
         let mut serving: HashSet<String> = HashSet::new();
         for m in &g.members {
@@ -160,50 +166,47 @@ impl Controller {
                 all_linked = false;
                 continue;
             }
-            let addr = self.node_addr(port);
-            let Ok(info) = redis_ops::info_replication(&addr).await else {
+            let agent = &self.inner.agent;
+            let node = self.node_ref(c.node_key(&c.nodes[0].cache_node_id), port);
+            let Ok(info) = agent.replication_info(&node).await else {
                 all_linked = false;
                 continue;
             };
-            let role = info.get("role").map(String::as_str);
+            let is_replica = info.role == ReplicationRole::Replica;
             if *m == g.primary {
                 if let Some((src_host, src_port)) = primary_upstream {
-                    let follows = role == Some("slave")
-                        && info.get("master_host").map(String::as_str) == Some(src_host)
-                        && info.get("master_port").map(String::as_str)
-                            == Some(&src_port.to_string());
-                    if !follows {
+                    let source = HostPort {
+                        host: src_host.to_string(),
+                        port: src_port,
+                    };
+                    if !is_replica || info.primary.as_ref() != Some(&source) {
                         tracing::info!(replication_group_id = %g.id, source = %format!("{src_host}:{src_port}"), "primary replicating from the migration source");
-                        let _ = redis_ops::replicaof_source(&addr, src_host, src_port).await;
+                        let change = ReplicationChange::AttachSource { source };
+                        let _ = agent.replicate(&node, change).await;
                     }
                     continue;
                 }
-                online_ports = info
-                    .iter()
-                    .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
-                    .filter_map(|(_, v)| {
-                        v.split(',')
-                            .find_map(|f| f.strip_prefix("port="))
-                            .map(str::to_string)
-                    })
-                    .collect();
-                if role != Some("master") {
+                online_ports = info.online_replica_ports.clone();
+                if info.role != ReplicationRole::Primary {
                     tracing::warn!(replication_group_id = %g.id, member = %m, "primary was a replica; promoting");
-                    let _ = redis_ops::replicaof(&addr, None).await;
+                    let _ = agent.replicate(&node, ReplicationChange::Promote).await;
                 }
                 continue;
             }
-            replica_ports.push(port.to_string());
-            let attached = role == Some("slave")
-                && info.get("master_port").map(String::as_str) == Some(&primary_port.to_string());
+            replica_ports.push(port);
+            let attached =
+                is_replica && info.primary.as_ref().map(|p| p.port) == Some(primary_port);
             if !attached {
                 // Also fences a demoted primary that came back believing it still leads.
                 tracing::info!(replication_group_id = %g.id, member = %m, "attaching replica to the primary");
-                let _ = redis_ops::replicaof(&addr, Some((&host, primary_port))).await;
+                let primary = self.upstream(primary_port);
+                let _ = agent
+                    .replicate(&node, ReplicationChange::Attach { primary })
+                    .await;
                 all_linked = false;
-            } else if info.get("master_link_status").map(String::as_str) != Some("up") {
+            } else if !info.link_up {
                 all_linked = false;
-            } else if info.get("master_sync_in_progress").map(String::as_str) == Some("0") {
+            } else if !info.sync_in_progress {
                 serving.insert(m.clone());
             }
         }
@@ -220,8 +223,16 @@ impl Controller {
         if replica_ports.is_empty() || g.status == ReplicationGroupStatus::Available {
             return true;
         }
-        let primary_addr = self.node_addr(primary_port);
-        matches!(redis_ops::streaming_replicas(&primary_addr, replica_ports.len(), 200).await, Ok(n) if n >= replica_ports.len())
+        let Some((pc, _)) = self.member_node(&g.primary) else {
+            return false;
+        };
+        let primary = self.node_ref(pc.node_key(&pc.nodes[0].cache_node_id), primary_port);
+        let wait = std::time::Duration::from_millis(200);
+        let streaming = self
+            .inner
+            .agent
+            .streaming_replicas(&primary, replica_ports.len(), wait);
+        matches!(streaming.await, Ok(n) if n >= replica_ports.len())
     }
 
     /// One step for a group. True when something moved.
@@ -321,19 +332,22 @@ impl Controller {
         if !m.completing {
             return false;
         }
-        let Some((_, port)) = self.member_node(&g.primary) else {
+        let Some((c, port)) = self.member_node(&g.primary) else {
             return false;
         };
-        let addr = self.node_addr(port);
-        let Ok(info) = redis_ops::info_replication(&addr).await else {
+        let node = self.node_ref(c.node_key(&c.nodes[0].cache_node_id), port);
+        let Ok(info) = self.inner.agent.replication_info(&node).await else {
             return false;
         };
-        let in_sync = info.get("master_link_status").map(String::as_str) == Some("up")
-            && info.get("master_sync_in_progress").map(String::as_str) == Some("0");
+        let in_sync = info.link_up && !info.sync_in_progress;
         if !in_sync && !m.force {
             return false;
         }
-        if redis_ops::replicaof(&addr, None).await.is_err() {
+        let promote = self
+            .inner
+            .agent
+            .replicate(&node, ReplicationChange::Promote);
+        if promote.await.is_err() {
             return false;
         }
         let id = g.id.clone();

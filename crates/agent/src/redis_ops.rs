@@ -1,16 +1,18 @@
-//! The few Redis commands the controller sends to nodes: replication role changes,
-//! write pauses and replication progress. All of them as Larder's own user
-//! (`node_conn.rs`).
+//! The few Redis commands the agent sends to its nodes on the control plane's
+//! behalf: replication role changes, write pauses and replication progress. All of
+//! them as Larder's own user (`node_conn.rs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use larder_agent::REPLICA_USER;
-
-use super::node_conn::{admin_query, connect, NodeAddr};
+use crate::interface::{HostPort, ReplicationInfo, ReplicationRole};
+use crate::node_conn::{admin_query, connect, NodeAddr};
+use crate::REPLICA_USER;
 
 /// `INFO replication` as key/value pairs.
-pub async fn info_replication(addr: &NodeAddr) -> redis::RedisResult<HashMap<String, String>> {
+pub(crate) async fn info_replication(
+    addr: &NodeAddr,
+) -> redis::RedisResult<HashMap<String, String>> {
     let mut conn = connect(addr).await?;
     let text: String = redis::cmd("INFO")
         .arg("replication")
@@ -23,9 +25,41 @@ pub async fn info_replication(addr: &NodeAddr) -> redis::RedisResult<HashMap<Str
         .collect())
 }
 
+/// The typed view of `INFO replication`.
+pub(crate) fn replication_info(info: &HashMap<String, String>) -> ReplicationInfo {
+    let field = |k: &str| info.get(k).map(String::as_str);
+    let role = match field("role") {
+        Some("master") => ReplicationRole::Primary,
+        Some("slave") => ReplicationRole::Replica,
+        _ => ReplicationRole::Unknown,
+    };
+    let primary = match (field("master_host"), field("master_port")) {
+        (Some(host), Some(port)) => port.parse().ok().map(|port| HostPort {
+            host: host.to_string(),
+            port,
+        }),
+        _ => None,
+    };
+    // `slaveN:ip=...,port=...,state=online,...` per replica of a primary.
+    let online_replica_ports = info
+        .iter()
+        .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
+        .filter_map(|(_, v)| v.split(',').find_map(|f| f.strip_prefix("port=")))
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    ReplicationInfo {
+        role,
+        offset: offset(info),
+        primary,
+        link_up: field("master_link_status") == Some("up"),
+        sync_in_progress: field("master_sync_in_progress") != Some("0"),
+        online_replica_ports,
+    }
+}
+
 /// The replication offset a node has reached: its own for a primary, the processed
 /// one for a replica.
-pub fn offset(info: &HashMap<String, String>) -> i64 {
+fn offset(info: &HashMap<String, String>) -> i64 {
     let key = if info.get("role").map(String::as_str) == Some("master") {
         "master_repl_offset"
     } else {
@@ -38,7 +72,10 @@ pub fn offset(info: &HashMap<String, String>) -> i64 {
 /// A replica's link authenticates as Larder's replication user (the default user cannot sync),
 /// so the credentials are set first: a node that followed a migration source has
 /// none, and one adopted from an older config may not have them yet.
-pub async fn replicaof(addr: &NodeAddr, primary: Option<(&str, u16)>) -> redis::RedisResult<()> {
+pub(crate) async fn replicaof(
+    addr: &NodeAddr,
+    primary: Option<(&str, u16)>,
+) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     let Some((host, port)) = primary else {
         return admin_query(&mut conn, "replicaof", &["NO", "ONE"]).await;
@@ -53,7 +90,11 @@ pub async fn replicaof(addr: &NodeAddr, primary: Option<(&str, u16)>) -> redis::
 
 /// `REPLICAOF host port` of a self-managed Redis (a migration source), which knows
 /// no Larder user: the link connects as that server's default user.
-pub async fn replicaof_source(addr: &NodeAddr, host: &str, port: u16) -> redis::RedisResult<()> {
+pub(crate) async fn replicaof_source(
+    addr: &NodeAddr,
+    host: &str,
+    port: u16,
+) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     let no_auth = ["SET", "masteruser", "", "masterauth", ""];
     admin_query::<()>(&mut conn, "config", &no_auth).await?;
@@ -61,13 +102,13 @@ pub async fn replicaof_source(addr: &NodeAddr, host: &str, port: u16) -> redis::
 }
 
 /// `CONFIG SET name value` on a running node.
-pub async fn config_set(addr: &NodeAddr, name: &str, value: &str) -> redis::RedisResult<()> {
+pub(crate) async fn config_set(addr: &NodeAddr, name: &str, value: &str) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     admin_query(&mut conn, "config", &["SET", name, value]).await
 }
 
 /// Holds every client write on a node for `ms` (reads keep working).
-pub async fn pause_writes(addr: &NodeAddr, ms: u64) -> redis::RedisResult<()> {
+pub(crate) async fn pause_writes(addr: &NodeAddr, ms: u64) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     redis::cmd("CLIENT")
         .arg("PAUSE")
@@ -78,7 +119,7 @@ pub async fn pause_writes(addr: &NodeAddr, ms: u64) -> redis::RedisResult<()> {
 }
 
 /// Lifts a pause.
-pub async fn unpause(addr: &NodeAddr) -> redis::RedisResult<()> {
+pub(crate) async fn unpause(addr: &NodeAddr) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
     redis::cmd("CLIENT")
         .arg("UNPAUSE")
@@ -89,7 +130,7 @@ pub async fn unpause(addr: &NodeAddr) -> redis::RedisResult<()> {
 /// `PING` with a short timeout: the health probe.
 /// A node that refuses Larder's credentials still answered, so it counts as alive:
 /// failing it over (and fencing it) would not fix the credentials, only lose data.
-pub async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
+pub(crate) async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
     let attempt = async {
         let mut conn = match connect(addr).await {
             Ok(conn) => conn,
@@ -116,7 +157,7 @@ pub async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
 /// channel moves the offset (it is replicated but touches no key), then `WAIT` counts
 /// the replicas that acknowledged it. Asking for the ACK also starts a freshly synced
 /// replica's stream without waiting for its once-a-second ACK.
-pub async fn streaming_replicas(
+pub(crate) async fn streaming_replicas(
     addr: &NodeAddr,
     replicas: usize,
     timeout_ms: u64,
@@ -132,4 +173,46 @@ pub async fn streaming_replicas(
         .arg(timeout_ms)
         .query_async(&mut conn)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(text: &str) -> HashMap<String, String> {
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_primary_reports_its_offset_and_online_replicas() {
+        let got = replication_info(&info(
+            "role:master\nconnected_slaves:2\n\
+             slave0:ip=127.0.0.1,port=7002,state=online,offset=42,lag=0\n\
+             slave1:ip=127.0.0.1,port=7003,state=wait_bgsave,offset=0,lag=0\n\
+             master_repl_offset:42\n",
+        ));
+        assert_eq!(got.role, ReplicationRole::Primary);
+        assert_eq!(got.offset, 42);
+        assert_eq!(got.online_replica_ports, vec![7002]);
+        assert_eq!(got.primary, None);
+    }
+
+    #[test]
+    fn a_replica_reports_its_primary_link_and_processed_offset() {
+        let got = replication_info(&info(
+            "role:slave\nmaster_host:127.0.0.1\nmaster_port:7001\n\
+             master_link_status:up\nmaster_sync_in_progress:0\n\
+             slave_repl_offset:40\nmaster_repl_offset:41\n",
+        ));
+        assert_eq!(got.role, ReplicationRole::Replica);
+        assert_eq!(got.offset, 40);
+        assert_eq!(got.primary.map(|p| p.port), Some(7001));
+        assert!(got.link_up && !got.sync_in_progress);
+        let syncing = replication_info(&info("role:slave\nmaster_link_status:down\n"));
+        assert!(!syncing.link_up && syncing.sync_in_progress);
+        assert_eq!(syncing.offset, -1);
+    }
 }

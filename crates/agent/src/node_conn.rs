@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use larder_agent::{admin_name, AdminSecret, ADMIN_USER, REPLICA_RULES, REPLICA_USER};
+use crate::{admin_name, AdminSecret, ADMIN_USER, REPLICA_RULES, REPLICA_USER};
 use redis::aio::MultiplexedConnection;
 
 /// Upper bound on any single command to a node, so a hung node cannot stall a workflow.
@@ -13,7 +13,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_millis(1000);
 /// A node as Larder manages it: where it listens and Larder's credentials there.
 /// Reads as `host:port` (it derefs to it), so it logs and compares like an address.
 #[derive(Clone)]
-pub struct NodeAddr {
+pub(crate) struct NodeAddr {
     addr: String,
     host: String,
     port: u16,

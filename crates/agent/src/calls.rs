@@ -1,0 +1,145 @@
+//! Typed calls over [`NodeAgent`]: one method per request, so callers get the reply
+//! they asked for and a reply of the wrong kind is an error in one place.
+
+use std::time::Duration;
+
+use crate::interface::{
+    AgentReply, AgentRequest, NodeAgent, NodeRef, ReplicationChange, ReplicationInfo,
+};
+use crate::{AgentError, NodeSpec};
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unexpected(reply: AgentReply) -> AgentError {
+    AgentError::UnexpectedReply(format!("{reply:?}"))
+}
+
+impl dyn NodeAgent {
+    async fn done(&self, request: AgentRequest) -> Result<(), AgentError> {
+        match self.call(request).await? {
+            AgentReply::Done => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn pid(&self, request: AgentRequest) -> Result<u32, AgentError> {
+        match self.call(request).await? {
+            AgentReply::Pid(pid) => Ok(pid),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn flag(&self, request: AgentRequest) -> Result<bool, AgentError> {
+        match self.call(request).await? {
+            AgentReply::Flag(flag) => Ok(flag),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Starts the node, or adopts its running process.
+    pub async fn start_node(&self, spec: &NodeSpec) -> Result<u32, AgentError> {
+        self.pid(AgentRequest::StartNode(spec.clone())).await
+    }
+
+    /// Waits until the node answers its health probe.
+    pub async fn wait_ready(&self, spec: &NodeSpec, timeout: Duration) -> Result<(), AgentError> {
+        let timeout_ms = millis(timeout);
+        self.done(AgentRequest::WaitReady {
+            spec: spec.clone(),
+            timeout_ms,
+        })
+        .await
+    }
+
+    /// Stops and starts the node again, like a reboot.
+    pub async fn restart_node(&self, spec: &NodeSpec) -> Result<u32, AgentError> {
+        self.pid(AgentRequest::RestartNode(spec.clone())).await
+    }
+
+    /// Stops the node; not running is fine.
+    pub async fn stop_node(&self, key: &str) -> Result<(), AgentError> {
+        let key = key.to_string();
+        self.done(AgentRequest::StopNode { key }).await
+    }
+
+    /// Deletes a stopped node's directory.
+    pub async fn remove_data(&self, key: &str) -> Result<(), AgentError> {
+        let key = key.to_string();
+        self.done(AgentRequest::RemoveData { key }).await
+    }
+
+    /// Kills the node's process and waits for it to exit.
+    pub async fn fence(&self, key: &str) -> Result<(), AgentError> {
+        let key = key.to_string();
+        self.done(AgentRequest::Fence { key }).await
+    }
+
+    /// Whether nothing listens on `bind:port` on the agent's host.
+    pub async fn port_free(&self, bind: &str, port: u16) -> Result<bool, AgentError> {
+        let bind = bind.to_string();
+        self.flag(AgentRequest::PortFree { bind, port }).await
+    }
+
+    /// One health probe; any failure counts as no answer.
+    pub async fn ping(&self, node: &NodeRef, timeout: Duration) -> bool {
+        let request = AgentRequest::Ping {
+            node: node.clone(),
+            timeout_ms: millis(timeout),
+        };
+        self.flag(request).await.unwrap_or(false)
+    }
+
+    /// The node's replication state.
+    pub async fn replication_info(&self, node: &NodeRef) -> Result<ReplicationInfo, AgentError> {
+        let node = node.clone();
+        match self.call(AgentRequest::ReplicationInfo { node }).await? {
+            AgentReply::Replication(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Changes the node's place in replication.
+    pub async fn replicate(
+        &self,
+        node: &NodeRef,
+        change: ReplicationChange,
+    ) -> Result<(), AgentError> {
+        let node = node.clone();
+        self.done(AgentRequest::Replication { node, change }).await
+    }
+
+    /// How many of `replicas` have the primary's stream flowing, waiting up to `timeout`.
+    pub async fn streaming_replicas(
+        &self,
+        node: &NodeRef,
+        replicas: usize,
+        timeout: Duration,
+    ) -> Result<usize, AgentError> {
+        let request = AgentRequest::StreamingReplicas {
+            node: node.clone(),
+            replicas,
+            timeout_ms: millis(timeout),
+        };
+        match self.call(request).await? {
+            AgentReply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// `CONFIG SET name value` on a running node.
+    pub async fn config_set(
+        &self,
+        node: &NodeRef,
+        name: &str,
+        value: &str,
+    ) -> Result<(), AgentError> {
+        let request = AgentRequest::ConfigSet {
+            node: node.clone(),
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        self.done(request).await
+    }
+}

@@ -1,0 +1,116 @@
+//! The local agent serving the agent interface in-process: lifecycle requests go to
+//! the process code in `agent.rs`, node commands to `redis_ops.rs` as Larder's user.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::interface::{
+    AgentFuture, AgentReply, AgentRequest, NodeAgent, NodeRef, ReplicationChange,
+};
+use crate::node_conn::NodeAddr;
+use crate::{redis_ops, AgentError, LocalAgent};
+
+/// How long a SIGKILLed node may take to leave the process table.
+const FENCE_EXIT_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl NodeAgent for LocalAgent {
+    fn call(&self, request: AgentRequest) -> AgentFuture<'_> {
+        Box::pin(self.serve(request))
+    }
+
+    fn is_running(&self, key: &str) -> bool {
+        LocalAgent::is_running(self, key)
+    }
+}
+
+/// A failed node command as the interface reports it.
+fn node_error(addr: &NodeAddr) -> impl Fn(redis::RedisError) -> AgentError + '_ {
+    move |e| AgentError::Node {
+        node: addr.to_string(),
+        message: e.to_string(),
+    }
+}
+
+impl LocalAgent {
+    /// Where and as whom this agent manages a node: Larder's own user.
+    fn node_addr(&self, node: &NodeRef) -> NodeAddr {
+        let secret = self.admin_secret();
+        if let Err(e) = &secret {
+            tracing::error!(node = %node.key, error = %e, "cannot read Larder's admin secret; nodes cannot be managed");
+        }
+        NodeAddr::new(&node.host, node.port, secret.ok())
+    }
+
+    async fn serve(&self, request: AgentRequest) -> Result<AgentReply, AgentError> {
+        use AgentReply::{Count, Done, Flag, Pid};
+        match request {
+            AgentRequest::StartNode(spec) => self.ensure_started(&spec).await.map(Pid),
+            AgentRequest::WaitReady { spec, timeout_ms } => {
+                let timeout = Duration::from_millis(timeout_ms);
+                LocalAgent::wait_ready(self, &spec, timeout)
+                    .await
+                    .map(|_| Done)
+            }
+            AgentRequest::RestartNode(spec) => self.restart(&spec).await.map(Pid),
+            AgentRequest::StopNode { key } => self.stop(&key).await.map(|_| Done),
+            AgentRequest::RemoveData { key } => LocalAgent::remove_data(self, &key).map(|_| Done),
+            AgentRequest::Fence { key } => {
+                if let Some(pid) = self.pid(&key) {
+                    tracing::warn!(node = %key, pid, "fencing node");
+                    self.signal_and_wait(&key, pid, Signal::SIGKILL, FENCE_EXIT_TIMEOUT)
+                        .await;
+                }
+                Ok(Done)
+            }
+            AgentRequest::PortFree { bind, port } => Ok(Flag(crate::port_is_free(&bind, port))),
+            AgentRequest::Ping { node, timeout_ms } => {
+                let addr = self.node_addr(&node);
+                let timeout = Duration::from_millis(timeout_ms);
+                Ok(Flag(redis_ops::ping(&addr, timeout).await))
+            }
+            AgentRequest::ReplicationInfo { node } => {
+                let addr = self.node_addr(&node);
+                let info = redis_ops::info_replication(&addr)
+                    .await
+                    .map_err(node_error(&addr))?;
+                Ok(AgentReply::Replication(redis_ops::replication_info(&info)))
+            }
+            AgentRequest::Replication { node, change } => {
+                let addr = self.node_addr(&node);
+                let done = match change {
+                    ReplicationChange::Attach { primary } => {
+                        redis_ops::replicaof(&addr, Some((&primary.host, primary.port))).await
+                    }
+                    ReplicationChange::AttachSource { source } => {
+                        redis_ops::replicaof_source(&addr, &source.host, source.port).await
+                    }
+                    ReplicationChange::Promote => redis_ops::replicaof(&addr, None).await,
+                    ReplicationChange::PauseWrites { ms } => {
+                        redis_ops::pause_writes(&addr, ms).await
+                    }
+                    ReplicationChange::Unpause => redis_ops::unpause(&addr).await,
+                };
+                done.map(|_| Done).map_err(node_error(&addr))
+            }
+            AgentRequest::StreamingReplicas {
+                node,
+                replicas,
+                timeout_ms,
+            } => {
+                let addr = self.node_addr(&node);
+                redis_ops::streaming_replicas(&addr, replicas, timeout_ms)
+                    .await
+                    .map(Count)
+                    .map_err(node_error(&addr))
+            }
+            AgentRequest::ConfigSet { node, name, value } => {
+                let addr = self.node_addr(&node);
+                redis_ops::config_set(&addr, &name, &value)
+                    .await
+                    .map(|_| Done)
+                    .map_err(node_error(&addr))
+            }
+        }
+    }
+}
