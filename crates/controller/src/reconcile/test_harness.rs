@@ -7,7 +7,7 @@ use std::sync::Arc;
 use larder_agent::fake::{FakeAgent, FakeNode};
 use larder_endpoints::KernelSplice;
 use larder_model::requests::CreateReplicationGroup;
-use larder_model::{Engine, ReplicationGroup, ReplicationGroupStatus};
+use larder_model::{Engine, NodeType, ReplicationGroup, ReplicationGroupStatus};
 use tempfile::TempDir;
 
 use crate::{Controller, EngineCatalog, EngineVersion, Settings};
@@ -48,10 +48,21 @@ impl Harness {
         let req = CreateReplicationGroup {
             replication_group_id: GROUP.into(),
             description: "failover tests".into(),
-            automatic_failover: Some(true),
-            num_cache_clusters: Some(members),
-            cache_node_type: Some("cache.t3.micro".into()),
-            ..Default::default()
+            primary_cluster_id: None,
+            automatic_failover: true,
+            multi_az: false,
+            num_cache_clusters: members as u32,
+            preferred_cache_cluster_azs: Vec::new(),
+            cache_node_type: NodeType::find("cache.t3.micro"),
+            engine: Engine::Redis,
+            engine_version: None,
+            cache_parameter_group_name: None,
+            cache_subnet_group_name: None,
+            tags: Vec::new(),
+            preferred_maintenance_window: None,
+            port: None,
+            auto_minor_version_upgrade: None,
+            snapshot_retention_limit: None,
         };
         h.controller()
             .create_replication_group(req)
