@@ -49,6 +49,8 @@ struct Inner {
     starting: Mutex<HashSet<String>>,
     /// Larder's admin secret, read (or created) on first use.
     secret: OnceLock<AdminSecret>,
+    /// What the agent remembers about its nodes and keeps them alive with.
+    supervision: crate::supervise::Supervision,
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -87,10 +89,11 @@ impl LocalAgent {
         let root = std::path::absolute(&nodes_root).unwrap_or(nodes_root);
         LocalAgent {
             inner: Arc::new(Inner {
-                root,
+                root: root.clone(),
                 children: Mutex::new(HashMap::new()),
                 starting: Mutex::new(HashSet::new()),
                 secret: OnceLock::new(),
+                supervision: crate::supervise::Supervision::load(&root),
             }),
         }
     }
@@ -118,6 +121,10 @@ impl LocalAgent {
             Ok(text) if !config_has_admin(&text) => None,
             _ => self.admin_secret().ok(),
         }
+    }
+
+    pub(crate) fn supervision(&self) -> &crate::supervise::Supervision {
+        &self.inner.supervision
     }
 
     /// Directory holding a node's config, pidfile, log and data.

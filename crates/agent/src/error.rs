@@ -57,6 +57,15 @@ pub enum AgentError {
         /// What went wrong.
         message: String,
     },
+    /// The request names a node this agent was never asked to run.
+    #[error("node {0} is not known to this agent")]
+    UnknownNode(String),
+    /// The agent could not be reached or refused the caller.
+    #[error("agent unreachable: {0}")]
+    Unreachable(String),
+    /// The agent carried out the request and it failed; its message.
+    #[error("{0}")]
+    Remote(String),
     /// The agent answered a request with a reply of another kind (a version mismatch).
     #[error("unexpected agent reply: {0}")]
     UnexpectedReply(String),

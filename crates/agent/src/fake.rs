@@ -66,6 +66,8 @@ struct State {
     budget: Option<usize>,
     /// The most live primaries seen at once.
     max_primaries: usize,
+    /// The restart policy each node was last given.
+    policies: HashMap<String, crate::RestartPolicy>,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -128,6 +130,11 @@ impl FakeAgent {
             node.offset += n;
         }
         took
+    }
+
+    /// The restart policy the node was last given.
+    pub fn policy(&self, key: &str) -> Option<crate::RestartPolicy> {
+        self.state().policies.get(key).cloned()
     }
 
     /// Every request served so far.
@@ -250,7 +257,12 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
                 waited: std::time::Duration::ZERO,
             }),
         },
+        AgentRequest::Supervise { key, policy } => {
+            s.policies.insert(key, policy);
+            Ok(Done)
+        }
         AgentRequest::StopNode { key } | AgentRequest::Fence { key } => {
+            s.policies.insert(key.clone(), crate::RestartPolicy::Leave);
             if let Some(n) = s.nodes.get_mut(&key) {
                 n.process = FakeProcess::Dead;
             }

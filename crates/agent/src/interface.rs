@@ -122,6 +122,14 @@ pub enum AgentRequest {
         /// Upper bound of the wait.
         timeout_ms: u64,
     },
+    /// What the agent does on its own when the node's process dies (see
+    /// `supervise.rs`). Replies [`AgentReply::Done`].
+    Supervise {
+        /// Node key.
+        key: String,
+        /// The policy.
+        policy: crate::RestartPolicy,
+    },
     /// A dynamic configuration change (`CONFIG SET`). Replies [`AgentReply::Done`].
     ConfigSet {
         /// The node.

@@ -15,11 +15,14 @@ mod error;
 mod installed;
 mod interface;
 mod node_conn;
+mod observe;
+mod pidfd;
 mod probe;
 mod process;
 mod redis_ops;
 mod serve;
 mod spec;
+mod supervise;
 
 pub use access::{
     admin_name, AdminSecret, ADMIN_USER, REPLICA_RULES, REPLICA_USER, RESTRICTED_COMMANDS,
@@ -34,4 +37,6 @@ pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
     ReplicationInfo, ReplicationRole,
 };
+pub use observe::Observation;
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};
+pub use supervise::RestartPolicy;

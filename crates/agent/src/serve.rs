@@ -33,8 +33,16 @@ fn node_error(addr: &NodeAddr) -> impl Fn(redis::RedisError) -> AgentError + '_ 
 }
 
 impl LocalAgent {
+    /// After a lifecycle request: watch the node's new process and publish the change.
+    fn settle(&self, key: &str, pid: Option<u32>) {
+        if let Some(pid) = pid {
+            self.watch(key, pid);
+        }
+        self.refresh_observation();
+    }
+
     /// Where and as whom this agent manages a node: Larder's own user.
-    fn node_addr(&self, node: &NodeRef) -> NodeAddr {
+    pub(crate) fn node_addr(&self, node: &NodeRef) -> NodeAddr {
         let secret = self.admin_secret();
         if let Err(e) = &secret {
             tracing::error!(node = %node.key, error = %e, "cannot read Larder's admin secret; nodes cannot be managed");
@@ -45,22 +53,55 @@ impl LocalAgent {
     async fn serve(&self, request: AgentRequest) -> Result<AgentReply, AgentError> {
         use AgentReply::{Count, Done, Flag, Pid};
         match request {
-            AgentRequest::StartNode(spec) => self.ensure_started(&spec).await.map(Pid),
+            AgentRequest::StartNode(spec) => {
+                let _busy = self.busy(&spec.key);
+                self.remember(&spec)?;
+                let pid = self.ensure_started(&spec).await;
+                self.settle(&spec.key, pid.as_ref().ok().copied());
+                pid.map(Pid)
+            }
             AgentRequest::WaitReady { spec, timeout_ms } => {
                 let timeout = Duration::from_millis(timeout_ms);
                 LocalAgent::wait_ready(self, &spec, timeout)
                     .await
                     .map(|_| Done)
             }
-            AgentRequest::RestartNode(spec) => self.restart(&spec).await.map(Pid),
-            AgentRequest::StopNode { key } => self.stop(&key).await.map(|_| Done),
-            AgentRequest::RemoveData { key } => LocalAgent::remove_data(self, &key).map(|_| Done),
+            AgentRequest::RestartNode(spec) => {
+                let _busy = self.busy(&spec.key);
+                self.remember(&spec)?;
+                let pid = self.restart(&spec).await;
+                self.settle(&spec.key, pid.as_ref().ok().copied());
+                pid.map(Pid)
+            }
+            AgentRequest::StopNode { key } => {
+                let _busy = self.busy(&key);
+                // Leave first: the exit this causes must not look like a crash.
+                self.leave(&key)?;
+                let done = self.stop(&key).await;
+                self.settle(&key, None);
+                done.map(|_| Done)
+            }
+            AgentRequest::RemoveData { key } => {
+                let _busy = self.busy(&key);
+                self.forget(&key);
+                let done = LocalAgent::remove_data(self, &key);
+                self.refresh_observation();
+                done.map(|_| Done)
+            }
             AgentRequest::Fence { key } => {
+                let _busy = self.busy(&key);
+                // A fenced node must never come back on the agent's own initiative.
+                self.leave(&key)?;
                 if let Some(pid) = self.pid(&key) {
                     tracing::warn!(node = %key, pid, "fencing node");
                     self.signal_and_wait(&key, pid, Signal::SIGKILL, FENCE_EXIT_TIMEOUT)
                         .await;
                 }
+                self.settle(&key, None);
+                Ok(Done)
+            }
+            AgentRequest::Supervise { key, policy } => {
+                self.set_policy(&key, policy)?;
                 Ok(Done)
             }
             AgentRequest::PortFree { bind, port } => Ok(Flag(crate::port_is_free(&bind, port))),

@@ -87,6 +87,14 @@ pub struct ServerArgs {
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
+    /// On a clean stop, also stop this host's agent and with it every node and
+    /// endpoint (otherwise they keep serving until `larder agent stop`).
+    #[arg(long, env = "LARDER_STOP_AGENT_ON_EXIT")]
+    pub stop_agent_on_exit: bool,
+    /// Log file of the local agent this command starts [default:
+    /// <data-dir>/agent/agent.log].
+    #[arg(long, env = "LARDER_AGENT_LOG")]
+    pub agent_log: Option<PathBuf>,
 }
 
 /// The same settings as read from the TOML file.
@@ -113,6 +121,8 @@ struct FileConfig {
     endpoint_max_connections: Option<usize>,
     endpoint_max_connections_total: Option<usize>,
     workflow_step_delay_ms: Option<u64>,
+    stop_agent_on_exit: Option<bool>,
+    agent_log: Option<PathBuf>,
 }
 
 /// Fully resolved daemon settings.
@@ -128,6 +138,10 @@ pub struct ServerConfig {
     pub settings: larder_controller::Settings,
     /// Bounds on API requests.
     pub api_limits: larder_api::Limits,
+    /// Stop the local agent (and its nodes) on a clean stop.
+    pub stop_agent_on_exit: bool,
+    /// The local agent's log file, when not the default.
+    pub agent_log: Option<PathBuf>,
 }
 
 fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
@@ -253,6 +267,8 @@ impl ServerArgs {
         }
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("valid default");
         Ok(ServerConfig {
+            stop_agent_on_exit: self.stop_agent_on_exit || file.stop_agent_on_exit.unwrap_or(false),
+            agent_log: self.agent_log.or(file.agent_log),
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
             data_dir: self
                 .data_dir

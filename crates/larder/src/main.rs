@@ -1,7 +1,10 @@
 //! `larder`: the self-hosted ElastiCache daemon and its helper commands.
 
+mod agent_daemon;
+mod agent_files;
 mod config;
 mod fd_limit;
+mod local_agent;
 mod server;
 
 use clap::{Parser, Subcommand};
@@ -16,8 +19,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane: the ElastiCache API, the controller and the node agent.
+    /// Run the control plane: the ElastiCache API and the controller. It joins this
+    /// host's agent, or starts it as a process of its own.
     Server(config::ServerArgs),
+    /// This host's node agent: runs nodes and endpoints, outlives the server.
+    #[command(subcommand)]
+    Agent(agent_daemon::AgentCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +37,19 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Agent(command) => {
+            // Endpoints hold two descriptors per client.
+            let fds = fd_limit::raise_to_hard();
+            tracing::debug!(open_file_limit = ?fds, "open-file limit");
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(agent_daemon::run(command)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("larder: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Command::Server(args) => {
             // Before the config is resolved: the endpoints' default caps read it.
             let fds = fd_limit::raise_to_hard();

@@ -1,7 +1,8 @@
-//! `larder server`: opens the store, starts the controller and serves the API until
-//! SIGINT or SIGTERM, then stops the node processes it runs.
+//! `larder server`: opens the store, joins (or starts) the host's agent, starts the
+//! controller and serves the API until SIGINT or SIGTERM. The nodes and endpoints
+//! belong to the agent and keep serving after the server stops, unless asked
+//! (`--stop-agent-on-exit`).
 
-use larder_agent::LocalAgent;
 use larder_controller::{Controller, EngineCatalog};
 
 use crate::config::ServerConfig;
@@ -32,8 +33,13 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
             "no redis-server, valkey-server or memcached on PATH; clusters cannot start"
         );
     }
-    let agent = LocalAgent::new(data_dir.join("nodes"));
-    let controller = Controller::new(store, config.settings, engines, std::sync::Arc::new(agent));
+    let agent = crate::local_agent::join_or_start(&data_dir, config.agent_log.as_deref()).await?;
+    let controller = Controller::new(
+        store,
+        config.settings,
+        engines,
+        std::sync::Arc::new(agent.clone()),
+    );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_controller = controller.clone();
     let health_controller = controller.clone();
@@ -57,7 +63,10 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let _ = stop_tx.send(true);
     let _ = reconciler.await;
     let _ = health.await;
-    controller.stop_all_nodes().await;
+    if config.stop_agent_on_exit {
+        tracing::info!("stopping the agent and its nodes, as asked");
+        crate::agent_daemon::stop(&data_dir).await?;
+    }
     tracing::info!("larder stopped");
     Ok(())
 }

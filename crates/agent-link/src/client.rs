@@ -1,0 +1,231 @@
+//! The control plane's side of the link: [`RemoteAgent`] implements [`NodeAgent`]
+//! over HTTP/JSON, and keeps the agent's latest [`Observation`] from a long poll so
+//! `is_running` costs no round trip.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use larder_agent::{AgentError, AgentFuture, AgentReply, AgentRequest, NodeAgent, Observation};
+
+use crate::auth::{now_secs, LinkSecret, SignedParts, DATE_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
+use crate::wire::{AgentInfo, CallResult, Observed, CALL_PATH, INFO_PATH, OBSERVE_PATH, STOP_PATH};
+
+/// How long the long poll asks the agent to hold a request.
+const POLL_WAIT_MS: u64 = 20_000;
+/// Pause before polling again after the agent could not be reached.
+const RETRY: Duration = Duration::from_millis(100);
+/// Extra time a call may take beyond the wait its request names.
+const CALL_MARGIN: Duration = Duration::from_secs(10);
+
+/// A `larder agent` process, reached over the link.
+#[derive(Clone)]
+pub struct RemoteAgent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    addr: SocketAddr,
+    secret: LinkSecret,
+    http: Client<HttpConnector, Full<Bytes>>,
+    observed: RwLock<Observed>,
+}
+
+impl std::fmt::Debug for RemoteAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoteAgent({})", self.inner.addr)
+    }
+}
+
+/// How long a request may take: the wait it names, plus a margin.
+fn budget(request: &AgentRequest) -> Duration {
+    let named = match request {
+        AgentRequest::WaitReady { timeout_ms, .. }
+        | AgentRequest::Ping { timeout_ms, .. }
+        | AgentRequest::StreamingReplicas { timeout_ms, .. } => *timeout_ms,
+        _ => 0,
+    };
+    Duration::from_millis(named) + CALL_MARGIN
+}
+
+/// Whether a request may change which processes run.
+fn changes_processes(request: &AgentRequest) -> bool {
+    matches!(
+        request,
+        AgentRequest::StartNode(_)
+            | AgentRequest::RestartNode(_)
+            | AgentRequest::StopNode { .. }
+            | AgentRequest::Fence { .. }
+            | AgentRequest::RemoveData { .. }
+    )
+}
+
+impl RemoteAgent {
+    /// Connects to the agent at `addr`: reads its first observation (so no node
+    /// looks dead before the agent has said anything) and starts the long poll.
+    pub async fn connect(addr: SocketAddr, secret: LinkSecret) -> Result<RemoteAgent, AgentError> {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        let agent = RemoteAgent {
+            inner: Arc::new(Inner {
+                addr,
+                secret,
+                http,
+                observed: RwLock::new(Observed {
+                    epoch: String::new(),
+                    observation: Observation::default(),
+                }),
+            }),
+        };
+        agent.refresh(0).await?;
+        let poller = Arc::downgrade(&agent.inner);
+        tokio::spawn(async move {
+            while let Some(inner) = poller.upgrade() {
+                let agent = RemoteAgent { inner };
+                if agent.refresh(POLL_WAIT_MS).await.is_err() {
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        });
+        Ok(agent)
+    }
+
+    /// The agent's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Who the agent is.
+    pub async fn info(&self) -> Result<AgentInfo, AgentError> {
+        let body = self.send("GET", INFO_PATH, Vec::new(), CALL_MARGIN).await?;
+        serde_json::from_slice(&body).map_err(|e| AgentError::Unreachable(e.to_string()))
+    }
+
+    /// Asks the agent to stop every node and endpoint and exit.
+    pub async fn stop(&self) -> Result<(), AgentError> {
+        self.send("POST", STOP_PATH, Vec::new(), CALL_MARGIN)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest observation this side holds.
+    pub fn observation(&self) -> Observation {
+        self.read().observation.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Observed> {
+        self.inner
+            .observed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fetches the next observation (waiting up to `wait_ms` for a change) and keeps it
+    /// if it is newer than the one held.
+    async fn refresh(&self, wait_ms: u64) -> Result<(), AgentError> {
+        let (epoch, after) = {
+            let o = self.read();
+            (o.epoch.clone(), o.observation.version)
+        };
+        let after = if wait_ms == 0 { 0 } else { after };
+        let path = format!("{OBSERVE_PATH}?epoch={epoch}&after={after}&wait_ms={wait_ms}");
+        let timeout = Duration::from_millis(wait_ms) + CALL_MARGIN;
+        let body = self.send("GET", &path, Vec::new(), timeout).await?;
+        let got: Observed =
+            serde_json::from_slice(&body).map_err(|e| AgentError::Unreachable(e.to_string()))?;
+        let mut held = self
+            .inner
+            .observed
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if got.epoch != held.epoch || got.observation.version >= held.observation.version {
+            *held = got;
+        }
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, AgentError> {
+        let date = now_secs().to_string();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let signature = self.inner.secret.sign(&SignedParts {
+            method,
+            path,
+            date: &date,
+            nonce: &nonce,
+            body: &body,
+        });
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.inner.addr))
+            .header(DATE_HEADER, &date)
+            .header(NONCE_HEADER, &nonce)
+            .header(SIGNATURE_HEADER, signature)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+        let unreachable = |e: String| AgentError::Unreachable(format!("{}: {e}", self.inner.addr));
+        let exchange = async {
+            let response = self
+                .inner
+                .http
+                .request(request)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?
+                .to_bytes();
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&bytes).to_string();
+                return Err(unreachable(format!("{status}: {text}")));
+            }
+            Ok(bytes)
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
+    }
+
+    async fn call_remote(&self, request: AgentRequest) -> Result<AgentReply, AgentError> {
+        let timeout = budget(&request);
+        let refresh = changes_processes(&request);
+        let body = serde_json::to_vec(&request).map_err(|e| AgentError::Remote(e.to_string()))?;
+        let bytes = self.send("POST", CALL_PATH, body, timeout).await;
+        if refresh {
+            // Whatever the outcome, the processes may have changed: read them back
+            // before the caller asks `is_running`.
+            let _ = self.refresh(0).await;
+        }
+        let result: CallResult =
+            serde_json::from_slice(&bytes?).map_err(|e| AgentError::Unreachable(e.to_string()))?;
+        result.map_err(AgentError::Remote)
+    }
+}
+
+impl NodeAgent for RemoteAgent {
+    fn call(&self, request: AgentRequest) -> AgentFuture<'_> {
+        Box::pin(self.call_remote(request))
+    }
+
+    fn is_running(&self, key: &str) -> bool {
+        self.read().observation.running.contains(key)
+    }
+}

@@ -1,0 +1,14 @@
+//! The link between Larder's control plane and its node agents: the agent interface
+//! ([`larder_agent::AgentRequest`]) served over HTTP/JSON by a `larder agent`
+//! process, every request signed with the installation's shared secret, and the
+//! agent's observations pushed to the control plane by a long poll.
+
+pub mod auth;
+mod client;
+mod server;
+pub mod wire;
+
+pub use auth::{LinkSecret, Verifier};
+pub use client::RemoteAgent;
+pub use server::router;
+pub use wire::AgentInfo;
