@@ -15,6 +15,7 @@ use crate::access::{config_has_admin, AdminSecret};
 use crate::config::{
     config_file, logfile, memcached_args, parse_args, pidfile, redis_config, render_args,
 };
+use crate::endpoint_host::EndpointHost;
 use crate::probe::probe_once;
 use crate::process::{
     cmdline_mentions, find_by_cmdline, is_alive, memcached_max_conns, read_pidfile,
@@ -49,6 +50,8 @@ struct Inner {
     starting: Mutex<HashSet<String>>,
     /// Larder's admin secret, read (or created) on first use.
     secret: OnceLock<AdminSecret>,
+    /// The endpoints this agent serves, with their state file in the nodes root.
+    endpoints: EndpointHost,
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -87,12 +90,24 @@ impl LocalAgent {
         let root = std::path::absolute(&nodes_root).unwrap_or(nodes_root);
         LocalAgent {
             inner: Arc::new(Inner {
-                root,
                 children: Mutex::new(HashMap::new()),
                 starting: Mutex::new(HashSet::new()),
                 secret: OnceLock::new(),
+                endpoints: EndpointHost::new(&root),
+                root,
             }),
         }
+    }
+
+    /// Starts the endpoints named in the state file with the last routes they were
+    /// told; call once when the agent starts. Returns how many endpoints listen.
+    pub async fn restore_endpoints(&self) -> usize {
+        self.inner.endpoints.restore().await
+    }
+
+    /// The endpoints this agent serves.
+    pub(crate) fn endpoints(&self) -> &EndpointHost {
+        &self.inner.endpoints
     }
 
     /// The secret of Larder's own user ([`crate::ADMIN_USER`]) on redis nodes, kept
