@@ -86,4 +86,11 @@ impl Controller {
     fn wake(&self) {
         self.inner.wake.notify_one();
     }
+
+    /// Waits for an agent call from a synchronous operation. The API runs operations
+    /// on blocking threads (`spawn_blocking`), where waiting is allowed; a runtime
+    /// worker must never get here, so the reconcile path awaits its calls instead.
+    pub(crate) fn wait_for_agent<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Handle::current().block_on(call)
+    }
 }

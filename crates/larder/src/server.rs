@@ -23,7 +23,11 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let data_dir = std::path::absolute(&config.data_dir).map_err(|e| e.to_string())?;
     let store = larder_store::open_embedded(&data_dir.join("larder.redb"))
         .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
-    let engines = EngineCatalog::detect();
+    let agent = LocalAgent::new(data_dir.join("nodes"));
+    // Before the control plane: clients of the last routes are served at once.
+    agent.restore_endpoints().await;
+    let agent: std::sync::Arc<dyn larder_agent::NodeAgent> = std::sync::Arc::new(agent);
+    let engines = EngineCatalog::from_agent(agent.as_ref()).await;
     for v in &engines.versions {
         tracing::info!(engine = %v.engine, version = %v.version, family = %v.family, "engine found");
     }
@@ -32,8 +36,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
             "no redis-server, valkey-server or memcached on PATH; clusters cannot start"
         );
     }
-    let agent = LocalAgent::new(data_dir.join("nodes"));
-    let controller = Controller::new(store, config.settings, engines, std::sync::Arc::new(agent));
+    let controller = Controller::new(store, config.settings, engines, agent);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_controller = controller.clone();
     let health_controller = controller.clone();
