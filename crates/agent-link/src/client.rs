@@ -47,7 +47,8 @@ fn budget(request: &AgentRequest) -> Duration {
     let named = match request {
         AgentRequest::WaitReady { timeout_ms, .. }
         | AgentRequest::Ping { timeout_ms, .. }
-        | AgentRequest::StreamingReplicas { timeout_ms, .. } => *timeout_ms,
+        | AgentRequest::StreamingReplicas { timeout_ms, .. }
+        | AgentRequest::ProbeSource { timeout_ms, .. } => *timeout_ms,
         _ => 0,
     };
     Duration::from_millis(named) + CALL_MARGIN

@@ -15,6 +15,7 @@ use crate::access::{config_has_admin, AdminSecret};
 use crate::config::{
     config_file, logfile, memcached_args, parse_args, pidfile, redis_config, render_args,
 };
+use crate::endpoint_host::EndpointHost;
 use crate::probe::probe_once;
 use crate::process::{
     cmdline_mentions, find_by_cmdline, is_alive, memcached_max_conns, read_pidfile,
@@ -51,6 +52,8 @@ struct Inner {
     secret: OnceLock<AdminSecret>,
     /// What the agent remembers about its nodes and keeps them alive with.
     supervision: crate::supervise::Supervision,
+    /// The endpoints this agent serves, with their state file in the nodes root.
+    endpoints: EndpointHost,
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -89,13 +92,25 @@ impl LocalAgent {
         let root = std::path::absolute(&nodes_root).unwrap_or(nodes_root);
         LocalAgent {
             inner: Arc::new(Inner {
-                root: root.clone(),
                 children: Mutex::new(HashMap::new()),
                 starting: Mutex::new(HashSet::new()),
                 secret: OnceLock::new(),
+                endpoints: EndpointHost::new(&root),
                 supervision: crate::supervise::Supervision::load(&root),
+                root,
             }),
         }
+    }
+
+    /// Starts the endpoints named in the state file with the last routes they were
+    /// told; call once when the agent starts. Returns how many endpoints listen.
+    pub async fn restore_endpoints(&self) -> usize {
+        self.inner.endpoints.restore().await
+    }
+
+    /// The endpoints this agent serves.
+    pub(crate) fn endpoints(&self) -> &EndpointHost {
+        &self.inner.endpoints
     }
 
     /// The secret of Larder's own user ([`crate::ADMIN_USER`]) on redis nodes, kept

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use larder_endpoints::DiscoveryConfig;
+
 use crate::interface::{
-    AgentReply, AgentRequest, NodeAgent, NodeRef, ReplicationChange, ReplicationInfo,
+    AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange, ReplicationInfo,
+    SourceCheck,
 };
-use crate::{AgentError, NodeSpec};
+use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -141,5 +144,66 @@ impl dyn NodeAgent {
             value: value.to_string(),
         };
         self.done(request).await
+    }
+
+    /// Starts a group's primary and reader endpoints, or re-routes them.
+    pub async fn group_endpoints(&self, spec: GroupEndpointSpec) -> Result<(), AgentError> {
+        self.done(AgentRequest::GroupEndpoints(spec)).await
+    }
+
+    /// Stops a group's endpoints and forgets them.
+    pub async fn retire_group_endpoints(&self, group_id: &str) -> Result<(), AgentError> {
+        let group_id = group_id.to_string();
+        self.done(AgentRequest::RetireGroupEndpoints { group_id })
+            .await
+    }
+
+    /// Starts a memcached cluster's configuration endpoint, or publishes its new config.
+    pub async fn config_endpoint(&self, spec: ConfigEndpointSpec) -> Result<(), AgentError> {
+        self.done(AgentRequest::ConfigEndpoint(spec)).await
+    }
+
+    /// Stops a cluster's configuration endpoint and forgets it.
+    pub async fn retire_config_endpoint(&self, cluster_id: &str) -> Result<(), AgentError> {
+        let cluster_id = cluster_id.to_string();
+        self.done(AgentRequest::RetireConfigEndpoint { cluster_id })
+            .await
+    }
+
+    /// Makes the node's legacy discovery key hold `config`; true when it was written.
+    pub async fn legacy_discovery_key(
+        &self,
+        node: &NodeRef,
+        config: &DiscoveryConfig,
+    ) -> Result<bool, AgentError> {
+        let request = AgentRequest::LegacyDiscoveryKey {
+            node: node.clone(),
+            config: config.clone(),
+        };
+        self.flag(request).await
+    }
+
+    /// Whether a migration source answers `PING`, waiting up to `timeout`.
+    pub async fn probe_source(
+        &self,
+        source: &HostPort,
+        timeout: Duration,
+    ) -> Result<SourceCheck, AgentError> {
+        let request = AgentRequest::ProbeSource {
+            source: source.clone(),
+            timeout_ms: millis(timeout),
+        };
+        match self.call(request).await? {
+            AgentReply::Source(check) => Ok(check),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The engine versions installed on the agent's host.
+    pub async fn installed_engines(&self) -> Result<Vec<InstalledEngine>, AgentError> {
+        match self.call(AgentRequest::InstalledEngines).await? {
+            AgentReply::Engines(engines) => Ok(engines),
+            other => Err(unexpected(other)),
+        }
     }
 }

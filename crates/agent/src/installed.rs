@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use larder_model::Engine;
+use serde::{Deserialize, Serialize};
 
 /// An engine binary found on PATH and the version it reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstalledEngine {
     /// Which engine.
     pub engine: Engine,

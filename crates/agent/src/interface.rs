@@ -8,9 +8,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use larder_endpoints::DiscoveryConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::{AgentError, NodeSpec};
+use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 
 /// A node the control plane addresses: its key on the agent and where it listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,6 +140,52 @@ pub enum AgentRequest {
         /// New value.
         value: String,
     },
+    /// Start a replication group's primary and reader endpoints, or re-route them when
+    /// they run; the same request twice changes nothing. Replies [`AgentReply::Done`].
+    GroupEndpoints(GroupEndpointSpec),
+    /// Stop a group's endpoints and forget them. Replies [`AgentReply::Done`].
+    RetireGroupEndpoints {
+        /// ReplicationGroupId.
+        group_id: String,
+    },
+    /// Start a memcached cluster's configuration endpoint, or publish the new
+    /// membership on it when it runs. Replies [`AgentReply::Done`].
+    ConfigEndpoint(ConfigEndpointSpec),
+    /// Stop a cluster's configuration endpoint and forget it. Replies [`AgentReply::Done`].
+    RetireConfigEndpoint {
+        /// CacheClusterId.
+        cluster_id: String,
+    },
+    /// Make the legacy discovery key (`AmazonElastiCache:cluster`) on a memcached
+    /// node hold `config`. Replies [`AgentReply::Flag`]: whether it had to be written.
+    LegacyDiscoveryKey {
+        /// The memcached node.
+        node: NodeRef,
+        /// The membership to publish.
+        config: DiscoveryConfig,
+    },
+    /// Whether a self-managed Redis (a migration source) answers `PING` as its
+    /// default user. Replies [`AgentReply::Source`].
+    ProbeSource {
+        /// The source server.
+        source: HostPort,
+        /// Upper bound of the connect and of the answer.
+        timeout_ms: u64,
+    },
+    /// The engine versions installed on the agent's host. Replies [`AgentReply::Engines`].
+    InstalledEngines,
+}
+
+/// What a migration source answered to `PING`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceCheck {
+    /// It answered `+PONG`.
+    Pong,
+    /// It could not be reached, or answered something else.
+    Unreachable {
+        /// Why, for the user (TestMigration reports it).
+        reason: String,
+    },
 }
 
 /// A node's role in replication.
@@ -183,6 +230,10 @@ pub enum AgentReply {
     Count(usize),
     /// Replication state.
     Replication(ReplicationInfo),
+    /// A migration source's answer.
+    Source(SourceCheck),
+    /// The installed engines.
+    Engines(Vec<InstalledEngine>),
 }
 
 /// The future an agent answers a request with.
@@ -203,6 +254,110 @@ pub trait NodeAgent: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use larder_endpoints::{
+        ConnectionLimits, DiscoveryNode, EndpointOptions, KernelSplice, Multiplexing, RedisTargets,
+    };
+    use larder_model::Engine;
+
+    fn round_trip<T>(value: &T)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let text = serde_json::to_string(value).unwrap();
+        assert_eq!(&serde_json::from_str::<T>(&text).unwrap(), value, "{text}");
+    }
+
+    fn node() -> NodeRef {
+        NodeRef {
+            key: "mc-0001".into(),
+            host: "127.0.0.1".into(),
+            port: 7003,
+        }
+    }
+
+    /// One of each endpoint, discovery and host request, with every field set away
+    /// from its default so a field lost on the wire shows.
+    fn endpoint_requests() -> Vec<AgentRequest> {
+        let targets = RedisTargets {
+            generation: 7,
+            primary: None,
+            replicas: vec!["127.0.0.1:7002".into(), "127.0.0.1:7004".into()],
+        };
+        let limits = ConnectionLimits {
+            per_endpoint: 10,
+            total: 20,
+        };
+        let config = DiscoveryConfig {
+            version: 3,
+            nodes: vec![DiscoveryNode {
+                host: "localhost".into(),
+                ip: "127.0.0.1".into(),
+                port: 7003,
+            }],
+        };
+        vec![
+            AgentRequest::GroupEndpoints(GroupEndpointSpec {
+                group_id: "g".into(),
+                bind: "0.0.0.0".into(),
+                primary_port: 7100,
+                reader_port: 7101,
+                options: EndpointOptions {
+                    multiplexing: Multiplexing::Off,
+                    kernel_splice: KernelSplice::Auto,
+                    limits,
+                },
+                targets,
+            }),
+            AgentRequest::RetireGroupEndpoints {
+                group_id: "g".into(),
+            },
+            AgentRequest::ConfigEndpoint(ConfigEndpointSpec {
+                cluster_id: "mc".into(),
+                bind: "127.0.0.1".into(),
+                port: 7200,
+                limits,
+                config: config.clone(),
+            }),
+            AgentRequest::RetireConfigEndpoint {
+                cluster_id: "mc".into(),
+            },
+            AgentRequest::LegacyDiscoveryKey {
+                node: node(),
+                config,
+            },
+            AgentRequest::ProbeSource {
+                source: HostPort {
+                    host: "10.0.0.9".into(),
+                    port: 6379,
+                },
+                timeout_ms: 2000,
+            },
+            AgentRequest::InstalledEngines,
+        ]
+    }
+
+    #[test]
+    fn endpoint_and_host_requests_and_replies_survive_a_wire_round_trip() {
+        for request in endpoint_requests() {
+            round_trip(&request);
+        }
+        let replies = [
+            AgentReply::Flag(true),
+            AgentReply::Source(SourceCheck::Pong),
+            AgentReply::Source(SourceCheck::Unreachable {
+                reason: "connection refused".into(),
+            }),
+            AgentReply::Engines(vec![InstalledEngine {
+                engine: Engine::Memcached,
+                version: "1.6.18".into(),
+                binary: "/usr/bin/memcached".into(),
+            }]),
+        ];
+        for reply in &replies {
+            round_trip(reply);
+        }
+    }
 
     #[test]
     fn requests_and_replies_survive_a_wire_round_trip() {

@@ -4,13 +4,17 @@
 //! adopts such survivors on the next start, probes health and stops nodes. The
 //! control plane reaches it only through the agent interface ([`NodeAgent`],
 //! [`AgentRequest`]), which also carries the node commands (replication, fencing,
-//! `CONFIG SET`) the agent sends as Larder's own user.
+//! `CONFIG SET`) the agent sends as Larder's own user, and the endpoints: the
+//! agent runs every primary, reader and configuration endpoint of its host and
+//! keeps their last routes in a state file, so they outlive the control plane.
 
 mod access;
 mod agent;
 mod calls;
 mod config;
 mod data;
+mod endpoint_host;
+mod endpoint_spec;
 mod error;
 mod installed;
 mod interface;
@@ -29,13 +33,14 @@ pub use access::{
 };
 pub use agent::LocalAgent;
 pub use config::{memcached_args, redis_config};
+pub use endpoint_spec::{ConfigEndpointSpec, GroupEndpointSpec};
 pub use error::AgentError;
 #[cfg(feature = "fake")]
 pub mod fake;
 pub use installed::{installed_engines, port_is_free, InstalledEngine};
 pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole,
+    ReplicationInfo, ReplicationRole, SourceCheck,
 };
 pub use observe::Observation;
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};

@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::access::{AdminSecret, ADMIN_USER};
+use crate::interface::SourceCheck;
 
 /// Request and expected reply prefix for an engine's liveness probe.
 fn ping(engine: Engine) -> (&'static [u8], &'static [u8]) {
@@ -57,4 +58,32 @@ pub(crate) async fn probe_once(
         Some(reply.starts_with(expected))
     };
     matches!(tokio::time::timeout(limit, attempt).await, Ok(Some(true)))
+}
+
+/// Whether a migration source answers `PING` as its default user within `limit`.
+pub(crate) async fn probe_source(host: &str, port: u16, limit: Duration) -> SourceCheck {
+    let attempt = async {
+        let mut stream = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .write_all(b"PING\r\n")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
+        let reply = String::from_utf8_lossy(&buf[..n]);
+        if reply.starts_with("+PONG") {
+            Ok(())
+        } else {
+            Err(format!("it answered {}", reply.trim()))
+        }
+    };
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(Ok(())) => SourceCheck::Pong,
+        Ok(Err(reason)) => SourceCheck::Unreachable { reason },
+        Err(_) => SourceCheck::Unreachable {
+            reason: format!("no answer within {limit:?}"),
+        },
+    }
 }

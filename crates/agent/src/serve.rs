@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use larder_endpoints::ensure_legacy_discovery_key;
 use nix::sys::signal::Signal;
 
 use crate::interface::{
     AgentFuture, AgentReply, AgentRequest, NodeAgent, NodeRef, ReplicationChange,
 };
 use crate::node_conn::NodeAddr;
+use crate::probe::probe_source;
 use crate::{redis_ops, AgentError, LocalAgent};
 
 /// How long a SIGKILLed node may take to leave the process table.
@@ -21,6 +23,15 @@ impl NodeAgent for LocalAgent {
 
     fn is_running(&self, key: &str) -> bool {
         LocalAgent::is_running(self, key)
+    }
+}
+
+/// `host:port`, with the brackets an IPv6 address needs.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -151,6 +162,39 @@ impl LocalAgent {
                     .await
                     .map(|_| Done)
                     .map_err(node_error(&addr))
+            }
+            AgentRequest::GroupEndpoints(spec) => self.endpoints().group(spec).await.map(|_| Done),
+            AgentRequest::RetireGroupEndpoints { group_id } => {
+                self.endpoints().retire_group(&group_id).await.map(|_| Done)
+            }
+            AgentRequest::ConfigEndpoint(spec) => self.endpoints().config(spec).await.map(|_| Done),
+            AgentRequest::RetireConfigEndpoint { cluster_id } => self
+                .endpoints()
+                .retire_config(&cluster_id)
+                .await
+                .map(|_| Done),
+            AgentRequest::LegacyDiscoveryKey { node, config } => {
+                // Memcached has no users: the key is written as any client would.
+                let addr = host_port(&node.host, node.port);
+                ensure_legacy_discovery_key(&addr, &config)
+                    .await
+                    .map(Flag)
+                    .map_err(|e| AgentError::Node {
+                        node: addr,
+                        message: e.to_string(),
+                    })
+            }
+            AgentRequest::ProbeSource { source, timeout_ms } => {
+                let limit = Duration::from_millis(timeout_ms);
+                let check = probe_source(&source.host, source.port, limit).await;
+                Ok(AgentReply::Source(check))
+            }
+            AgentRequest::InstalledEngines => {
+                // Runs each binary's version command: off the runtime's workers.
+                let engines = tokio::task::spawn_blocking(crate::installed_engines)
+                    .await
+                    .map_err(|e| AgentError::Io(std::io::Error::other(e)))?;
+                Ok(AgentReply::Engines(engines))
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The engine versions this host can run, found by asking the installed binaries.
+//! The engine versions this host can run, as its agent reports them.
 
+use larder_agent::NodeAgent;
 use larder_model::{Engine, Fault};
 
 /// One installed engine version as DescribeCacheEngineVersions reports it.
@@ -64,9 +65,14 @@ pub struct EngineCatalog {
 }
 
 impl EngineCatalog {
-    /// Asks the binaries on PATH.
-    pub fn detect() -> EngineCatalog {
-        let versions = larder_agent::installed_engines()
+    /// Learns the engines the agent's host has installed; none when the agent cannot
+    /// say (logged), so creates fail with "not installed" rather than start nothing.
+    pub async fn from_agent(agent: &dyn NodeAgent) -> EngineCatalog {
+        let installed = agent.installed_engines().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the agent did not report its engines");
+            Vec::new()
+        });
+        let versions = installed
             .into_iter()
             .map(|e| EngineVersion::new(e.engine, &e.version))
             .collect();

@@ -13,7 +13,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use larder_agent::NodeAgent;
-use larder_endpoints::ConfigEndpoint;
 use larder_store::Store;
 use tokio::sync::Notify;
 
@@ -36,14 +35,11 @@ struct Inner {
     wake: Notify,
     /// Serialises port and quota decisions across API calls and the maintenance path.
     placement: Mutex<()>,
-    /// Primary and reader endpoints by replication group id.
-    group_endpoints: tokio::sync::Mutex<HashMap<String, reconcile::GroupEndpoints>>,
     /// Per replication group, the replicas the last replication check found fit to
     /// serve reads; the reader endpoint leads only to these.
     serving_replicas: Mutex<HashMap<String, HashSet<String>>>,
-    /// Memcached configuration endpoints by cluster id.
-    config_endpoints: tokio::sync::Mutex<HashMap<String, ConfigEndpoint>>,
-    /// The discovery config version last handed to each configuration endpoint.
+    /// The discovery config version last published per memcached cluster: a new one
+    /// rewrites the legacy discovery key on every node at once.
     published_versions: Mutex<HashMap<String, u64>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
     inflight: Mutex<HashSet<String>>,
@@ -65,8 +61,6 @@ impl Controller {
                 agent,
                 wake: Notify::new(),
                 placement: Mutex::new(()),
-                config_endpoints: tokio::sync::Mutex::new(HashMap::new()),
-                group_endpoints: tokio::sync::Mutex::new(HashMap::new()),
                 serving_replicas: Mutex::new(HashMap::new()),
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
@@ -91,5 +85,12 @@ impl Controller {
 
     fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// Waits for an agent call from a synchronous operation. The API runs operations
+    /// on blocking threads (`spawn_blocking`), where waiting is allowed; a runtime
+    /// worker must never get here, so the reconcile path awaits its calls instead.
+    pub(crate) fn wait_for_agent<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Handle::current().block_on(call)
     }
 }

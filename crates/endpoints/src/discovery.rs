@@ -1,7 +1,9 @@
 //! The auto discovery document, byte for byte as ElastiCache serves it.
 
+use serde::{Deserialize, Serialize};
+
 /// One cache node as listed by auto discovery.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiscoveryNode {
     /// DNS name of the node.
     pub host: String,
@@ -12,7 +14,7 @@ pub struct DiscoveryNode {
 }
 
 /// The cluster membership clients discover; `version` grows with every change.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DiscoveryConfig {
     /// Config version; clients re-read the node list when it changes.
     pub version: u64,

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
@@ -43,7 +44,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const COPY_BUFFER: usize = 32 * 1024;
 
 /// Where a replication group's endpoints should send clients right now.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedisTargets {
     /// Bumps on every role change (failover).
     pub generation: u64,
@@ -86,7 +87,7 @@ impl RedisTargets {
 }
 
 /// How an endpoint uses node connections.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Multiplexing {
     /// Plain key commands share one connection per node (the default).
     On,
@@ -95,7 +96,7 @@ pub enum Multiplexing {
 }
 
 /// Whether local clients are spliced to their node in the kernel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KernelSplice {
     /// Splice where the host allows it (root, cgroup v2, Linux 5.15+); otherwise
     /// serve every client in userspace.
@@ -105,9 +106,11 @@ pub enum KernelSplice {
 }
 
 /// How an endpoint serves its clients.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointOptions {
+    /// Whether clients share node connections.
     pub multiplexing: Multiplexing,
+    /// Whether local clients are spliced in the kernel.
     pub kernel_splice: KernelSplice,
     /// Caps on client connections; a client over them gets Redis's own
     /// `-ERR max number of clients reached` and is closed.

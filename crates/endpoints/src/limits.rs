@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 /// What memcached writes to a connection over its `-c` limit before closing it.
 pub(crate) const MEMCACHED_FULL: &[u8] = b"ERROR Too many open connections\r\n";
 
@@ -16,7 +18,7 @@ pub(crate) const REDIS_FULL: &[u8] = b"-ERR max number of clients reached\r\n";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 65000;
 
 /// Connections allowed to one endpoint and to all endpoints of the process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionLimits {
     /// Clients one endpoint serves at once.
     pub per_endpoint: usize,

@@ -100,6 +100,8 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     // Before the first request: watch the nodes that survived, restart the dead ones
     // the control plane asked to keep alive.
     agent.resume().await;
+    // Clients of the last routes are served before any control plane says anything.
+    agent.restore_endpoints().await;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -24,7 +24,9 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let data_dir = std::path::absolute(&config.data_dir).map_err(|e| e.to_string())?;
     let store = larder_store::open_embedded(&data_dir.join("larder.redb"))
         .map_err(|e| format!("cannot open the store in {}: {e}", data_dir.display()))?;
-    let engines = EngineCatalog::detect();
+    let remote = crate::local_agent::join_or_start(&data_dir, config.agent_log.as_deref()).await?;
+    let agent: std::sync::Arc<dyn larder_agent::NodeAgent> = std::sync::Arc::new(remote);
+    let engines = EngineCatalog::from_agent(agent.as_ref()).await;
     for v in &engines.versions {
         tracing::info!(engine = %v.engine, version = %v.version, family = %v.family, "engine found");
     }
@@ -33,13 +35,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
             "no redis-server, valkey-server or memcached on PATH; clusters cannot start"
         );
     }
-    let agent = crate::local_agent::join_or_start(&data_dir, config.agent_log.as_deref()).await?;
-    let controller = Controller::new(
-        store,
-        config.settings,
-        engines,
-        std::sync::Arc::new(agent.clone()),
-    );
+    let controller = Controller::new(store, config.settings, engines, agent);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_controller = controller.clone();
     let health_controller = controller.clone();

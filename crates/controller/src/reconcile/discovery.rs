@@ -4,9 +4,8 @@
 
 use std::net::ToSocketAddrs;
 
-use larder_endpoints::{
-    ensure_legacy_discovery_key, ConfigEndpoint, DiscoveryConfig, DiscoveryNode,
-};
+use larder_agent::ConfigEndpointSpec;
+use larder_endpoints::{DiscoveryConfig, DiscoveryNode};
 use larder_model::{CacheCluster, ClusterStatus, Engine};
 
 use super::settle::publish_membership;
@@ -46,34 +45,31 @@ impl Controller {
         }
     }
 
-    /// Starts the configuration endpoint of a memcached cluster if it is not running,
-    /// before any node is published, so it listens by the time the cluster is available.
+    /// What a memcached cluster's configuration endpoint should publish now.
+    fn config_endpoint_spec(&self, c: &CacheCluster) -> Option<ConfigEndpointSpec> {
+        let port = c.configuration_endpoint_port?;
+        if c.engine != Engine::Memcached || c.status == ClusterStatus::Deleting {
+            return None;
+        }
+        Some(ConfigEndpointSpec {
+            cluster_id: c.id.clone(),
+            bind: self.settings().bind_host.clone(),
+            port,
+            limits: self.settings().endpoint_limits,
+            config: self.discovery_config(c),
+        })
+    }
+
+    /// Tells the agent to run the configuration endpoint of a memcached cluster with
+    /// its current membership. Called before any node is published too, so the
+    /// endpoint listens by the time the cluster is available.
     pub(crate) async fn ensure_config_endpoint(&self, c: &CacheCluster) {
-        let Some(port) = c.configuration_endpoint_port else {
+        let Some(spec) = self.config_endpoint_spec(c) else {
             return;
         };
-        if c.engine != Engine::Memcached || c.status == ClusterStatus::Deleting {
-            return;
-        }
-        let mut eps = self.inner.config_endpoints.lock().await;
-        if eps.contains_key(&c.id) {
-            return;
-        }
-        let settings = self.settings();
-        let started = ConfigEndpoint::start_with(
-            &settings.bind_host,
-            port,
-            self.discovery_config(c),
-            settings.endpoint_limits,
-        );
-        match started.await {
-            Ok(ep) => {
-                tracing::info!(cache_cluster_id = %c.id, port, "configuration endpoint listening");
-                eps.insert(c.id.clone(), ep);
-            }
-            Err(e) => {
-                tracing::warn!(cache_cluster_id = %c.id, port, error = %e, "configuration endpoint failed to start")
-            }
+        let port = spec.port;
+        if let Err(e) = self.inner.agent.config_endpoint(spec).await {
+            tracing::warn!(cache_cluster_id = %c.id, port, error = %e, "configuration endpoint not updated; will retry");
         }
     }
 
@@ -93,28 +89,21 @@ impl Controller {
         }
         self.ensure_config_endpoint(&c).await;
         let cfg = self.discovery_config(&c);
-        let changed = {
-            let eps = self.inner.config_endpoints.lock().await;
-            let mut last = self
-                .inner
-                .published_versions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if let Some(ep) = eps.get(id) {
-                ep.update(cfg.clone());
-            }
-            last.insert(id.to_string(), cfg.version) != Some(cfg.version)
-        };
+        let changed = self
+            .inner
+            .published_versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), cfg.version)
+            != Some(cfg.version);
         if changed || refresh_legacy_keys {
             for n in c
                 .nodes
                 .iter()
                 .filter(|n| c.published_members.contains(&n.cache_node_id))
             {
-                // Still the controller's own connection (memcached, no credentials); it
-                // moves behind the agent interface with the endpoints.
-                let addr = format!("{}:{}", self.connect_host(), n.port);
-                match ensure_legacy_discovery_key(&addr, &cfg).await {
+                let node = self.node_ref(c.node_key(&n.cache_node_id), n.port);
+                match self.inner.agent.legacy_discovery_key(&node, &cfg).await {
                     Ok(true) => {
                         tracing::debug!(cache_cluster_id = %id, node = %n.cache_node_id, "legacy discovery key written")
                     }

@@ -186,3 +186,84 @@ async fn a_dead_primary_failover_survives_a_crash_at_every_step() {
 async fn a_hung_primary_failover_survives_a_crash_at_every_step() {
     crash_at_every_request(Start::Hung).await;
 }
+
+/// Where the endpoints reach member `id`'s node.
+fn addr(h: &Harness, id: &str) -> String {
+    format!("127.0.0.1:{}", h.node(id).port)
+}
+
+/// The primary endpoint is told "no primary" from the first failover step on, never
+/// the old primary again, and the new primary once the failover commits.
+async fn endpoints_follow(how: Start) {
+    let h = Harness::with_group(3).await;
+    let old = h.group().primary;
+    let told = h
+        .fake
+        .group_endpoints(GROUP)
+        .expect("endpoints were created");
+    assert_eq!(told.targets.primary, Some(addr(&h, &old)));
+    let generation = told.targets.generation;
+    let before = h.fake.group_routes(GROUP).len();
+    start(&h, how).await;
+    // The first step of the failover already takes the old primary off the endpoint.
+    h.controller().group_step(&h.group()).await;
+    assert_eq!(h.fake.group_endpoints(GROUP).unwrap().targets.primary, None);
+    assert!(h.drive_failover().await);
+    let new = h.group().primary;
+    let routes = h.fake.group_routes(GROUP)[before..].to_vec();
+    let last = routes.last().expect("the endpoints were re-routed");
+    assert_eq!(last.primary, Some(addr(&h, &new)), "{routes:?}");
+    assert!(last.generation > generation, "{routes:?}");
+    // "No primary" first, and never the old primary again after that.
+    assert_eq!(routes[0].primary, None, "{routes:?}");
+    assert!(
+        routes.iter().all(|t| t.primary != Some(addr(&h, &old))),
+        "{routes:?}"
+    );
+    h.settle().await;
+    let settled = h.fake.group_endpoints(GROUP).unwrap().targets;
+    assert_eq!(settled.primary, Some(addr(&h, &new)));
+    assert!(!settled.replicas.contains(&addr(&h, &new)));
+}
+
+#[tokio::test]
+async fn the_primary_endpoint_has_no_primary_during_a_switchover_and_then_the_new_one() {
+    // The old primary runs throughout, so only the failover itself can take it off.
+    endpoints_follow(Start::Planned).await;
+}
+
+#[tokio::test]
+async fn the_primary_endpoint_leaves_a_hung_primary_for_the_promoted_replica() {
+    endpoints_follow(Start::Hung).await;
+}
+
+#[tokio::test]
+async fn the_primary_endpoint_leaves_a_dead_primary_for_the_promoted_replica() {
+    endpoints_follow(Start::Dead).await;
+}
+
+#[tokio::test]
+async fn a_deleted_group_retires_its_endpoints() {
+    let h = Harness::with_group(2).await;
+    assert!(h.fake.group_endpoints(GROUP).is_some());
+    let c = h.controller();
+    c.delete_replication_group(GROUP, false).expect("delete");
+    for _ in 0..20 {
+        for cluster in c.store().list_clusters().expect("clusters") {
+            c.pass(cluster, false).await;
+        }
+        match c.store().get_replication_group(GROUP).expect("store") {
+            Some(g) => {
+                c.group_step(&g).await;
+            }
+            None => break,
+        }
+    }
+    assert!(c.store().get_replication_group(GROUP).unwrap().is_none());
+    assert_eq!(h.fake.group_endpoints(GROUP), None);
+    let retired =
+        h.fake.requests().iter().any(
+            |r| matches!(r, AgentRequest::RetireGroupEndpoints { group_id } if group_id == GROUP),
+        );
+    assert!(retired);
+}

@@ -15,8 +15,6 @@ mod failover_tests;
 #[cfg(test)]
 mod test_harness;
 
-pub(crate) use replication::GroupEndpoints;
-
 use std::time::{Duration, Instant};
 
 use larder_model::{CacheCluster, ClusterStatus};
@@ -168,8 +166,8 @@ impl Controller {
         done.unwrap_or(false)
     }
 
-    /// Stops every node process and configuration endpoint (clean daemon shutdown);
-    /// intent stays, so the next start brings them back.
+    /// Stops every node process (clean daemon shutdown); intent stays, so the next
+    /// start brings them back. The endpoints belong to the agent and live as long as it.
     pub async fn stop_all_nodes(&self) {
         // In parallel: a memcached node can take a second to exit, and a host may run hundreds.
         let clusters = self.store().list_clusters().unwrap_or_default();
@@ -186,10 +184,5 @@ impl Controller {
             }
         }
         while stops.join_next().await.is_some() {}
-        let mut eps = self.inner.config_endpoints.lock().await;
-        for (_, ep) in eps.drain() {
-            ep.shutdown();
-        }
-        self.inner.group_endpoints.lock().await.clear();
     }
 }

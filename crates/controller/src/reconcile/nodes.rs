@@ -244,8 +244,11 @@ impl Controller {
                 return false;
             }
         }
-        if let Some(ep) = self.inner.config_endpoints.lock().await.remove(&c.id) {
-            ep.shutdown();
+        if c.configuration_endpoint_port.is_some() {
+            if let Err(e) = self.inner.agent.retire_config_endpoint(&c.id).await {
+                tracing::warn!(cache_cluster_id = %c.id, error = %e, "configuration endpoint not retired; will retry");
+                return false;
+            }
         }
         self.inner
             .published_versions

@@ -4,20 +4,14 @@
 
 use std::collections::HashSet;
 
-use larder_agent::{HostPort, NodeRef, ReplicationChange, ReplicationRole};
-use larder_endpoints::{EndpointOptions, EndpointRole, RedisEndpoint, RedisTargets};
+use larder_agent::{GroupEndpointSpec, HostPort, NodeRef, ReplicationChange, ReplicationRole};
+use larder_endpoints::{EndpointOptions, RedisTargets};
 use larder_model::{
     CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
 use crate::service::group_event;
 use crate::Controller;
-
-/// A group's two endpoints.
-pub(crate) struct GroupEndpoints {
-    primary: RedisEndpoint,
-    reader: RedisEndpoint,
-}
 
 impl Controller {
     /// A node as the agent is asked about it: its key and where it listens.
@@ -95,45 +89,24 @@ impl Controller {
         }
     }
 
-    /// Starts or updates a group's endpoints.
+    /// Tells the agent where the group's endpoints send clients now; it starts them
+    /// when they do not listen yet. Repeating unchanged targets costs the agent nothing.
     pub(crate) async fn sync_group_endpoints(&self, g: &ReplicationGroup) {
-        let targets = self.group_targets(g);
-        let mut eps = self.inner.group_endpoints.lock().await;
-        if let Some(ep) = eps.get(&g.id) {
-            ep.primary.update(targets.clone());
-            ep.reader.update(targets);
-            return;
-        }
-        let bind = self.settings().bind_host.clone();
-        let options = EndpointOptions {
-            multiplexing: self.settings().endpoint_multiplexing,
-            kernel_splice: self.settings().endpoint_kernel_splice,
-            limits: self.settings().endpoint_limits,
+        let settings = self.settings();
+        let spec = GroupEndpointSpec {
+            group_id: g.id.clone(),
+            bind: settings.bind_host.clone(),
+            primary_port: g.primary_endpoint_port,
+            reader_port: g.reader_endpoint_port,
+            options: EndpointOptions {
+                multiplexing: settings.endpoint_multiplexing,
+                kernel_splice: settings.endpoint_kernel_splice,
+                limits: settings.endpoint_limits,
+            },
+            targets: self.group_targets(g),
         };
-        let primary = RedisEndpoint::start_with(
-            &bind,
-            g.primary_endpoint_port,
-            EndpointRole::Primary,
-            targets.clone(),
-            options,
-        )
-        .await;
-        let reader = RedisEndpoint::start_with(
-            &bind,
-            g.reader_endpoint_port,
-            EndpointRole::Reader,
-            targets,
-            options,
-        )
-        .await;
-        match (primary, reader) {
-            (Ok(primary), Ok(reader)) => {
-                tracing::info!(replication_group_id = %g.id, primary_port = g.primary_endpoint_port, reader_port = g.reader_endpoint_port, "endpoints listening");
-                eps.insert(g.id.clone(), GroupEndpoints { primary, reader });
-            }
-            (p, r) => {
-                tracing::warn!(replication_group_id = %g.id, primary = ?p.err(), reader = ?r.err(), "endpoints failed to start; will retry")
-            }
+        if let Err(e) = self.inner.agent.group_endpoints(spec).await {
+            tracing::warn!(replication_group_id = %g.id, error = %e, "endpoints not updated; will retry");
         }
     }
 
@@ -370,12 +343,13 @@ impl Controller {
     }
 
     /// Tears a deleting group down: members first (the primary kept as a standalone
-    /// cluster when asked), then endpoints and the record.
+    /// cluster when asked), then the endpoints, then the record. The endpoints go
+    /// before the record, so a crash between the two cannot leave them listening for
+    /// a group nobody remembers.
     async fn delete_group_step(&self, g: &ReplicationGroup) -> bool {
         let id = g.id.clone();
         let retain = g.retain_primary_on_delete.then(|| g.primary.clone());
-        let arn = self.settings().arn("replicationgroup", &id);
-        let done = self.store().transaction(|tx| {
+        let members_gone = self.store().transaction(|tx| {
             let mut remaining = false;
             for c in tx.clusters()? {
                 if c.replication_group_id.as_deref() != Some(id.as_str()) {
@@ -394,7 +368,22 @@ impl Controller {
                     tx.put_cluster(&c)?;
                 }
             }
-            if remaining {
+            Ok(!remaining)
+        });
+        if !members_gone.unwrap_or(false) {
+            return false;
+        }
+        if let Err(e) = self.inner.agent.retire_group_endpoints(&id).await {
+            tracing::warn!(replication_group_id = %id, error = %e, "endpoints not retired; will retry");
+            return false;
+        }
+        let arn = self.settings().arn("replicationgroup", &id);
+        let done = self.store().transaction(|tx| {
+            let member_left = tx
+                .clusters()?
+                .iter()
+                .any(|c| c.replication_group_id.as_deref() == Some(id.as_str()));
+            if member_left || tx.replication_group(&id)?.is_none() {
                 return Ok(false);
             }
             tx.delete_replication_group(&id)?;
@@ -403,7 +392,6 @@ impl Controller {
             Ok(true)
         });
         if done.unwrap_or(false) {
-            self.inner.group_endpoints.lock().await.remove(&id);
             self.inner
                 .serving_replicas
                 .lock()

@@ -1,41 +1,37 @@
 //! StartMigration, TestMigration, CompleteMigration: bring a self-managed Redis into a
 //! replication group by replicating from it, then cut over.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use larder_agent::{HostPort, SourceCheck};
 use larder_model::{Fault, Migration, ReplicationGroup, ReplicationGroupStatus};
 
 use super::{group_event, require_group_available};
 use crate::Controller;
 
-/// Checks that a source Redis answers PING, the way TestMigration reports it.
-fn ping_source(address: &str, port: u16) -> Result<(), Fault> {
-    let unreachable =
-        |why: String| Fault::InvalidParameterValue(format!("Cannot reach {address}:{port}: {why}"));
-    let addr = (address, port)
-        .to_socket_addrs()
-        .map_err(|e| unreachable(e.to_string()))?
-        .next()
-        .ok_or_else(|| unreachable("no address".into()))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| unreachable(e.to_string()))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| unreachable(e.to_string()))?;
-    s.write_all(b"PING\r\n")
-        .map_err(|e| unreachable(e.to_string()))?;
-    let mut buf = [0u8; 64];
-    let n = s.read(&mut buf).map_err(|e| unreachable(e.to_string()))?;
-    let reply = String::from_utf8_lossy(&buf[..n]);
-    if reply.starts_with("+PONG") {
-        Ok(())
-    } else {
-        Err(unreachable(format!("it answered {}", reply.trim())))
-    }
-}
+/// How long the source may take to accept the connection and to answer `PING`.
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Controller {
+    /// Checks through the agent that a source Redis answers PING, the way
+    /// TestMigration reports it: the agent's host is the one that will replicate.
+    fn ping_source(&self, address: &str, port: u16) -> Result<(), Fault> {
+        let source = HostPort {
+            host: address.to_string(),
+            port,
+        };
+        let agent = &self.inner.agent;
+        let check = self.wait_for_agent(agent.probe_source(&source, SOURCE_TIMEOUT));
+        let reason = match check {
+            Ok(SourceCheck::Pong) => return Ok(()),
+            Ok(SourceCheck::Unreachable { reason }) => reason,
+            Err(e) => format!("the agent could not check it: {e}"),
+        };
+        Err(Fault::InvalidParameterValue(format!(
+            "Cannot reach {address}:{port}: {reason}"
+        )))
+    }
+
     /// Checks that the group could migrate from the source.
     pub fn test_migration(
         &self,
@@ -48,7 +44,7 @@ impl Controller {
             .get_replication_group(&id)?
             .ok_or(Fault::ReplicationGroupNotFound(id))?;
         require_group_available(&g)?;
-        ping_source(address, port)?;
+        self.ping_source(address, port)?;
         Ok(g)
     }
 
@@ -69,7 +65,7 @@ impl Controller {
             )));
         }
         require_group_available(&existing)?;
-        ping_source(address, port)?;
+        self.ping_source(address, port)?;
         let out = self.store().transaction(|tx| {
             let mut g = tx
                 .replication_group(&id)?

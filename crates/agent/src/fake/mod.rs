@@ -2,6 +2,9 @@
 //! offset, process state, write pause) that answer the agent interface the way a
 //! real node would, with failures injected by the test. It also watches the one
 //! invariant failover must keep, that no two live nodes are primaries at once.
+//! Endpoints are records too (see `endpoints`): what each was told, in order.
+
+mod endpoints;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +16,9 @@ use crate::interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
     ReplicationInfo, ReplicationRole,
 };
-use crate::{AgentError, NodeSpec};
+use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
+use endpoints::FakeEndpoints;
+use larder_endpoints::{DiscoveryConfig, RedisTargets};
 
 /// What a fake node's process is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,8 @@ struct State {
     max_primaries: usize,
     /// The restart policy each node was last given.
     policies: HashMap<String, crate::RestartPolicy>,
+    /// What the endpoints and discovery keys were told.
+    endpoints: FakeEndpoints,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -135,6 +142,36 @@ impl FakeAgent {
     /// The restart policy the node was last given.
     pub fn policy(&self, key: &str) -> Option<crate::RestartPolicy> {
         self.state().policies.get(key).cloned()
+    }
+
+    /// The last request for a group's endpoints, until they are retired.
+    pub fn group_endpoints(&self, group_id: &str) -> Option<GroupEndpointSpec> {
+        self.state().endpoints.groups.get(group_id).cloned()
+    }
+
+    /// Every distinct set of targets a group's endpoints were told, oldest first.
+    pub fn group_routes(&self, group_id: &str) -> Vec<RedisTargets> {
+        let s = self.state();
+        s.endpoints
+            .routes
+            .get(group_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The last request for a cluster's configuration endpoint, until it is retired.
+    pub fn config_endpoint(&self, cluster_id: &str) -> Option<ConfigEndpointSpec> {
+        self.state().endpoints.configs.get(cluster_id).cloned()
+    }
+
+    /// The legacy discovery document node `key` holds.
+    pub fn legacy_key(&self, key: &str) -> Option<DiscoveryConfig> {
+        self.state().endpoints.legacy_keys.get(key).cloned()
+    }
+
+    /// Sets what `InstalledEngines` answers (nothing until set).
+    pub fn set_engines(&self, engines: Vec<InstalledEngine>) {
+        self.state().endpoints.engines = engines;
     }
 
     /// Every request served so far.
@@ -335,6 +372,24 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             Ok(AgentReply::Count(streaming))
         }
         AgentRequest::ConfigSet { node, .. } => node_mut(s, &node).map(|_| Done),
+        AgentRequest::ProbeSource { source, .. } => {
+            let answers = s
+                .nodes
+                .values()
+                .any(|n| n.port == source.port && n.answers());
+            Ok(endpoints::source_check(answers))
+        }
+        AgentRequest::LegacyDiscoveryKey { ref node, .. } => {
+            node_mut(s, node)?;
+            Ok(s.endpoints.apply(&request).expect("an endpoint request"))
+        }
+        AgentRequest::GroupEndpoints(_)
+        | AgentRequest::RetireGroupEndpoints { .. }
+        | AgentRequest::ConfigEndpoint(_)
+        | AgentRequest::RetireConfigEndpoint { .. }
+        | AgentRequest::InstalledEngines => {
+            Ok(s.endpoints.apply(&request).expect("an endpoint request"))
+        }
     }
 }
 
