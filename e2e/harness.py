@@ -421,16 +421,20 @@ class Larder:
         self._log = None
         self.starts = 0
         self.env_extra: dict[str, str] = {}
+        # Another binary file to start the server from (an upgrade in place).
+        self.bin_override: Path | None = None
 
     # -- lifecycle
 
     def args(self, extra: list[str]) -> list[str]:
         lo, hi = self.node_ports
         return [
-            str(LARDER_BIN), "server",
+            str(self.bin_override or LARDER_BIN), "server",
             "--listen", f"127.0.0.1:{self.port}",
             "--data-dir", str(self.data_dir),
             "--node-ports", f"{lo}-{hi}",
+            # The agent the server starts writes to the same log (both append).
+            "--agent-log", str(self.log_path),
             *extra,
         ]
 
@@ -478,8 +482,18 @@ class Larder:
         assert self.proc is not None
         return self.proc.pid
 
+    @property
+    def agent_pid(self) -> int:
+        """Pid of the host's `larder agent`, which owns the nodes and endpoints."""
+        return int(json.loads((self.data_dir / "agent" / "agent.json").read_text())["pid"])
+
+    def stop_agent(self, timeout: float = 60.0) -> None:
+        """`larder agent stop`: every node and endpoint of this data dir stops."""
+        subprocess.run([str(LARDER_BIN), "agent", "stop", "--data-dir", str(self.data_dir)],
+                       check=True, timeout=timeout, capture_output=True)
+
     def kill9(self) -> None:
-        """SIGKILL the daemon only (its node processes keep running)."""
+        """SIGKILL the daemon only (the agent, its nodes and endpoints keep running)."""
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
@@ -544,6 +558,11 @@ class Larder:
                 pids.add(pid)
         if not include_daemon and self.proc is not None:
             pids.discard(self.proc.pid)
+        if not include_daemon:
+            try:
+                pids.discard(self.agent_pid)
+            except (OSError, ValueError, KeyError):
+                pass
         pids.discard(os.getpid())
         return pids
 
@@ -556,6 +575,10 @@ class Larder:
         pids = pids_listening_on(port)
         if self.proc is not None:
             pids.discard(self.proc.pid)  # the daemon must not be the one serving a node
+        try:
+            pids.discard(self.agent_pid)
+        except (OSError, ValueError, KeyError):
+            pass
         assert len(pids) == 1, f"node {cluster['CacheClusterId']}/{node_id} on port {port}: pids {pids}"
         return pids.pop()
 

@@ -39,7 +39,7 @@ def test_killed_node_is_recovered_on_the_same_port(larder, ec):
 
     os.kill(old, signal.SIGKILL)
     wait_until(lambda: not pid_alive(old), 5, what="killed node to exit")
-    new = wait_until(lambda: (pids_listening_on(addr[1]) - {larder.pid}) or None, 15,
+    new = wait_until(lambda: (pids_listening_on(addr[1]) - {larder.pid, larder.agent_pid}) or None, 15,
                      what="node process back on its port")
     assert old not in new and len(new) == 1
     r = _redis(addr)
@@ -145,20 +145,44 @@ def test_daemon_sigkill_leaves_nodes_and_restart_adopts_them(larder, ec):
     assert wait_until(lambda: not pid_alive(pid), 10, what="adopted node stopped by delete")
 
 
-def test_sigterm_stops_daemon_and_nodes_then_restart_brings_them_back(larder, ec):
+def test_sigterm_stops_the_server_alone_and_a_new_one_joins_the_running_agent(larder, ec):
+    """The nodes belong to the agent: a clean stop of `larder server` leaves them (and
+    the agent) running and serving, and the next server adopts them unchanged."""
     ec.create_cache_cluster(CacheClusterId="calm", Engine="memcached",
                             CacheNodeType="cache.t4g.micro", NumCacheNodes=2)
     c = wait_status(ec, "calm", timeout=30)
     pids = _node_pids(larder, c)
+    agent = larder.agent_pid
 
-    t0 = time.monotonic()
     rc = larder.terminate(timeout=15)
-    took = time.monotonic() - t0
     assert rc == 0, f"exit code {rc}"
-    assert took < 10, f"shutdown took {took:.1f}s"
-    assert wait_until(lambda: not any(pid_alive(p) for p in pids.values()), 5,
-                      what="node processes stopped with the daemon")
-    assert larder.owned_pids() == set()
+    assert pid_alive(agent), "the agent stopped with the server"
+    assert all(pid_alive(p) for p in pids.values()), "a node stopped with the server"
+    for addr in node_endpoints(c).values():
+        client = Memcache(addr, connect_timeout=3, timeout=3)
+        assert client.set("k", b"v") and client.get("k") == b"v", f"{addr} not serving"
+
+    larder.start(extra_args=[])
+    ec = larder.client()
+    c2 = wait_status(ec, "calm", timeout=30)
+    assert larder.agent_pid == agent
+    assert _node_pids(larder, c2) == pids
+    assert "joined the running agent" in larder.log_tail(400)
+
+
+@pytest.mark.larder_args("--stop-agent-on-exit")
+def test_stop_agent_on_exit_stops_nodes_then_restart_brings_them_back(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="calm", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=2)
+    c = wait_status(ec, "calm", timeout=30)
+    pids = _node_pids(larder, c)
+    agent = larder.agent_pid
+
+    rc = larder.terminate(timeout=30)
+    assert rc == 0, f"exit code {rc}"
+    assert wait_until(lambda: not any(pid_alive(p) for p in [agent, *pids.values()]), 10,
+                      what="agent and node processes stopped with the daemon")
+    assert larder.owned_pids(include_daemon=True) == set()
 
     larder.start(extra_args=[])
     ec = larder.client()

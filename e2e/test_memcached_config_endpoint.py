@@ -127,7 +127,7 @@ def bytes_read(node: tuple[str, int]) -> int:
 
 def test_announced_lengths_do_not_grow_the_daemon(larder, ec, aws):
     cfg, node = one_node_cluster(aws, ec, "bounded")
-    before_read, before_rss = bytes_read(node), rss_kib(larder.pid)
+    before_read, before_rss = bytes_read(node), rss_kib(larder.agent_pid)
     chunk = b"x" * 65536
     clients, sent = [], 0
     for i in range(8):
@@ -138,8 +138,8 @@ def test_announced_lengths_do_not_grow_the_daemon(larder, ec, aws):
         clients.append(s)
     # The node gets every byte as it comes (its stats connection adds a few more).
     assert wait_until(lambda: bytes_read(node) >= before_read + sent
-                      or rss_kib(larder.pid) - before_rss > 64 * 1024, 20, what="bytes at the node")
-    grown = rss_kib(larder.pid) - before_rss
+                      or rss_kib(larder.agent_pid) - before_rss > 64 * 1024, 20, what="bytes at the node")
+    grown = rss_kib(larder.agent_pid) - before_rss
     assert grown < 64 * 1024, f"daemon grew by {grown} KiB for 8 announced 1 GiB values"
     for s in clients:
         s.close()

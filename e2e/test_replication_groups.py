@@ -816,7 +816,7 @@ def test_local_clients_are_spliced_past_the_daemon(larder, ec):
     before = rconn(endpoint, timeout=3)
     assert before.set("spliced", "before")
     time.sleep(0.5)
-    os.kill(larder.pid, signal.SIGSTOP)
+    os.kill(larder.agent_pid, signal.SIGSTOP)
     try:
         assert before.get("spliced") == "before"
         assert before.incr("n") == 1
@@ -824,7 +824,7 @@ def test_local_clients_are_spliced_past_the_daemon(larder, ec):
         assert late.set("spliced", "while frozen")
         assert late.blpop(["nothing"], timeout=0.2) is None
     finally:
-        os.kill(larder.pid, signal.SIGCONT)
+        os.kill(larder.agent_pid, signal.SIGCONT)
     assert rconn(member_addr(g, primary_id(g))).get("spliced") == "while frozen"
 
 
@@ -836,9 +836,9 @@ def test_without_the_splice_a_frozen_daemon_holds_its_clients(larder, ec):
     g = wait_roles_agree(ec, "rg1", timeout=60)
     before = rconn(primary_endpoint(g), timeout=1)
     assert before.set("k", "v")
-    os.kill(larder.pid, signal.SIGSTOP)
+    os.kill(larder.agent_pid, signal.SIGSTOP)
     try:
         with pytest.raises(redis.exceptions.TimeoutError):
             before.get("k")
     finally:
-        os.kill(larder.pid, signal.SIGCONT)
+        os.kill(larder.agent_pid, signal.SIGCONT)

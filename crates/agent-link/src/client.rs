@@ -16,8 +16,9 @@ use larder_agent::{AgentError, AgentFuture, AgentReply, AgentRequest, NodeAgent,
 use crate::auth::{now_secs, LinkSecret, SignedParts, DATE_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
 use crate::wire::{AgentInfo, CallResult, Observed, CALL_PATH, INFO_PATH, OBSERVE_PATH, STOP_PATH};
 
-/// How long the long poll asks the agent to hold a request.
-const POLL_WAIT_MS: u64 = 20_000;
+/// How long the long poll asks the agent to hold a request: short enough that the
+/// agent hears from its control plane well within its contact grace.
+const POLL_WAIT_MS: u64 = 2_000;
 /// Pause before polling again after the agent could not be reached.
 const RETRY: Duration = Duration::from_millis(100);
 /// Extra time a call may take beyond the wait its request names.

@@ -29,6 +29,12 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Attempts before the agent leaves a node that keeps dying to the control plane.
 const MAX_ATTEMPTS: u32 = 8;
+/// A control plane that sent anything this recently is in charge of recoveries (it
+/// restarts nodes itself, with its events); the agent acts only when it is gone.
+/// Its long poll asks again at least every 2 s, so this is a few missed polls.
+pub const CONTACT_GRACE: Duration = Duration::from_secs(5);
+/// How often a pending recovery looks again while a control plane is in charge.
+const DEFER_POLL: Duration = Duration::from_millis(500);
 
 /// What the agent does when a node's process dies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +68,8 @@ pub(crate) struct Supervision {
     busy: Mutex<HashMap<String, usize>>,
     /// Nodes a restart task is working on.
     recovering: Mutex<HashSet<String>>,
+    /// When a control plane last sent a request.
+    last_contact: Mutex<Option<std::time::Instant>>,
     pub observer: Observer,
 }
 
@@ -94,6 +102,7 @@ impl Supervision {
             watched: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashMap::new()),
             recovering: Mutex::new(HashSet::new()),
+            last_contact: Mutex::new(None),
             observer: Observer::new(),
         }
     }
@@ -128,6 +137,16 @@ impl LocalAgent {
         let keys: Vec<String> = lock(&self.supervision().records).keys().cloned().collect();
         let running: BTreeSet<String> = keys.into_iter().filter(|k| self.is_running(k)).collect();
         self.supervision().observer.publish(running);
+    }
+
+    /// Notes that a control plane is talking to this agent.
+    pub fn control_plane_contact(&self) {
+        *lock(&self.supervision().last_contact) = Some(std::time::Instant::now());
+    }
+
+    /// Whether a control plane sent something within [`CONTACT_GRACE`].
+    pub fn control_plane_present(&self) -> bool {
+        lock(&self.supervision().last_contact).is_some_and(|t| t.elapsed() < CONTACT_GRACE)
     }
 
     pub(crate) fn busy(&self, key: &str) -> Busy<'_> {
@@ -263,27 +282,32 @@ impl LocalAgent {
     /// policy becomes `Leave`, or a lifecycle request takes over.
     async fn recover(&self, key: &str) {
         let mut delay = BACKOFF_FIRST;
-        for attempt in 1..=MAX_ATTEMPTS {
+        let mut attempt = 0;
+        while attempt < MAX_ATTEMPTS {
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(BACKOFF_CAP);
             let Some(record) = self.policy(key) else {
                 return;
             };
-            if record.policy == RestartPolicy::Leave || self.is_busy(key) {
+            if record.policy == RestartPolicy::Leave || self.is_busy(key) || self.is_running(key) {
                 return;
             }
-            if self.is_running(key) {
-                return;
+            if self.control_plane_present() {
+                // Its own recovery (with its events) is on the way; look again later
+                // in case it goes away first.
+                delay = DEFER_POLL;
+                continue;
             }
+            attempt += 1;
             match self.restart_from(&record).await {
                 Ok(pid) => {
-                    tracing::info!(node = %key, pid, attempt, "node restarted by its agent");
+                    tracing::info!(node = %key, pid, attempt, "node restarted by its agent (no control plane in contact)");
                     return;
                 }
                 Err(e) => {
                     tracing::warn!(node = %key, attempt, error = %e, "agent restart failed; will retry")
                 }
             }
+            delay = (BACKOFF_FIRST * 2u32.pow(attempt)).min(BACKOFF_CAP);
         }
         tracing::error!(node = %key, "node keeps failing; left to the control plane");
     }

@@ -41,6 +41,8 @@ struct Inner {
     /// The discovery config version last published per memcached cluster: a new one
     /// rewrites the legacy discovery key on every node at once.
     published_versions: Mutex<HashMap<String, u64>>,
+    /// The restart policy last sent to the agent per node key, and when.
+    sent_policies: Mutex<HashMap<String, (larder_agent::RestartPolicy, std::time::Instant)>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
     inflight: Mutex<HashSet<String>>,
 }
@@ -64,6 +66,7 @@ impl Controller {
                 serving_replicas: Mutex::new(HashMap::new()),
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
+                sent_policies: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -8,6 +8,7 @@ mod failover_plan;
 mod health;
 mod nodes;
 mod replication;
+mod restart_policy;
 mod settle;
 
 #[cfg(test)]

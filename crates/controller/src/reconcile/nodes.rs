@@ -73,10 +73,11 @@ impl Controller {
         match n.status {
             NodeStatus::Available => {
                 // The common case, a running node, costs one /proc lookup and no store read.
-                if agent.is_running(&c.node_key(&n.cache_node_id))
-                    || self.failover_covers(c)
-                    || self.held_by_failover(c)
-                {
+                if agent.is_running(&c.node_key(&n.cache_node_id)) {
+                    self.sync_restart_policy(c, n).await;
+                    return Ok(false);
+                }
+                if self.failover_covers(c) || self.held_by_failover(c) {
                     // A group primary with a live replica is replaced by failover, not
                     // restarted, and the two members of a failover wait for its end.
                     return Ok(false);
