@@ -204,8 +204,13 @@ def test_a_node_refusing_larders_credentials_is_not_failed_over(larder, ec):
                         password=secret_file.read_text().strip(), socket_timeout=5,
                         decode_responses=True)
     larder.kill9()
+    # The agent reads the secret when it starts: kill it too (its nodes keep running).
+    agent = larder.agent_pid
+    os.kill(agent, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(agent), 5, what="the agent to exit")
     secret_file.write_text("f" * 64)
     larder.start(extra_args=[])
+    assert larder.agent_pid != agent
 
     def refused_probes() -> int:
         try:

@@ -800,11 +800,11 @@ def kernel_splice_unavailable() -> str | None:
     return None
 
 
-def test_local_clients_are_spliced_past_the_daemon(larder, ec):
+def test_local_clients_are_spliced_past_the_agent(larder, ec):
     """With the kernel splice (the default where it is available, as here), a
-    local client's bytes never pass through the daemon: clients through the
-    primary endpoint keep working, and new ones connect, while the daemon is
-    frozen with SIGSTOP."""
+    local client's bytes never pass through the agent that runs the endpoints:
+    clients through the primary endpoint keep working, and new ones connect, while
+    the agent is frozen with SIGSTOP."""
     if why := kernel_splice_unavailable():
         pytest.skip(f"kernel splice unavailable: {why}")
     create_group(ec, "rg1", 2)
@@ -829,9 +829,9 @@ def test_local_clients_are_spliced_past_the_daemon(larder, ec):
 
 
 @pytest.mark.larder_args("--endpoint-kernel-splice", "off")
-def test_without_the_splice_a_frozen_daemon_holds_its_clients(larder, ec):
+def test_without_the_splice_a_frozen_agent_holds_its_clients(larder, ec):
     """The control for the test above: served in userspace, a client through the
-    endpoint gets no reply while the daemon is frozen."""
+    endpoint gets no reply while the agent (which runs the endpoints) is frozen."""
     create_group(ec, "rg1", 2)
     g = wait_roles_agree(ec, "rg1", timeout=60)
     before = rconn(primary_endpoint(g), timeout=1)

@@ -65,6 +65,14 @@ async fn authenticate(
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let announced = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+    }
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
     };
