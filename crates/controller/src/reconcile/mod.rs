@@ -6,6 +6,7 @@ mod discovery;
 mod failover;
 mod failover_plan;
 mod health;
+mod node_attempts;
 mod nodes;
 mod replication;
 mod settle;
@@ -135,6 +136,10 @@ impl Controller {
     /// Drives one cluster until no step makes progress.
     async fn pass(&self, mut cluster: CacheCluster, mut refresh_legacy_keys: bool) {
         loop {
+            if cluster.status.is_failed() {
+                // Terminal: nothing is tried until DeleteCacheCluster.
+                return;
+            }
             let progressed = if cluster.status == ClusterStatus::Deleting {
                 self.delete_step(&cluster).await
             } else {
