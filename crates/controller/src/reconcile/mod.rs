@@ -15,6 +15,8 @@ mod settle;
 mod failover_tests;
 #[cfg(test)]
 mod test_harness;
+#[cfg(test)]
+mod workflow_tests;
 
 pub(crate) use replication::GroupEndpoints;
 
