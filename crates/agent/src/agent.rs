@@ -13,7 +13,8 @@ use nix::sys::signal::Signal;
 
 use crate::access::{config_has_admin, AdminSecret};
 use crate::config::{
-    config_file, last_log_line, logfile, memcached_args, parse_args, pidfile, redis_config, render_args,
+    config_file, last_log_line, logfile, memcached_args, parse_args, pidfile, redis_config,
+    render_args,
 };
 use crate::probe::probe_once;
 use crate::process::{

@@ -198,9 +198,14 @@ mod tests {
         let log = dir.join("redis.log");
         assert_eq!(last_log_line(&log), "no log written");
         let mut text = "x".repeat(10_000);
-        text.push_str("\n*** FATAL CONFIG FILE ERROR ***\nBad directive or wrong number of arguments\n\n");
+        text.push_str(
+            "\n*** FATAL CONFIG FILE ERROR ***\nBad directive or wrong number of arguments\n\n",
+        );
         std::fs::write(&log, &text).unwrap();
-        assert_eq!(last_log_line(&log), "Bad directive or wrong number of arguments");
+        assert_eq!(
+            last_log_line(&log),
+            "Bad directive or wrong number of arguments"
+        );
         std::fs::write(&log, "y".repeat(5000)).unwrap();
         assert_eq!(last_log_line(&log).len(), REASON_CHARS);
         std::fs::remove_dir_all(&dir).unwrap();

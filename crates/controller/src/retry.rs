@@ -69,7 +69,9 @@ impl RetryPolicy {
         let backoff = self.backoff(attempts);
         // A pause too long for chrono (never with sane settings) waits the longest it can.
         let pause = chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::MAX);
-        let at = now.checked_add_signed(pause).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let at = now
+            .checked_add_signed(pause)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         AfterFailure::Retry {
             attempts,
             backoff,
@@ -116,9 +118,7 @@ mod tests {
         let p = policy(3);
         let now = Utc::now();
         match p.after_failure(0, now) {
-            AfterFailure::Retry {
-                attempts, at, ..
-            } => {
+            AfterFailure::Retry { attempts, at, .. } => {
                 assert_eq!(attempts, 1);
                 assert_eq!(at - now, chrono::Duration::seconds(2));
             }
@@ -131,9 +131,15 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(p.after_failure(2, now), AfterFailure::GiveUp { attempts: 3 });
+        assert_eq!(
+            p.after_failure(2, now),
+            AfterFailure::GiveUp { attempts: 3 }
+        );
         // A count beyond the limit (the limit was lowered meanwhile) gives up at once.
-        assert_eq!(p.after_failure(7, now), AfterFailure::GiveUp { attempts: 8 });
+        assert_eq!(
+            p.after_failure(7, now),
+            AfterFailure::GiveUp { attempts: 8 }
+        );
     }
 
     #[test]

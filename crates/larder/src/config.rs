@@ -366,7 +366,10 @@ mod tests {
     #[test]
     fn node_step_attempts_and_backoff_reach_the_settings() {
         let c = ServerArgs::default().resolve().unwrap();
-        assert_eq!(c.settings.node_retry, larder_controller::RetryPolicy::default());
+        assert_eq!(
+            c.settings.node_retry,
+            larder_controller::RetryPolicy::default()
+        );
         let dir = tempfile_dir("retry");
         let path = dir.join("larder.toml");
         std::fs::write(&path, "node_step_attempts = 3\nnode_step_backoff_ms = 10\n").unwrap();

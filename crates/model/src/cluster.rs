@@ -239,7 +239,10 @@ mod tests {
     fn failed_states_use_elasticache_strings_and_round_trip() {
         for (s, text) in [
             (ClusterStatus::CreateFailed, "create-failed"),
-            (ClusterStatus::IncompatibleParameters, "incompatible-parameters"),
+            (
+                ClusterStatus::IncompatibleParameters,
+                "incompatible-parameters",
+            ),
         ] {
             assert_eq!(s.as_str(), text);
             assert!(s.is_failed());

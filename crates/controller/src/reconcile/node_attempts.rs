@@ -30,9 +30,9 @@ impl Step {
             NodeStatus::Modifying | NodeStatus::Rebooting => Some(Step::Restart),
             NodeStatus::Available => Some(Step::Recover),
             // Removal only stops a process and deletes files: retried until it works.
-            NodeStatus::Deleting | NodeStatus::CreateFailed | NodeStatus::IncompatibleParameters => {
-                None
-            }
+            NodeStatus::Deleting
+            | NodeStatus::CreateFailed
+            | NodeStatus::IncompatibleParameters => None,
         }
     }
 

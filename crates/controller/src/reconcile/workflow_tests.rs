@@ -51,7 +51,10 @@ async fn a_node_that_never_starts_ends_create_failed_with_an_event_per_attempt()
     assert_eq!(failed.len(), 3, "{failed:?}");
     for (i, m) in failed.iter().enumerate() {
         assert!(m.contains(&format!("(attempt {} of 4)", i + 1)), "{m}");
-        assert!(m.contains(REFUSED_REASON), "the reason is in the event: {m}");
+        assert!(
+            m.contains(REFUSED_REASON),
+            "the reason is in the event: {m}"
+        );
     }
     assert_eq!(gave_up.len(), 1, "{gave_up:?}");
     assert!(gave_up[0].contains("after 4 attempts"), "{}", gave_up[0]);
@@ -82,7 +85,10 @@ async fn a_node_that_fails_twice_then_starts_ends_available() {
     let (failed, gave_up) = attempt_events(&h, "late");
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(gave_up.is_empty(), "{gave_up:?}");
-    assert!(h.events("late").iter().any(|m| m == "Cache cluster created"));
+    assert!(h
+        .events("late")
+        .iter()
+        .any(|m| m == "Cache cluster created"));
 }
 
 #[tokio::test]
@@ -103,7 +109,11 @@ async fn a_crash_between_attempts_resumes_the_count() {
     assert_eq!(h.fake.starts("crashy-0001"), 4);
     assert_eq!(h.cluster("crashy").expect("cluster").nodes[0].attempts, 4);
     let (failed, gave_up) = attempt_events(&h, "crashy");
-    assert_eq!((failed.len(), gave_up.len()), (3, 1), "{failed:?} {gave_up:?}");
+    assert_eq!(
+        (failed.len(), gave_up.len()),
+        (3, 1),
+        "{failed:?} {gave_up:?}"
+    );
 }
 
 #[tokio::test]
@@ -119,7 +129,11 @@ async fn the_backoff_is_waited_out_even_across_a_restart() {
     for _ in 0..3 {
         h.tick().await;
     }
-    assert_eq!(h.fake.starts("patient-0001"), 1, "retried before the backoff");
+    assert_eq!(
+        h.fake.starts("patient-0001"),
+        1,
+        "retried before the backoff"
+    );
     let c = h.cluster("patient").expect("cluster");
     assert!(c.nodes[0].retry_at.is_some());
     let first = &h.events("patient")[0];
@@ -127,7 +141,11 @@ async fn the_backoff_is_waited_out_even_across_a_restart() {
 
     h.restart();
     h.tick().await;
-    assert_eq!(h.fake.starts("patient-0001"), 1, "a restart forgot the backoff");
+    assert_eq!(
+        h.fake.starts("patient-0001"),
+        1,
+        "a restart forgot the backoff"
+    );
     assert!(is_status(&h, "patient", ClusterStatus::Creating));
 }
 
@@ -158,7 +176,10 @@ async fn a_creating_cluster_cannot_be_deleted_but_a_failed_one_can() {
         .await;
     assert!(h.fake.node("half-0001").is_none(), "node 0001 left behind");
     assert!(h.fake.node("half-0002").is_none(), "node 0002 left behind");
-    assert!(h.events("half").iter().any(|m| m == "Cache cluster deleted"));
+    assert!(h
+        .events("half")
+        .iter()
+        .any(|m| m == "Cache cluster deleted"));
 }
 
 #[tokio::test]
@@ -180,10 +201,16 @@ async fn a_reboot_that_cannot_start_ends_incompatible_parameters() {
     let c = h.cluster("stiff").expect("cluster");
     assert_eq!(c.nodes[0].status, NodeStatus::IncompatibleParameters);
     let (failed, gave_up) = attempt_events(&h, "stiff");
-    assert_eq!((failed.len(), gave_up.len()), (3, 1), "{failed:?} {gave_up:?}");
+    assert_eq!(
+        (failed.len(), gave_up.len()),
+        (3, 1),
+        "{failed:?} {gave_up:?}"
+    );
     assert!(failed[0].starts_with("Failed to restart cache node 0001"));
 
-    h.controller().delete_cache_cluster("stiff").expect("delete");
+    h.controller()
+        .delete_cache_cluster("stiff")
+        .expect("delete");
     h.tick_until("deleted", |h| h.cluster("stiff").is_none())
         .await;
 }
@@ -197,7 +224,8 @@ async fn a_recovery_keeps_trying_and_forgets_its_failures_once_up() {
         is_status(h, "phoenix", ClusterStatus::Available)
     })
     .await;
-    h.fake.set("phoenix-0001", |n| n.process = FakeProcess::Dead);
+    h.fake
+        .set("phoenix-0001", |n| n.process = FakeProcess::Dead);
     h.fake.refuse_starts("phoenix-0001", 6);
     h.tick_until("recovered", |h| {
         h.fake
@@ -209,7 +237,11 @@ async fn a_recovery_keeps_trying_and_forgets_its_failures_once_up() {
     assert_eq!(c.status, ClusterStatus::Available);
     assert_eq!((c.nodes[0].attempts, c.nodes[0].retry_at), (0, None));
     let (failed, gave_up) = attempt_events(&h, "phoenix");
-    assert_eq!((failed.len(), gave_up.len()), (6, 0), "{failed:?} {gave_up:?}");
+    assert_eq!(
+        (failed.len(), gave_up.len()),
+        (6, 0),
+        "{failed:?} {gave_up:?}"
+    );
     assert!(failed[5].starts_with("Failed to recover cache node 0001 (attempt 6)"));
 }
 
