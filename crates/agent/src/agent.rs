@@ -13,7 +13,8 @@ use nix::sys::signal::Signal;
 
 use crate::access::{config_has_admin, AdminSecret};
 use crate::config::{
-    config_file, logfile, memcached_args, parse_args, pidfile, redis_config, render_args,
+    config_file, last_log_line, logfile, memcached_args, parse_args, pidfile, redis_config,
+    render_args,
 };
 use crate::endpoint_host::EndpointHost;
 use crate::probe::probe_once;
@@ -281,9 +282,11 @@ impl LocalAgent {
                 return Ok(());
             }
             if !self.is_running(&spec.key) {
+                let log = logfile(&self.node_dir(&spec.key), spec.engine);
                 return Err(AgentError::Exited {
                     key: spec.key.clone(),
-                    log: logfile(&self.node_dir(&spec.key), spec.engine),
+                    said: last_log_line(&log),
+                    log,
                 });
             }
             if start.elapsed() >= timeout {

@@ -20,6 +20,34 @@ pub(crate) fn logfile(dir: &Path, engine: Engine) -> PathBuf {
     dir.join(format!("{}.log", engine.as_str()))
 }
 
+/// Longest tail of a node's log read to say why it exited, and longest line reported.
+const LOG_TAIL_BYTES: u64 = 4096;
+const REASON_CHARS: usize = 200;
+
+/// The last non-empty line of a node's log: what an engine that exits at startup
+/// prints last is why (`Bad directive ...`, `failed to listen on TCP port ...`).
+pub(crate) fn last_log_line(path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return "no log written".into();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut tail = Vec::new();
+    let read = f
+        .seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))
+        .and_then(|_| f.take(LOG_TAIL_BYTES).read_to_end(&mut tail));
+    if read.is_err() {
+        return "log unreadable".into();
+    }
+    let text = String::from_utf8_lossy(&tail);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("empty log");
+    line.chars().take(REASON_CHARS).collect()
+}
+
 /// The rendered config file: redis.conf, or memcached.args (one argument per line).
 pub(crate) fn config_file(dir: &Path, engine: Engine) -> PathBuf {
     dir.join(match engine {
@@ -162,6 +190,26 @@ pub(crate) fn parse_args(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_log_line_says_why_a_node_exited() {
+        let dir = std::env::temp_dir().join(format!("larder-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("redis.log");
+        assert_eq!(last_log_line(&log), "no log written");
+        let mut text = "x".repeat(10_000);
+        text.push_str(
+            "\n*** FATAL CONFIG FILE ERROR ***\nBad directive or wrong number of arguments\n\n",
+        );
+        std::fs::write(&log, &text).unwrap();
+        assert_eq!(
+            last_log_line(&log),
+            "Bad directive or wrong number of arguments"
+        );
+        std::fs::write(&log, "y".repeat(5000)).unwrap();
+        assert_eq!(last_log_line(&log).len(), REASON_CHARS);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use crate::CommandLimits;
 
     fn spec(engine: Engine) -> NodeSpec {

@@ -26,12 +26,14 @@ pub enum AgentError {
         waited: Duration,
     },
     /// The node's process exited while we waited for it; its log usually says why.
-    #[error("node {key} exited during startup; see {log}")]
+    #[error("node {key} exited during startup: {said} (log {log})")]
     Exited {
         /// Node key.
         key: String,
         /// Log file of the node.
         log: PathBuf,
+        /// The log's last line, usually the engine's reason.
+        said: String,
     },
     /// The spec cannot be rendered safely (e.g. a newline inside a directive).
     #[error("invalid spec for node {key}: {reason}")]

@@ -6,6 +6,7 @@
 pub mod engines;
 pub mod placement;
 pub mod reconcile;
+pub mod retry;
 pub mod service;
 pub mod settings;
 
@@ -17,6 +18,7 @@ use larder_store::Store;
 use tokio::sync::Notify;
 
 pub use engines::{EngineCatalog, EngineVersion};
+pub use retry::RetryPolicy;
 pub use settings::Settings;
 
 /// Shared state of the control plane. Cheap to clone.

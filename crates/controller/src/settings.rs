@@ -29,6 +29,9 @@ pub struct Settings {
     pub workflow_step_delay: Duration,
     /// How long a node may take to answer after it is spawned.
     pub node_ready_timeout: Duration,
+    /// Attempts and backoff of a failing node step (start, retype, reboot, recovery)
+    /// before its cluster ends in a failed state.
+    pub node_retry: crate::RetryPolicy,
     /// How often replication group primaries are probed.
     pub health_check_interval: Duration,
     /// How long one probe may take.
@@ -64,6 +67,7 @@ impl Settings {
             reserved_memory_percent: larder_model::node_type::DEFAULT_RESERVED_MEMORY_PERCENT,
             workflow_step_delay: Duration::ZERO,
             node_ready_timeout: Duration::from_secs(10),
+            node_retry: crate::RetryPolicy::default(),
             health_check_interval: Duration::from_millis(100),
             health_check_timeout: Duration::from_millis(250),
             health_check_failures: 3,

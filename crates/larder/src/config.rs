@@ -84,6 +84,17 @@ pub struct ServerArgs {
     /// daemon's open-file limit, less 256].
     #[arg(long, env = "LARDER_ENDPOINT_MAX_CONNECTIONS_TOTAL")]
     pub endpoint_max_connections_total: Option<usize>,
+    /// Attempts a node step (start, node type change, reboot) gets before its cluster
+    /// turns `create-failed` or `incompatible-parameters` [default: 8].
+    #[arg(long, env = "LARDER_NODE_STEP_ATTEMPTS")]
+    pub node_step_attempts: Option<u32>,
+    /// Pause after a node step's first failed attempt, in ms; it doubles after each
+    /// further failure [default: 2000].
+    #[arg(long, env = "LARDER_NODE_STEP_BACKOFF_MS")]
+    pub node_step_backoff_ms: Option<u64>,
+    /// Longest pause between two attempts of a node step, in ms [default: 60000].
+    #[arg(long, env = "LARDER_NODE_STEP_BACKOFF_MAX_MS")]
+    pub node_step_backoff_max_ms: Option<u64>,
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
@@ -120,6 +131,9 @@ struct FileConfig {
     allow_restricted_commands: Option<bool>,
     endpoint_max_connections: Option<usize>,
     endpoint_max_connections_total: Option<usize>,
+    node_step_attempts: Option<u32>,
+    node_step_backoff_ms: Option<u64>,
+    node_step_backoff_max_ms: Option<u64>,
     workflow_step_delay_ms: Option<u64>,
     stop_agent_on_exit: Option<bool>,
     agent_log: Option<PathBuf>,
@@ -252,6 +266,29 @@ impl ServerArgs {
         {
             limits.total = n.max(1);
         }
+        let retry = &mut settings.node_retry;
+        if let Some(n) = self.node_step_attempts.or(file.node_step_attempts) {
+            if n == 0 {
+                return Err("--node-step-attempts must be at least 1".into());
+            }
+            retry.max_attempts = n;
+        }
+        if let Some(ms) = self.node_step_backoff_ms.or(file.node_step_backoff_ms) {
+            retry.first_backoff = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self
+            .node_step_backoff_max_ms
+            .or(file.node_step_backoff_max_ms)
+        {
+            retry.max_backoff = Duration::from_millis(ms);
+        }
+        if retry.max_backoff < retry.first_backoff {
+            return Err(format!(
+                "--node-step-backoff-max-ms ({} ms) is below --node-step-backoff-ms ({} ms)",
+                retry.max_backoff.as_millis(),
+                retry.first_backoff.as_millis()
+            ));
+        }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
         }
@@ -340,6 +377,40 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("larder-cfg-{what}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn node_step_attempts_and_backoff_reach_the_settings() {
+        let c = ServerArgs::default().resolve().unwrap();
+        assert_eq!(
+            c.settings.node_retry,
+            larder_controller::RetryPolicy::default()
+        );
+        let dir = tempfile_dir("retry");
+        let path = dir.join("larder.toml");
+        std::fs::write(&path, "node_step_attempts = 3\nnode_step_backoff_ms = 10\n").unwrap();
+        let c = ServerArgs {
+            config: Some(path),
+            node_step_backoff_max_ms: Some(40),
+            ..Default::default()
+        };
+        let retry = c.resolve().unwrap().settings.node_retry;
+        assert_eq!(retry.max_attempts, 3);
+        assert_eq!(retry.first_backoff, Duration::from_millis(10));
+        assert_eq!(retry.max_backoff, Duration::from_millis(40));
+        for bad in [
+            ServerArgs {
+                node_step_attempts: Some(0),
+                ..Default::default()
+            },
+            ServerArgs {
+                node_step_backoff_ms: Some(5000),
+                node_step_backoff_max_ms: Some(100),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.resolve().is_err());
+        }
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub enum ClusterStatus {
     RebootingNodes,
     /// The cluster is being torn down.
     Deleting,
+    /// A node could not be started while the cluster was created, after every
+    /// attempt; the events say why. Terminal: the cluster can only be deleted.
+    CreateFailed,
+    /// A node that ran could not be started again with the cluster's new settings
+    /// (a modify or reboot), after every attempt. Terminal: delete it.
+    IncompatibleParameters,
 }
 
 impl ClusterStatus {
@@ -32,7 +38,17 @@ impl ClusterStatus {
             ClusterStatus::Modifying => "modifying",
             ClusterStatus::RebootingNodes => "rebooting cache cluster nodes",
             ClusterStatus::Deleting => "deleting",
+            ClusterStatus::CreateFailed => "create-failed",
+            ClusterStatus::IncompatibleParameters => "incompatible-parameters",
         }
+    }
+
+    /// A terminal failed state: nothing more is tried, DeleteCacheCluster is allowed.
+    pub fn is_failed(self) -> bool {
+        matches!(
+            self,
+            ClusterStatus::CreateFailed | ClusterStatus::IncompatibleParameters
+        )
     }
 }
 
@@ -50,6 +66,10 @@ pub enum NodeStatus {
     Modifying,
     /// The node is being removed from the cluster.
     Deleting,
+    /// Every attempt to start the new node failed.
+    CreateFailed,
+    /// Every attempt to start the node again (modify, reboot) failed.
+    IncompatibleParameters,
 }
 
 impl NodeStatus {
@@ -61,7 +81,17 @@ impl NodeStatus {
             NodeStatus::Rebooting => "rebooting",
             NodeStatus::Modifying => "modifying",
             NodeStatus::Deleting => "deleting",
+            NodeStatus::CreateFailed => "create-failed",
+            NodeStatus::IncompatibleParameters => "incompatible-parameters",
         }
+    }
+
+    /// A terminal failed state, left only by deleting the cluster.
+    pub fn is_failed(self) -> bool {
+        matches!(
+            self,
+            NodeStatus::CreateFailed | NodeStatus::IncompatibleParameters
+        )
     }
 }
 
@@ -80,6 +110,13 @@ pub struct CacheNode {
     pub availability_zone: String,
     /// The node type the running process was configured for.
     pub node_type: String,
+    /// Failed attempts at the node's current step (start, retype, reboot, recovery);
+    /// cleared when the step succeeds. Persisted so a restarted daemon counts on.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The next attempt is not made before this time (backoff after a failure).
+    #[serde(default)]
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// Changes accepted with `ApplyImmediately=false`, waiting for the maintenance window.
@@ -178,5 +215,43 @@ impl CacheCluster {
     /// The key naming a node's process and data directory on the host.
     pub fn node_key(&self, node_id: &str) -> String {
         format!("{}-{}", self.id, node_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node as stores written before attempts were recorded hold it.
+    const OLD_NODE: &str = r#"{"cache_node_id":"0001","status":"creating",
+        "create_time":"2024-05-01T10:00:00Z","port":21000,
+        "availability_zone":"us-east-1a","node_type":"cache.t4g.micro"}"#;
+
+    #[test]
+    fn nodes_from_an_older_store_load_with_no_attempts() {
+        let n: CacheNode = serde_json::from_str(OLD_NODE).expect("old record loads");
+        assert_eq!(n.attempts, 0);
+        assert_eq!(n.retry_at, None);
+        assert_eq!(n.status, NodeStatus::Creating);
+    }
+
+    #[test]
+    fn failed_states_use_elasticache_strings_and_round_trip() {
+        for (s, text) in [
+            (ClusterStatus::CreateFailed, "create-failed"),
+            (
+                ClusterStatus::IncompatibleParameters,
+                "incompatible-parameters",
+            ),
+        ] {
+            assert_eq!(s.as_str(), text);
+            assert!(s.is_failed());
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(serde_json::from_str::<ClusterStatus>(&json).unwrap(), s);
+        }
+        assert!(!ClusterStatus::Creating.is_failed());
+        assert_eq!(NodeStatus::CreateFailed.as_str(), "create-failed");
+        assert!(NodeStatus::IncompatibleParameters.is_failed());
+        assert!(!NodeStatus::Available.is_failed());
     }
 }

@@ -24,6 +24,9 @@ pub enum ReplicationGroupStatus {
     Migrating,
     /// The group is being torn down.
     Deleting,
+    /// A member could not be created after every attempt; the events say why.
+    /// Terminal: the group can only be deleted.
+    CreateFailed,
 }
 
 impl ReplicationGroupStatus {
@@ -35,6 +38,7 @@ impl ReplicationGroupStatus {
             ReplicationGroupStatus::Modifying => "modifying",
             ReplicationGroupStatus::Migrating => "migrating",
             ReplicationGroupStatus::Deleting => "deleting",
+            ReplicationGroupStatus::CreateFailed => "create-failed",
         }
     }
 }

@@ -75,6 +75,8 @@ struct State {
     policies: HashMap<String, crate::RestartPolicy>,
     /// What the endpoints and discovery keys were told.
     endpoints: FakeEndpoints,
+    /// Starts still to be refused, by node key (an engine that exits at startup).
+    refused_starts: HashMap<String, u32>,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -174,6 +176,24 @@ impl FakeAgent {
         self.state().endpoints.engines = engines;
     }
 
+    /// Makes the next `times` starts (StartNode, RestartNode) of node `key` fail as
+    /// an engine that exits at startup does; `u32::MAX` refuses every start.
+    pub fn refuse_starts(&self, key: &str, times: u32) {
+        self.state().refused_starts.insert(key.to_string(), times);
+    }
+
+    /// Starts of node `key` that were asked for so far.
+    pub fn starts(&self, key: &str) -> usize {
+        self.state()
+            .log
+            .iter()
+            .filter(|r| match r {
+                AgentRequest::StartNode(s) | AgentRequest::RestartNode(s) => s.key == key,
+                _ => false,
+            })
+            .count()
+    }
+
     /// Every request served so far.
     pub fn requests(&self) -> Vec<AgentRequest> {
         self.state().log.clone()
@@ -255,7 +275,24 @@ fn check(s: &mut State) {
     s.max_primaries = s.max_primaries.max(live);
 }
 
-fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> AgentReply {
+/// Why an injected start failure failed, as the engine's log would say.
+pub const REFUSED_REASON: &str = "injected: the engine refused to start";
+
+fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> Result<AgentReply, AgentError> {
+    if let Some(left) = s.refused_starts.get_mut(&spec.key).filter(|n| **n > 0) {
+        if *left != u32::MAX {
+            *left -= 1;
+        }
+        // The process came and went: whatever ran under the key is gone too.
+        if let Some(n) = s.nodes.get_mut(&spec.key) {
+            n.process = FakeProcess::Dead;
+        }
+        return Err(AgentError::Exited {
+            key: spec.key.clone(),
+            log: format!("fake/{}.log", spec.key).into(),
+            said: REFUSED_REASON.into(),
+        });
+    }
     let running = s
         .nodes
         .get(&spec.key)
@@ -271,7 +308,7 @@ fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> AgentReply {
         };
         s.nodes.insert(spec.key.clone(), node);
     }
-    AgentReply::Pid(u32::from(spec.port))
+    Ok(AgentReply::Pid(u32::from(spec.port)))
 }
 
 /// Node `node` when it answers commands.
@@ -285,8 +322,8 @@ fn node_mut<'a>(s: &'a mut State, node: &NodeRef) -> Result<&'a mut FakeNode, Ag
 fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError> {
     use AgentReply::{Done, Flag};
     match request {
-        AgentRequest::StartNode(spec) => Ok(start(s, &spec, false)),
-        AgentRequest::RestartNode(spec) => Ok(start(s, &spec, true)),
+        AgentRequest::StartNode(spec) => start(s, &spec, false),
+        AgentRequest::RestartNode(spec) => start(s, &spec, true),
         AgentRequest::WaitReady { spec, .. } => match s.nodes.get(&spec.key) {
             Some(n) if n.answers() => Ok(Done),
             _ => Err(AgentError::NotReady {

@@ -6,6 +6,7 @@ mod discovery;
 mod failover;
 mod failover_plan;
 mod health;
+mod node_attempts;
 mod nodes;
 mod replication;
 mod restart_policy;
@@ -15,6 +16,8 @@ mod settle;
 mod failover_tests;
 #[cfg(test)]
 mod test_harness;
+#[cfg(test)]
+mod workflow_tests;
 
 use std::time::{Duration, Instant};
 
@@ -134,6 +137,10 @@ impl Controller {
     /// Drives one cluster until no step makes progress.
     async fn pass(&self, mut cluster: CacheCluster, mut refresh_legacy_keys: bool) {
         loop {
+            if cluster.status.is_failed() {
+                // Terminal: nothing is tried until DeleteCacheCluster.
+                return;
+            }
             let progressed = if cluster.status == ClusterStatus::Deleting {
                 self.delete_step(&cluster).await
             } else {

@@ -56,11 +56,22 @@ impl Controller {
         progressed
     }
 
+    /// One node step, unless the node waits out the backoff of a failed attempt; a
+    /// failure is counted on the node (see `node_attempts.rs`).
     async fn node_step_logged(&self, c: &CacheCluster, n: &CacheNode) -> bool {
+        if !self.attempt_due(n) {
+            return false;
+        }
         match self.node_step(c, n).await {
             Ok(progressed) => progressed,
             Err(e) => {
-                tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, error = %e, "node step failed; will retry");
+                if n.status == NodeStatus::Deleting {
+                    tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, error = %e, "node removal failed; will retry");
+                } else if let Err(store) = self.record_node_failure(c, n, &e.to_string()) {
+                    tracing::warn!(cache_cluster_id = %c.id, node = %n.cache_node_id, error = %e, %store, "node step failed and could not be recorded; will retry");
+                }
+                // A recorded failure changes the record, but the next attempt waits
+                // for its backoff: nothing more to do in this pass.
                 false
             }
         }
@@ -95,8 +106,11 @@ impl Controller {
                     &c.id,
                     format!("Finished recovery for cache nodes {id}"),
                 )])?;
+                self.clear_attempts(c, n)?;
                 Ok(false)
             }
+            // Terminal: left only by deleting the cluster.
+            NodeStatus::CreateFailed | NodeStatus::IncompatibleParameters => Ok(false),
             NodeStatus::Creating => {
                 self.step_delay().await;
                 let spec = self.node_spec(c, n, &n.node_type);
@@ -223,6 +237,9 @@ impl Controller {
                 return Ok(false);
             }
             f(&snapshot, node, &mut change.events);
+            // The step succeeded: earlier failed attempts no longer count.
+            node.attempts = 0;
+            node.retry_at = None;
             if super::settle::settle(c, &mut change.events) && c.status == ClusterStatus::Available
             {
                 tracing::info!(cache_cluster_id = %c.id, "cache cluster available");

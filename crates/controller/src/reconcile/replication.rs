@@ -213,6 +213,10 @@ impl Controller {
         if g.status == ReplicationGroupStatus::Deleting {
             return self.delete_group_step(g).await;
         }
+        if g.status == ReplicationGroupStatus::CreateFailed {
+            // Terminal: nothing is tried until DeleteReplicationGroup.
+            return false;
+        }
         if g.failover.is_some() {
             self.sync_group_endpoints(g).await;
             return self.failover_step(g).await;

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use larder_agent::fake::{FakeAgent, FakeNode};
 use larder_endpoints::KernelSplice;
-use larder_model::requests::CreateReplicationGroup;
-use larder_model::{Engine, NodeType, ReplicationGroup, ReplicationGroupStatus};
+use std::time::Duration;
+
+use larder_model::requests::{CreateCacheCluster, CreateReplicationGroup};
+use larder_model::{CacheCluster, Engine, NodeType, ReplicationGroup, ReplicationGroupStatus};
 use tempfile::TempDir;
 
-use crate::{Controller, EngineCatalog, EngineVersion, Settings};
+use crate::{Controller, EngineCatalog, EngineVersion, RetryPolicy, Settings};
 
 /// The replication group every harness test uses.
 pub(super) const GROUP: &str = "fake-group";
@@ -21,30 +23,56 @@ pub(super) struct Harness {
     /// The nodes, shared by every controller the harness builds.
     pub(super) fake: Arc<FakeAgent>,
     controller: Option<Controller>,
+    retry: RetryPolicy,
 }
 
-fn build(dir: &TempDir, fake: &Arc<FakeAgent>) -> Controller {
+/// Node step attempts in harness tests: four, with no pause, so a test runs through
+/// every attempt at once.
+pub(super) const QUICK_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    first_backoff: Duration::ZERO,
+    max_backoff: Duration::ZERO,
+};
+
+fn build(dir: &TempDir, fake: &Arc<FakeAgent>, retry: RetryPolicy) -> Controller {
     let store = larder_store::open_embedded(&dir.path().join("larder.redb")).expect("store");
     let mut settings = Settings::new("us-east-1");
     // The endpoints are real listeners on loopback; never touch the host's cgroups.
     settings.endpoint_kernel_splice = KernelSplice::Off;
+    settings.node_retry = retry;
     let engines = EngineCatalog {
-        versions: vec![EngineVersion::new(Engine::Redis, "7.2.4")],
+        versions: vec![
+            EngineVersion::new(Engine::Redis, "7.2.4"),
+            EngineVersion::new(Engine::Memcached, "1.6.21"),
+        ],
     };
     Controller::new(store, settings, engines, fake.clone())
 }
 
 impl Harness {
-    /// A settled group of `members` nodes with automatic failover on.
-    pub(super) async fn with_group(members: i64) -> Harness {
+    /// A controller with no resources whose node steps retry as `retry` says.
+    pub(super) fn new(retry: RetryPolicy) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = FakeAgent::new();
-        let controller = Some(build(&dir, &fake));
-        let h = Harness {
+        let controller = Some(build(&dir, &fake, retry));
+        Harness {
             dir,
             fake,
             controller,
-        };
+            retry,
+        }
+    }
+
+    /// A settled group of `members` nodes with automatic failover on.
+    pub(super) async fn with_group(members: i64) -> Harness {
+        let h = Harness::new(QUICK_RETRY);
+        h.create_group(members);
+        h.settle().await;
+        h
+    }
+
+    /// Requests [`GROUP`] with `members` members (not yet started).
+    pub(super) fn create_group(&self, members: i64) {
         let req = CreateReplicationGroup {
             replication_group_id: GROUP.into(),
             description: "failover tests".into(),
@@ -64,11 +92,67 @@ impl Harness {
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
         };
-        h.controller()
+        self.controller()
             .create_replication_group(req)
             .expect("create");
-        h.settle().await;
-        h
+    }
+
+    /// Requests cache cluster `id` of `nodes` nodes of `engine` (not yet started).
+    pub(super) fn create_cluster(&self, id: &str, engine: Engine, nodes: u32) {
+        let req = CreateCacheCluster {
+            cache_cluster_id: id.into(),
+            engine,
+            engine_version: None,
+            cache_node_type: NodeType::find("cache.t3.micro").expect("node type"),
+            num_cache_nodes: nodes,
+            cross_az: false,
+            preferred_availability_zones: Vec::new(),
+            cache_parameter_group_name: None,
+            cache_subnet_group_name: None,
+            tags: Vec::new(),
+            preferred_maintenance_window: None,
+            port: None,
+            auto_minor_version_upgrade: None,
+            snapshot_retention_limit: None,
+        };
+        self.controller().create_cache_cluster(req).expect("create");
+    }
+
+    /// Cache cluster `id` as stored, if it exists.
+    pub(super) fn cluster(&self, id: &str) -> Option<CacheCluster> {
+        self.controller().store().get_cluster(id).expect("store")
+    }
+
+    /// Runs one pass of every cluster and one step of every group, as one tick of
+    /// the reconcile loop would.
+    pub(super) async fn tick(&self) {
+        let c = self.controller();
+        for cluster in c.store().list_clusters().expect("clusters") {
+            c.pass(cluster, false).await;
+        }
+        for g in c.store().list_replication_groups().expect("groups") {
+            c.group_step(&g).await;
+        }
+    }
+
+    /// Ticks until `done` holds; panics after many ticks.
+    pub(super) async fn tick_until(&self, what: &str, done: impl Fn(&Harness) -> bool) {
+        for _ in 0..100 {
+            if done(self) {
+                return;
+            }
+            self.tick().await;
+        }
+        panic!("{what}: not reached after 100 ticks");
+    }
+
+    /// The messages of every event about `source`, oldest first.
+    pub(super) fn events(&self, source: &str) -> Vec<String> {
+        let all = self.controller().store().list_events().expect("events");
+        all.into_iter()
+            .filter(|e| e.source_identifier == source)
+            .map(|e| e.message)
+            .collect()
     }
 
     /// The current controller.
@@ -80,7 +164,7 @@ impl Harness {
     pub(super) fn restart(&mut self) {
         self.controller = None;
         self.fake.recover();
-        self.controller = Some(build(&self.dir, &self.fake));
+        self.controller = Some(build(&self.dir, &self.fake, self.retry));
     }
 
     /// The group as stored.

@@ -47,6 +47,8 @@ impl Controller {
                 port: ports[i],
                 availability_zone: zones[i].clone(),
                 node_type: node_type.name.to_string(),
+                attempts: 0,
+                retry_at: None,
             })
             .collect();
         let cluster = CacheCluster {

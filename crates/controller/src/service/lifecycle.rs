@@ -6,12 +6,16 @@ use super::require_available;
 use crate::Controller;
 
 impl Controller {
-    /// Marks an available cluster `deleting`; the reconcile loop stops its nodes,
-    /// removes their data and finally the record.
+    /// Marks an available or failed cluster `deleting`; the reconcile loop stops its
+    /// nodes, removes their data and finally the record. As on ElastiCache, a cluster
+    /// still `creating` cannot be deleted (no cancel): it ends `available` or failed
+    /// after its last attempt, and either can be deleted.
     pub fn delete_cache_cluster(&self, id: &str) -> Result<CacheCluster, Fault> {
         let id = id.to_ascii_lowercase();
         let out = self.store().update_cluster(&id, |c, _| {
-            require_available(c)?;
+            if !c.status.is_failed() {
+                require_available(c)?;
+            }
             super::refuse_member(c)?;
             c.status = ClusterStatus::Deleting;
             Ok(c.clone())

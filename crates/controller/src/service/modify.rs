@@ -120,6 +120,8 @@ pub(crate) fn apply_node_changes(
                     port,
                     availability_zone: zone,
                     node_type: c.cache_node_type.clone(),
+                    attempts: 0,
+                    retry_at: None,
                 });
             }
         }

@@ -55,6 +55,8 @@ pub(crate) fn new_member(
             port,
             availability_zone: zone.clone(),
             node_type: g.cache_node_type.clone(),
+            attempts: 0,
+            retry_at: None,
         }],
         next_node_number: 2,
         preferred_availability_zone: zone,
@@ -276,8 +278,10 @@ impl Controller {
         Ok((rest, marker))
     }
 
-    /// Marks an available group `deleting`; the reconcile loop removes its members
-    /// (keeping the primary as a standalone cluster with RetainPrimaryCluster).
+    /// Marks an available or failed group `deleting`; the reconcile loop removes its
+    /// members (keeping the primary as a standalone cluster with RetainPrimaryCluster).
+    /// A group whose member failed for good is deletable too, even one that was
+    /// `modifying` (a replica that could not be added), since it cannot settle.
     pub fn delete_replication_group(
         &self,
         id: &str,
@@ -288,7 +292,14 @@ impl Controller {
             let mut g = tx
                 .replication_group(&id)?
                 .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
-            require_group_available(&g)?;
+            let mut failed = g.status == ReplicationGroupStatus::CreateFailed;
+            for m in &g.members {
+                failed |= tx.cluster(m)?.is_some_and(|c| c.status.is_failed());
+            }
+            if !failed {
+                require_group_available(&g)?;
+            }
+
             g.status = ReplicationGroupStatus::Deleting;
             g.retain_primary_on_delete = retain_primary;
             tx.put_replication_group(&g)?;
