@@ -21,7 +21,7 @@ struct Cli {
 enum Command {
     /// Run the control plane: the ElastiCache API and the controller. It joins this
     /// host's agent, or starts it as a process of its own.
-    Server(config::ServerArgs),
+    Server(Box<config::ServerArgs>),
     /// This host's node agent: runs nodes and endpoints, outlives the server.
     #[command(subcommand)]
     Agent(agent_daemon::AgentCommand),
@@ -54,7 +54,7 @@ fn main() -> std::process::ExitCode {
             // Before the config is resolved: the endpoints' default caps read it.
             let fds = fd_limit::raise_to_hard();
             tracing::debug!(open_file_limit = ?fds, "open-file limit");
-            let config = match args.resolve() {
+            let config = match (*args).resolve() {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("larder: {e}");
