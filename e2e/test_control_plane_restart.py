@@ -30,7 +30,7 @@ class Writer(threading.Thread):
         super().__init__(daemon=True)
         self.client = rconn(address, timeout=5)
         self.client.ping()
-        self.conn = self.client.connection_pool.get_connection("PING")
+        self.conn = self.client.connection_pool.get_connection()
         self.sockname = self.conn._sock.getsockname()
         self.acked = 0
         self.errors: list[str] = []

@@ -43,6 +43,8 @@ struct Inner {
     /// The discovery config version last published per memcached cluster: a new one
     /// rewrites the legacy discovery key on every node at once.
     published_versions: Mutex<HashMap<String, u64>>,
+    /// The endpoint request last sent per replication group, and when.
+    sent_endpoints: Mutex<HashMap<String, (larder_agent::GroupEndpointSpec, std::time::Instant)>>,
     /// The restart policy last sent to the agent per node key, and when.
     sent_policies: Mutex<HashMap<String, (larder_agent::RestartPolicy, std::time::Instant)>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
@@ -69,6 +71,7 @@ impl Controller {
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
                 sent_policies: Mutex::new(HashMap::new()),
+                sent_endpoints: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -267,3 +267,23 @@ async fn a_deleted_group_retires_its_endpoints() {
         );
     assert!(retired);
 }
+
+#[tokio::test]
+async fn unchanged_endpoint_routes_are_not_resent_on_every_pass() {
+    let h = Harness::with_group(2).await;
+    let c = h.controller();
+    let sent = |h: &Harness| {
+        h.fake
+            .requests()
+            .iter()
+            .filter(|r| matches!(r, AgentRequest::GroupEndpoints(_)))
+            .count()
+    };
+    let g = c.store().get_replication_group(GROUP).unwrap().unwrap();
+    c.sync_group_endpoints(&g).await;
+    let before = sent(&h);
+    for _ in 0..10 {
+        c.sync_group_endpoints(&g).await;
+    }
+    assert_eq!(sent(&h), before, "an unchanged route was sent again");
+}

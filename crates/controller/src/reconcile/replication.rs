@@ -13,6 +13,9 @@ use larder_model::{
 use crate::service::group_event;
 use crate::Controller;
 
+/// How long an unchanged endpoint request is trusted before it is sent again.
+const ENDPOINT_RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Controller {
     /// A node as the agent is asked about it: its key and where it listens.
     pub(crate) fn node_ref(&self, key: String, port: u16) -> NodeRef {
@@ -105,8 +108,32 @@ impl Controller {
             },
             targets: self.group_targets(g),
         };
-        if let Err(e) = self.inner.agent.group_endpoints(spec).await {
-            tracing::warn!(replication_group_id = %g.id, error = %e, "endpoints not updated; will retry");
+        {
+            // Sent on change (a re-route goes out at once), and again now and then so
+            // an agent that lost its state is healed; not on every pass.
+            let sent = self
+                .inner
+                .sent_endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if sent
+                .get(&g.id)
+                .is_some_and(|(s, at)| *s == spec && at.elapsed() < ENDPOINT_RESEND_AFTER)
+            {
+                return;
+            }
+        }
+        match self.inner.agent.group_endpoints(spec.clone()).await {
+            Ok(()) => {
+                self.inner
+                    .sent_endpoints
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(g.id.clone(), (spec, std::time::Instant::now()));
+            }
+            Err(e) => {
+                tracing::warn!(replication_group_id = %g.id, error = %e, "endpoints not updated; will retry")
+            }
         }
     }
 
@@ -377,6 +404,11 @@ impl Controller {
         if !members_gone.unwrap_or(false) {
             return false;
         }
+        self.inner
+            .sent_endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         if let Err(e) = self.inner.agent.retire_group_endpoints(&id).await {
             tracing::warn!(replication_group_id = %id, error = %e, "endpoints not retired; will retry");
             return false;
