@@ -487,6 +487,13 @@ class Larder:
         """Pid of the host's `larder agent`, which owns the nodes and endpoints."""
         return int(json.loads((self.data_dir / "agent" / "agent.json").read_text())["pid"])
 
+    def _agent_pids(self) -> set[int]:
+        """The agent's pid as a set, empty while no agent has announced itself."""
+        try:
+            return {self.agent_pid}
+        except (OSError, ValueError, KeyError):
+            return set()
+
     def stop_agent(self, timeout: float = 60.0) -> None:
         """`larder agent stop`: every node and endpoint of this data dir stops."""
         subprocess.run([str(LARDER_BIN), "agent", "stop", "--data-dir", str(self.data_dir)],
@@ -559,10 +566,7 @@ class Larder:
         if not include_daemon and self.proc is not None:
             pids.discard(self.proc.pid)
         if not include_daemon:
-            try:
-                pids.discard(self.agent_pid)
-            except (OSError, ValueError, KeyError):
-                pass
+            pids -= self._agent_pids()
         pids.discard(os.getpid())
         return pids
 
@@ -575,10 +579,7 @@ class Larder:
         pids = pids_listening_on(port)
         if self.proc is not None:
             pids.discard(self.proc.pid)  # the daemon must not be the one serving a node
-        try:
-            pids.discard(self.agent_pid)
-        except (OSError, ValueError, KeyError):
-            pass
+        pids -= self._agent_pids()
         assert len(pids) == 1, f"node {cluster['CacheClusterId']}/{node_id} on port {port}: pids {pids}"
         return pids.pop()
 

@@ -57,32 +57,32 @@ async fn a_signed_call_is_served_and_a_wrong_secret_is_refused() {
     assert!(err.contains("401"), "{err}");
 }
 
+/// Sends raw bytes and reads the whole answer (the requests ask to close).
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    out
+}
+
 #[tokio::test]
 async fn an_unsigned_or_oversized_request_is_refused_before_it_is_read() {
     let dir = tempfile::tempdir().unwrap();
     let addr = serve("the-right-secret-the-right-secret", dir.path()).await;
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = "{\"StopNode\":{\"key\":\"x\"}}";
     let req = format!(
         "POST /v1/call HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
+    let out = exchange(addr, &req).await;
     assert!(out.starts_with("HTTP/1.1 401"), "{out}");
 
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let req = "POST /v1/call HTTP/1.1\r\nhost: x\r\ncontent-length: 4294967296\r\nconnection: close\r\n\r\n";
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
+    let out = exchange(addr, req).await;
     assert!(out.starts_with("HTTP/1.1 413"), "{out}");
 }

@@ -23,6 +23,7 @@ mod observe;
 mod pidfd;
 mod probe;
 mod process;
+pub use process::is_alive as process_is_alive;
 mod redis_ops;
 mod serve;
 mod spec;

@@ -34,7 +34,7 @@ fn proc_state(pid: u32) -> Option<char> {
 }
 
 /// True if the process exists and is not a zombie (or dead, state X).
-pub(crate) fn is_alive(pid: u32) -> bool {
+pub fn is_alive(pid: u32) -> bool {
     matches!(proc_state(pid), Some(state) if state != 'Z' && state != 'X')
 }
 

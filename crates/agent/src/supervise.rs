@@ -259,13 +259,13 @@ impl LocalAgent {
         self.spawn_recovery(key);
     }
 
-    fn policy(&self, key: &str) -> Option<NodeRecord> {
+    fn record(&self, key: &str) -> Option<NodeRecord> {
         lock(&self.supervision().records).get(key).cloned()
     }
 
     fn spawn_recovery(&self, key: &str) {
         let wants = self
-            .policy(key)
+            .record(key)
             .is_some_and(|r| r.policy != RestartPolicy::Leave);
         if !wants || !lock(&self.supervision().recovering).insert(key.to_string()) {
             return;
@@ -285,7 +285,7 @@ impl LocalAgent {
         let mut attempt = 0;
         while attempt < MAX_ATTEMPTS {
             tokio::time::sleep(delay).await;
-            let Some(record) = self.policy(key) else {
+            let Some(record) = self.record(key) else {
                 return;
             };
             if record.policy == RestartPolicy::Leave || self.is_busy(key) || self.is_running(key) {

@@ -163,23 +163,11 @@ pub async fn stop(data_dir: &std::path::Path) -> Result<(), String> {
         ));
     };
     agent.stop().await.map_err(|e| e.to_string())?;
-    let gone = format!("/proc/{}", announced.pid);
     for _ in 0..600 {
-        if !std::path::Path::new(&gone).exists() || is_zombie(announced.pid) {
+        if !larder_agent::process_is_alive(announced.pid) {
             return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Err(format!("agent pid {} did not exit", announced.pid))
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()
-                .map(|r| r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }

@@ -62,7 +62,7 @@ pub async fn join_or_start(data_dir: &Path, log: Option<&Path>) -> Result<Remote
                 return Ok(agent);
             }
         }
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !larder_agent::process_is_alive(pid) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
