@@ -7,13 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use larder_agent::{AgentError, AgentFuture, AgentReply, AgentRequest, NodeAgent, Observation};
 
-use crate::auth::{now_secs, LinkSecret, SignedParts, DATE_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
+use crate::auth::LinkSecret;
+use crate::signed::SignedClient;
 use crate::wire::{AgentInfo, CallResult, Observed, CALL_PATH, INFO_PATH, OBSERVE_PATH, STOP_PATH};
 
 /// How long the long poll asks the agent to hold a request: short enough that the
@@ -23,6 +20,8 @@ const POLL_WAIT_MS: u64 = 2_000;
 const RETRY: Duration = Duration::from_millis(100);
 /// Extra time a call may take beyond the wait its request names.
 const CALL_MARGIN: Duration = Duration::from_secs(10);
+/// Extra time a health probe may take beyond its own timeout.
+const PROBE_MARGIN: Duration = Duration::from_secs(1);
 
 /// A `larder agent` process, reached over the link.
 #[derive(Clone)]
@@ -31,28 +30,30 @@ pub struct RemoteAgent {
 }
 
 struct Inner {
-    addr: SocketAddr,
-    secret: LinkSecret,
-    http: Client<HttpConnector, Full<Bytes>>,
+    link: SignedClient,
     observed: RwLock<Observed>,
+    /// When the agent last answered anything (a call or a poll).
+    last_contact: std::sync::Mutex<std::time::Instant>,
 }
 
 impl std::fmt::Debug for RemoteAgent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RemoteAgent({})", self.inner.addr)
+        write!(f, "RemoteAgent({})", self.inner.link.addr())
     }
 }
 
-/// How long a request may take: the wait it names, plus a margin.
+/// How long a request may take: the wait it names, plus a margin. A health probe
+/// gets a short one: a host whose link is cut must cost the health loop a probe
+/// timeout, not the margin of a slow call.
 fn budget(request: &AgentRequest) -> Duration {
-    let named = match request {
+    let (named, margin) = match request {
+        AgentRequest::Ping { timeout_ms, .. } => (*timeout_ms, PROBE_MARGIN),
         AgentRequest::WaitReady { timeout_ms, .. }
-        | AgentRequest::Ping { timeout_ms, .. }
         | AgentRequest::StreamingReplicas { timeout_ms, .. }
-        | AgentRequest::ProbeSource { timeout_ms, .. } => *timeout_ms,
-        _ => 0,
+        | AgentRequest::ProbeSource { timeout_ms, .. } => (*timeout_ms, CALL_MARGIN),
+        _ => (0, CALL_MARGIN),
     };
-    Duration::from_millis(named) + CALL_MARGIN
+    Duration::from_millis(named) + margin
 }
 
 /// Whether a request may change which processes run.
@@ -71,21 +72,14 @@ impl RemoteAgent {
     /// Connects to the agent at `addr`: reads its first observation (so no node
     /// looks dead before the agent has said anything) and starts the long poll.
     pub async fn connect(addr: SocketAddr, secret: LinkSecret) -> Result<RemoteAgent, AgentError> {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
         let agent = RemoteAgent {
             inner: Arc::new(Inner {
-                addr,
-                secret,
-                http,
+                link: SignedClient::new(addr, secret),
                 observed: RwLock::new(Observed {
                     epoch: String::new(),
                     observation: Observation::default(),
                 }),
+                last_contact: std::sync::Mutex::new(std::time::Instant::now()),
             }),
         };
         agent.refresh(0).await?;
@@ -103,7 +97,7 @@ impl RemoteAgent {
 
     /// The agent's address.
     pub fn addr(&self) -> SocketAddr {
-        self.inner.addr
+        self.inner.link.addr()
     }
 
     /// Who the agent is.
@@ -162,48 +156,13 @@ impl RemoteAgent {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Bytes, AgentError> {
-        let date = now_secs().to_string();
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let signature = self.inner.secret.sign(&SignedParts {
-            method,
-            path,
-            date: &date,
-            nonce: &nonce,
-            body: &body,
-        });
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("http://{}{path}", self.inner.addr))
-            .header(DATE_HEADER, &date)
-            .header(NONCE_HEADER, &nonce)
-            .header(SIGNATURE_HEADER, signature)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| AgentError::Unreachable(e.to_string()))?;
-        let unreachable = |e: String| AgentError::Unreachable(format!("{}: {e}", self.inner.addr));
-        let exchange = async {
-            let response = self
-                .inner
-                .http
-                .request(request)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| unreachable(e.to_string()))?
-                .to_bytes();
-            if !status.is_success() {
-                let text = String::from_utf8_lossy(&bytes).to_string();
-                return Err(unreachable(format!("{status}: {text}")));
-            }
-            Ok(bytes)
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
+        let bytes = self.inner.link.send(method, path, body, timeout).await?;
+        *self
+            .inner
+            .last_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        Ok(bytes)
     }
 
     async fn call_remote(&self, request: AgentRequest) -> Result<AgentReply, AgentError> {
@@ -229,5 +188,14 @@ impl NodeAgent for RemoteAgent {
 
     fn is_running(&self, key: &str) -> bool {
         self.read().observation.running.contains(key)
+    }
+
+    fn contact_age(&self) -> Option<Duration> {
+        let at = *self
+            .inner
+            .last_contact
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        Some(at.elapsed())
     }
 }

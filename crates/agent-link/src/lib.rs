@@ -6,9 +6,11 @@
 pub mod auth;
 mod client;
 mod server;
+mod signed;
 pub mod wire;
 
 pub use auth::{LinkSecret, Verifier};
 pub use client::RemoteAgent;
-pub use server::router;
-pub use wire::AgentInfo;
+pub use server::{authenticate, router};
+pub use signed::SignedClient;
+pub use wire::{AgentInfo, JoinRequest, AGENTS_PATH};

@@ -47,7 +47,7 @@ pub fn router(
         .route(INFO_PATH, get(info_handler))
         .route(STOP_PATH, post(stop_handler))
         .layer(axum::middleware::from_fn_with_state(
-            served.clone(),
+            served.verifier.clone(),
             authenticate,
         ))
         .with_state(served)
@@ -58,9 +58,10 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
 }
 
 /// Reads the (bounded) body, checks the signature, and hands the request on with
-/// the body it checked.
-async fn authenticate(
-    State(s): State<Served>,
+/// the body it checked: the middleware of the agent's routes and of the control
+/// plane's join route (`axum::middleware::from_fn_with_state(verifier, authenticate)`).
+pub async fn authenticate(
+    State(verifier): State<Arc<Verifier>>,
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -89,7 +90,7 @@ async fn authenticate(
         body: &bytes,
     };
     let signature = header(&parts.headers, SIGNATURE_HEADER);
-    if let Err(e) = s.verifier.check(&signed, signature, now_secs()) {
+    if let Err(e) = verifier.check(&signed, signature, now_secs()) {
         tracing::warn!(path, error = %e, "agent request refused");
         return (StatusCode::UNAUTHORIZED, e.to_string()).into_response();
     }

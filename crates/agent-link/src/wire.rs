@@ -11,6 +11,10 @@ pub const OBSERVE_PATH: &str = "/v1/observations";
 pub const INFO_PATH: &str = "/v1/info";
 /// POST: stop every node and endpoint, then the agent itself.
 pub const STOP_PATH: &str = "/v1/stop";
+/// On the control plane's API listener: POST a [`JoinRequest`] (an agent joins or
+/// renews), GET the hosts it knows (what `larder agents` prints). Signed like every
+/// request on the link.
+pub const AGENTS_PATH: &str = "/larder/v1/agents";
 /// Largest request body the agent reads.
 pub const MAX_BODY: usize = 1 << 20;
 /// Longest a long poll is held open.
@@ -27,6 +31,17 @@ pub struct Observed {
     pub epoch: String,
     /// The observation.
     pub observation: Observation,
+}
+
+/// What an agent tells the control plane it joins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// Where the agent serves the link (`addr:port`, reachable from the control plane).
+    pub link: String,
+    /// Its availability zone.
+    pub zone: String,
+    /// The address its nodes and endpoints are reached at.
+    pub address: String,
 }
 
 /// Who an agent is.

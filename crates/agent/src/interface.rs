@@ -213,8 +213,9 @@ pub struct ReplicationInfo {
     pub link_up: bool,
     /// A replica is still loading its primary's dataset (or says nothing about it).
     pub sync_in_progress: bool,
-    /// A primary's replicas whose link is online, by listening port.
-    pub online_replica_ports: Vec<u16>,
+    /// A primary's replicas whose link is online, by the address they announce
+    /// (their host's address, or the address they connected from) and listening port.
+    pub online_replicas: Vec<HostPort>,
 }
 
 /// The typed result of an [`AgentRequest`].
@@ -249,6 +250,13 @@ pub trait NodeAgent: Send + Sync + 'static {
     /// Whether the node's process exists, from the agent's latest observation and
     /// without a round trip (the hot paths ask it on every pass).
     fn is_running(&self, key: &str) -> bool;
+
+    /// How long ago the agent was last heard from; `None` for an agent in this
+    /// process, which cannot be out of reach. A remote agent that stops answering
+    /// is how the control plane learns that a host may be gone.
+    fn contact_age(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 #[cfg(test)]

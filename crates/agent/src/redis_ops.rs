@@ -41,11 +41,16 @@ pub(crate) fn replication_info(info: &HashMap<String, String>) -> ReplicationInf
         _ => None,
     };
     // `slaveN:ip=...,port=...,state=online,...` per replica of a primary.
-    let online_replica_ports = info
+    let online_replicas = info
         .iter()
         .filter(|(k, v)| k.starts_with("slave") && v.contains("state=online"))
-        .filter_map(|(_, v)| v.split(',').find_map(|f| f.strip_prefix("port=")))
-        .filter_map(|p| p.parse().ok())
+        .filter_map(|(_, v)| {
+            let field = |name: &str| v.split(',').find_map(|f| f.strip_prefix(name));
+            Some(HostPort {
+                host: field("ip=")?.to_string(),
+                port: field("port=")?.parse().ok()?,
+            })
+        })
         .collect();
     ReplicationInfo {
         role,
@@ -53,7 +58,7 @@ pub(crate) fn replication_info(info: &HashMap<String, String>) -> ReplicationInf
         primary,
         link_up: field("master_link_status") == Some("up"),
         sync_in_progress: field("master_sync_in_progress") != Some("0"),
-        online_replica_ports,
+        online_replicas,
     }
 }
 
@@ -196,7 +201,11 @@ mod tests {
         ));
         assert_eq!(got.role, ReplicationRole::Primary);
         assert_eq!(got.offset, 42);
-        assert_eq!(got.online_replica_ports, vec![7002]);
+        let online = HostPort {
+            host: "127.0.0.1".into(),
+            port: 7002,
+        };
+        assert_eq!(got.online_replicas, vec![online]);
         assert_eq!(got.primary, None);
     }
 

@@ -4,6 +4,7 @@
 //! restarted daemon picks up where the last one stopped.
 
 pub mod engines;
+pub mod hosts;
 pub mod placement;
 pub mod reconcile;
 pub mod retry;
@@ -18,6 +19,7 @@ use larder_store::Store;
 use tokio::sync::Notify;
 
 pub use engines::{EngineCatalog, EngineVersion};
+pub use hosts::{Connector, HostAnnouncement, HostStatus};
 pub use retry::RetryPolicy;
 pub use settings::Settings;
 
@@ -31,8 +33,9 @@ struct Inner {
     store: Store,
     settings: Settings,
     engines: EngineCatalog,
-    /// The agent that owns this host's nodes: every node-level action goes through it.
-    agent: Arc<dyn NodeAgent>,
+    /// The hosts and their agents: every node-level action goes to the agent of the
+    /// node's host.
+    hosts: hosts::Hosts,
     /// Wakes the reconcile loop when intent changes, so workflows start at once.
     wake: Notify,
     /// Serialises port and quota decisions across API calls and the maintenance path.
@@ -47,6 +50,8 @@ struct Inner {
     sent_endpoints: Mutex<HashMap<String, (larder_agent::GroupEndpointSpec, std::time::Instant)>>,
     /// The restart policy last sent to the agent per node key, and when.
     sent_policies: Mutex<HashMap<String, (larder_agent::RestartPolicy, std::time::Instant)>>,
+    /// The last judgement of each joined host (`reconcile/host_health.rs`).
+    host_health: Mutex<HashMap<String, reconcile::HostHealth>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
     inflight: Mutex<HashSet<String>>,
 }
@@ -62,14 +67,24 @@ impl Controller {
         Controller {
             inner: Arc::new(Inner {
                 store,
-                settings,
                 engines,
-                agent,
+                settings: settings.clone(),
+                hosts: hosts::Hosts::new(
+                    larder_model::Host {
+                        id: larder_model::LOCAL_HOST.into(),
+                        zones: settings.availability_zones.clone(),
+                        link: "local".into(),
+                        address: settings.advertise_host.clone(),
+                        joined: chrono::Utc::now(),
+                    },
+                    agent,
+                ),
                 wake: Notify::new(),
                 placement: Mutex::new(()),
                 serving_replicas: Mutex::new(HashMap::new()),
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
+                host_health: Mutex::new(HashMap::new()),
                 sent_policies: Mutex::new(HashMap::new()),
                 sent_endpoints: Mutex::new(HashMap::new()),
             }),

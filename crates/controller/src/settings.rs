@@ -18,6 +18,9 @@ pub struct Settings {
     pub node_ports: RangeInclusive<u16>,
     /// Availability zone names this host offers.
     pub availability_zones: Vec<String>,
+    /// Whether the control plane's own host runs nodes; when not, it serves only the
+    /// endpoints and every node goes to a joined agent.
+    pub local_nodes: bool,
     /// Most nodes this host runs across all clusters (ElastiCache's per-customer node quota).
     pub max_nodes: u32,
     /// Most clusters (ElastiCache's per-customer cluster quota).
@@ -62,6 +65,7 @@ impl Settings {
                 .iter()
                 .map(|s| format!("{region}{s}"))
                 .collect(),
+            local_nodes: true,
             max_nodes: 300,
             max_clusters: 300,
             reserved_memory_percent: larder_model::node_type::DEFAULT_RESERVED_MEMORY_PERCENT,

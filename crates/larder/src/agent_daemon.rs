@@ -43,6 +43,11 @@ pub struct RunArgs {
     /// The address nodes and endpoints on this host are reached at.
     #[arg(long, default_value = "127.0.0.1")]
     pub advertise_host: String,
+    /// Join the control plane whose API listens at ADDR:PORT (an agent on another
+    /// host). Copy `<data-dir>/agent/agent.secret` and `<data-dir>/nodes/larder-admin.secret`
+    /// of the control plane's host into this agent's data dir first.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub join: Option<String>,
 }
 
 /// The data dir of the agent a command is about.
@@ -115,12 +120,26 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         epoch: uuid::Uuid::new_v4().simple().to_string(),
     };
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel(1);
+    let secret_for_join = secret.clone();
     let app = larder_agent_link::router(agent.clone(), Verifier::new(secret), info, stop_tx);
     files
         .announce(&Announced { listen, pid })
         .map_err(|e| format!("cannot write {}: {e}", files.dir().display()))?;
     tracing::info!(%listen, zone = %args.zone, data_dir = %data_dir.display(), "larder agent serving");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    if let Some(join) = &args.join {
+        let control_plane = crate::agent_join::parse_join(join)?;
+        let request = larder_agent_link::JoinRequest {
+            link: crate::agent_join::link_address(listen, &args.advertise_host),
+            zone: args.zone.clone(),
+            address: args.advertise_host.clone(),
+        };
+        tokio::spawn(crate::agent_join::announce_forever(
+            control_plane,
+            secret_for_join,
+            request,
+        ));
+    }
     let stop_nodes = tokio::select! {
         _ = terminate_signal() => false,
         _ = stop_rx.recv() => true,

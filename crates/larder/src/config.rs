@@ -76,6 +76,10 @@ pub struct ServerArgs {
     /// Applies to nodes as they (re)start.
     #[arg(long, env = "LARDER_ALLOW_RESTRICTED_COMMANDS")]
     pub allow_restricted_commands: bool,
+    /// Run no nodes on this host: every node goes to an agent that joined
+    /// (`larder agent run --join`); this host still serves the endpoints.
+    #[arg(long, env = "LARDER_NO_LOCAL_NODES")]
+    pub no_local_nodes: bool,
     /// Most client connections one endpoint serves at once; more are refused with
     /// the engine's own "too many connections" error [default: 65000].
     #[arg(long, env = "LARDER_ENDPOINT_MAX_CONNECTIONS")]
@@ -129,6 +133,7 @@ struct FileConfig {
     endpoint_kernel_splice: Option<String>,
     api_max_concurrent_requests: Option<usize>,
     allow_restricted_commands: Option<bool>,
+    no_local_nodes: Option<bool>,
     endpoint_max_connections: Option<usize>,
     endpoint_max_connections_total: Option<usize>,
     node_step_attempts: Option<u32>,
@@ -253,6 +258,7 @@ impl ServerArgs {
         }
         settings.allow_restricted_commands =
             self.allow_restricted_commands || file.allow_restricted_commands.unwrap_or(false);
+        settings.local_nodes = !(self.no_local_nodes || file.no_local_nodes.unwrap_or(false));
         let limits = &mut settings.endpoint_limits;
         if let Some(n) = self
             .endpoint_max_connections

@@ -2,8 +2,11 @@
 
 mod agent_daemon;
 mod agent_files;
+mod agent_join;
+mod agents_cmd;
 mod config;
 mod fd_limit;
+mod hosts_route;
 mod local_agent;
 mod server;
 
@@ -25,6 +28,9 @@ enum Command {
     /// This host's node agent: runs nodes and endpoints, outlives the server.
     #[command(subcommand)]
     Agent(agent_daemon::AgentCommand),
+    /// List the hosts (agents) a running control plane knows, with their zones,
+    /// addresses and health.
+    Agents(agents_cmd::AgentsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +43,16 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Agents(args) => {
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+            match runtime.block_on(agents_cmd::run(args)) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("larder: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Command::Agent(command) => {
             // Endpoints hold two descriptors per client.
             let fds = fd_limit::raise_to_hard();

@@ -36,6 +36,13 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         );
     }
     let controller = Controller::new(store, config.settings, engines, agent);
+    let secret = larder_agent_link::LinkSecret::load_or_create(
+        &crate::agent_files::AgentFiles::new(&data_dir).secret(),
+    )
+    .map_err(|e| format!("cannot read the link secret: {e}"))?;
+    controller
+        .set_connector(crate::hosts_route::connector(secret.clone()))
+        .map_err(|e| format!("cannot read the known hosts: {e}"))?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let loop_controller = controller.clone();
     let health_controller = controller.clone();
@@ -51,7 +58,8 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
         controller.clone(),
         config.credentials,
         config.api_limits,
-    ));
+    ))
+    .merge(crate::hosts_route::router(controller.clone(), secret));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -108,6 +108,10 @@ pub struct CacheNode {
     pub port: u16,
     /// The availability zone the node was placed in.
     pub availability_zone: String,
+    /// The host (agent) that runs the node; none for the control plane's own host,
+    /// which is what every record written before hosts existed means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     /// The node type the running process was configured for.
     pub node_type: String,
     /// Failed attempts at the node's current step (start, retype, reboot, recovery);

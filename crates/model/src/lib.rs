@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod engine;
 pub mod event;
 pub mod fault;
+pub mod host;
 pub mod ids;
 pub mod maintenance_window;
 pub mod node_type;
@@ -16,6 +17,7 @@ pub use cluster::{CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingMod
 pub use engine::Engine;
 pub use event::{Event, SourceType};
 pub use fault::Fault;
+pub use host::{Host, LOCAL_HOST};
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
 pub use replication_group::{

@@ -16,16 +16,19 @@ pub enum Table {
     Tags,
     /// Small daemon-wide values (counters, schema version).
     Meta,
+    /// Host id → the host's agent (zone, link, advertised address).
+    Hosts,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::CacheClusters,
         Table::ReplicationGroups,
         Table::Events,
         Table::Tags,
         Table::Meta,
+        Table::Hosts,
     ];
 
     /// The table's stable name on disk.
@@ -36,6 +39,7 @@ impl Table {
             Table::Events => "events",
             Table::Tags => "tags",
             Table::Meta => "meta",
+            Table::Hosts => "hosts",
         }
     }
 }

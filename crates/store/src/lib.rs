@@ -2,6 +2,7 @@
 //! engine (redb today) from the typed records the other crates use.
 
 pub mod backend;
+mod hosts;
 pub mod records;
 pub mod redb_backend;
 pub mod tx;

@@ -92,6 +92,12 @@ impl Tx<'_> {
         Ok(self.txn.delete(Table::Tags, arn)?)
     }
 
+    /// Writes an encoded record of a table no typed accessor covers.
+    pub(crate) fn put_raw(&mut self, table: Table, key: &str, value: &[u8]) -> Result<(), Fault> {
+        self.dirty = true;
+        Ok(self.txn.put(table, key, value)?)
+    }
+
     /// Records an event with the transaction.
     pub fn event(&mut self, e: Event) {
         self.dirty = true;

@@ -360,11 +360,15 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         AgentRequest::ReplicationInfo { node } => {
             let host = node.host.clone();
             let n = node_mut(s, &node)?.clone();
-            let online_replica_ports = s
+            // One fake host: every replica is at the address the caller named.
+            let online_replicas: Vec<HostPort> = s
                 .nodes
                 .values()
                 .filter(|r| r.answers() && r.link && r.role == FakeRole::ReplicaOf(n.port))
-                .map(|r| r.port)
+                .map(|r| HostPort {
+                    host: host.clone(),
+                    port: r.port,
+                })
                 .collect();
             let info = match n.role {
                 FakeRole::Primary => ReplicationInfo {
@@ -373,7 +377,7 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
                     primary: None,
                     link_up: false,
                     sync_in_progress: true,
-                    online_replica_ports,
+                    online_replicas: online_replicas.clone(),
                 },
                 FakeRole::ReplicaOf(port) => ReplicationInfo {
                     role: ReplicationRole::Replica,
@@ -381,7 +385,7 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
                     primary: Some(HostPort { host, port }),
                     link_up: n.link,
                     sync_in_progress: !n.link,
-                    online_replica_ports,
+                    online_replicas,
                 },
             };
             Ok(AgentReply::Replication(info))

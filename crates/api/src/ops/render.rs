@@ -70,7 +70,7 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
                 .leaf("CacheNodeStatus", n.status.as_str())
                 .time("CacheNodeCreateTime", &n.create_time)
                 .open("Endpoint")
-                .leaf("Address", &s.advertise_host)
+                .leaf("Address", ctl.node_endpoint_address(n))
                 .leaf("Port", n.port)
                 .close("Endpoint")
                 .leaf("CustomerAvailabilityZone", &n.availability_zone)

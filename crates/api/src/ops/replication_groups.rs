@@ -169,7 +169,7 @@ fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
             .leaf("CacheClusterId", &c.id)
             .leaf("CacheNodeId", &n.cache_node_id)
             .open("ReadEndpoint")
-            .leaf("Address", host)
+            .leaf("Address", ctl.node_endpoint_address(n))
             .leaf("Port", n.port)
             .close("ReadEndpoint")
             .leaf("PreferredAvailabilityZone", &n.availability_zone)

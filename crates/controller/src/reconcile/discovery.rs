@@ -27,16 +27,17 @@ fn resolve_ip(host: &str) -> String {
 
 impl Controller {
     fn discovery_config(&self, c: &CacheCluster) -> DiscoveryConfig {
-        let host = self.settings().advertise_host.clone();
-        let ip = resolve_ip(&host);
         let nodes = c
             .nodes
             .iter()
             .filter(|n| c.published_members.contains(&n.cache_node_id))
-            .map(|n| DiscoveryNode {
-                host: host.clone(),
-                ip: ip.clone(),
-                port: n.port,
+            .map(|n| {
+                let host = self.node_endpoint_address(n);
+                DiscoveryNode {
+                    ip: resolve_ip(&host),
+                    host,
+                    port: n.port,
+                }
             })
             .collect();
         DiscoveryConfig {
@@ -68,7 +69,7 @@ impl Controller {
             return;
         };
         let port = spec.port;
-        if let Err(e) = self.inner.agent.config_endpoint(spec).await {
+        if let Err(e) = self.agent_on(None).config_endpoint(spec).await {
             tracing::warn!(cache_cluster_id = %c.id, port, error = %e, "configuration endpoint not updated; will retry");
         }
     }
@@ -102,8 +103,8 @@ impl Controller {
                 .iter()
                 .filter(|n| c.published_members.contains(&n.cache_node_id))
             {
-                let node = self.node_ref(c.node_key(&n.cache_node_id), n.port);
-                match self.inner.agent.legacy_discovery_key(&node, &cfg).await {
+                let node = self.node_ref(&c, n);
+                match self.agent_of(n).legacy_discovery_key(&node, &cfg).await {
                     Ok(true) => {
                         tracing::debug!(cache_cluster_id = %id, node = %n.cache_node_id, "legacy discovery key written")
                     }

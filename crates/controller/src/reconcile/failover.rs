@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant};
 
-use larder_agent::{NodeRef, ReplicationChange, ReplicationRole};
+use std::sync::Arc;
+
+use larder_agent::{HostPort, NodeAgent, NodeRef, ReplicationChange, ReplicationRole};
 use larder_model::{
     CacheCluster, Failover, FailoverStep, ReplicationGroup, ReplicationGroupStatus,
 };
@@ -21,54 +23,73 @@ use crate::Controller;
 const PAUSE_MS: u64 = 10_000;
 /// How long a planned switchover waits for the replica to catch up before giving up.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
+/// A member of a failover: its node, the agent of its host, where others replicate
+/// from it, and whether its host is lost.
+#[derive(Clone)]
+struct Member {
+    node: NodeRef,
+    agent: Arc<dyn NodeAgent>,
+    at: HostPort,
+    lost: bool,
+}
+
 impl Controller {
-    /// A member's single node as the agent is asked about it.
-    fn member_addr(&self, id: &str) -> Option<NodeRef> {
-        let (c, port) = self.member_node(id)?;
-        let key = c.node_key(&c.nodes.first()?.cache_node_id);
-        Some(self.node_ref(key, port))
+    /// A member's single node and the agent that runs it.
+    fn member(&self, id: &str) -> Option<Member> {
+        let (c, n) = self.member_node(id)?;
+        Some(Member {
+            node: self.node_ref(&c, &n),
+            agent: self.agent_of(&n),
+            at: self.upstream(&n),
+            lost: self.host_lost(&n),
+        })
     }
 
     /// What a member is now, from its process and, when `ask`, `INFO replication`
-    /// (a running member not asked counts as silent).
-    async fn seen(&self, m: Option<&NodeRef>, ask: bool) -> Seen {
-        let Some(node) = m else {
+    /// (a running member not asked counts as silent). A member on a lost host is
+    /// gone: nobody can reach it, and it rejoins as a replica when its host returns.
+    /// `to` names the replica the failover goes to: following it is what counts.
+    async fn seen(&self, m: Option<&Member>, ask: bool, to: Option<&Member>) -> Seen {
+        let Some(m) = m.filter(|m| !m.lost) else {
             return Seen::Gone;
         };
-        if !self.inner.agent.is_running(&node.key) {
+        if !m.agent.is_running(&m.node.key) {
             return Seen::Gone;
         }
         if !ask {
             return Seen::Silent;
         }
-        let Ok(info) = self.inner.agent.replication_info(node).await else {
+        let Ok(info) = m.agent.replication_info(&m.node).await else {
             return Seen::Silent;
         };
         match info.role {
             ReplicationRole::Primary => Seen::Primary,
-            ReplicationRole::Replica => info
-                .primary
-                .map_or(Seen::Silent, |p| Seen::ReplicaOf(p.port)),
+            ReplicationRole::Replica => match (info.primary, to) {
+                (Some(p), Some(to)) if p == to.at => Seen::ReplicaOf(to.at.port),
+                // Following some other node: the plan only asks whether it follows `to`.
+                (Some(_), _) => Seen::ReplicaOf(0),
+                (None, _) => Seen::Silent,
+            },
             ReplicationRole::Unknown => Seen::Silent,
         }
     }
 
-    /// The running replica with the most replicated data.
+    /// The running replica with the most replicated data, on a host that answers.
     async fn best_replica(&self, g: &ReplicationGroup, from: &str) -> Option<String> {
         let mut best: Option<(i64, String)> = None;
-        for m in g.members.iter().filter(|m| m.as_str() != from) {
-            let Some(node) = self.member_addr(m) else {
+        for id in g.members.iter().filter(|m| m.as_str() != from) {
+            let Some(m) = self.member(id) else {
                 continue;
             };
-            if !self.inner.agent.is_running(&node.key) {
+            if m.lost || !m.agent.is_running(&m.node.key) {
                 continue;
             }
-            let Ok(info) = self.inner.agent.replication_info(&node).await else {
+            let Ok(info) = m.agent.replication_info(&m.node).await else {
                 continue;
             };
             let off = info.offset;
             if best.as_ref().is_none_or(|(b, _)| off > *b) {
-                best = Some((off, m.clone()));
+                best = Some((off, id.clone()));
             }
         }
         best.map(|(_, m)| m)
@@ -136,24 +157,28 @@ impl Controller {
 
     /// Pauses writes on the old primary and waits until `to` has everything it
     /// acknowledged. False (and unpaused) when `to` does not catch up in time.
-    async fn pause_and_catch_up(&self, from: &NodeRef, to: &NodeRef) -> bool {
-        let agent = &self.inner.agent;
+    async fn pause_and_catch_up(&self, from: &Member, to: &Member) -> bool {
         let pause = ReplicationChange::PauseWrites { ms: PAUSE_MS };
-        if agent.replicate(from, pause).await.is_err() {
+        if from.agent.replicate(&from.node, pause).await.is_err() {
             return false;
         }
-        let target = match agent.replication_info(from).await {
+        let target = match from.agent.replication_info(&from.node).await {
             Ok(info) => info.offset,
             Err(_) => i64::MAX,
         };
         let start = Instant::now();
         loop {
-            let reached = agent.replication_info(to).await.map_or(-1, |i| i.offset);
+            let reached = to
+                .agent
+                .replication_info(&to.node)
+                .await
+                .map_or(-1, |i| i.offset);
             if reached >= target {
                 return true;
             }
             if start.elapsed() > CATCH_UP_TIMEOUT {
-                let _ = agent.replicate(from, ReplicationChange::Unpause).await;
+                let unpause = ReplicationChange::Unpause;
+                let _ = from.agent.replicate(&from.node, unpause).await;
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -166,16 +191,15 @@ impl Controller {
             return false;
         };
         let id = g.id.clone();
-        let from = self.member_addr(&f.from);
-        let to = f.to.as_deref().and_then(|t| self.member_addr(t));
-        let to_port = to.as_ref().map_or(0, |t| t.port);
+        let from = self.member(&f.from);
+        let to = f.to.as_deref().and_then(|t| self.member(t));
+        let to_port = to.as_ref().map_or(0, |t| t.at.port);
         // An unplanned failover never asks the old primary: it is killed whatever it
         // would answer, and a hung one would cost a command timeout on every action.
-        let seen_from = self.seen(from.as_ref(), f.planned).await;
-        let seen_to = self.seen(to.as_ref(), true).await;
+        let seen_from = self.seen(from.as_ref(), f.planned, to.as_ref()).await;
+        let seen_to = self.seen(to.as_ref(), true, to.as_ref()).await;
         let action = failover_plan::next(&f, seen_from, seen_to, to_port);
         tracing::debug!(replication_group_id = %id, step = f.step.as_str(), ?seen_from, ?seen_to, ?action, "failover");
-        let agent = &self.inner.agent;
         match action {
             Action::Choose => {
                 self.crash_point(&id, "choose").await;
@@ -199,7 +223,10 @@ impl Controller {
             }
             Action::Abort(why) => {
                 if let Some(from) = &from {
-                    let _ = agent.replicate(from, ReplicationChange::Unpause).await;
+                    let _ = from
+                        .agent
+                        .replicate(&from.node, ReplicationChange::Unpause)
+                        .await;
                 }
                 self.abort_failover(&id, why);
                 true
@@ -221,9 +248,9 @@ impl Controller {
                     }
                     self.crash_point(&id, "fence-paused").await;
                 }
-                let primary = self.upstream(to_port);
+                let primary = to_node.at.clone();
                 let demote = ReplicationChange::Attach { primary };
-                if let Err(e) = agent.replicate(from_node, demote).await {
+                if let Err(e) = from_node.agent.replicate(&from_node.node, demote).await {
                     tracing::warn!(replication_group_id = %id, error = %e, "demoting the old primary failed; will retry");
                     return false;
                 }
@@ -236,7 +263,7 @@ impl Controller {
                 };
                 self.crash_point(&id, "fence").await;
                 // A hung primary must never wake up as a second one.
-                if let Err(e) = agent.fence(&from_node.key).await {
+                if let Err(e) = from_node.agent.fence(&from_node.node.key).await {
                     tracing::warn!(replication_group_id = %id, error = %e, "fencing the old primary failed; will retry");
                     return false;
                 }
@@ -248,14 +275,15 @@ impl Controller {
                     return false;
                 };
                 self.crash_point(&id, "promote").await;
-                if let Err(e) = agent.replicate(to_node, ReplicationChange::Promote).await {
+                let promote = ReplicationChange::Promote;
+                if let Err(e) = to_node.agent.replicate(&to_node.node, promote).await {
                     tracing::warn!(replication_group_id = %id, error = %e, "promotion failed; will retry");
                     return false;
                 }
                 self.crash_point(&id, "promote-done").await;
                 true
             }
-            Action::Commit => self.commit_failover(&id, &f, from.as_ref(), to_port).await,
+            Action::Commit => self.commit_failover(&id, &f, from.as_ref()).await,
         }
     }
 
@@ -263,13 +291,7 @@ impl Controller {
     /// the other members at it and lifts the old primary's pause (it is a replica or
     /// gone by now). A crash after the commit leaves the rest to the normal
     /// replication pass.
-    async fn commit_failover(
-        &self,
-        id: &str,
-        f: &Failover,
-        from: Option<&NodeRef>,
-        to_port: u16,
-    ) -> bool {
+    async fn commit_failover(&self, id: &str, f: &Failover, from: Option<&Member>) -> bool {
         let Some(to) = f.to.clone() else {
             return false;
         };
@@ -298,20 +320,26 @@ impl Controller {
         tracing::info!(replication_group_id = %id, from = %from_id, to = %to, planned = f.planned, "failover completed");
         self.crash_point(id, "committed").await;
         self.sync_group_endpoints(&updated).await;
-        let agent = &self.inner.agent;
-        for m in updated.members.iter().filter(|m| **m != to) {
-            if let Some(node) = self.member_addr(m) {
-                if agent.is_running(&node.key) {
-                    let primary = self.upstream(to_port);
-                    let _ = agent
-                        .replicate(&node, ReplicationChange::Attach { primary })
-                        .await;
+        let Some(primary) = self.member(&to).map(|m| m.at) else {
+            self.wake();
+            return true;
+        };
+        for id in updated.members.iter().filter(|m| **m != to) {
+            if let Some(m) = self.member(id).filter(|m| !m.lost) {
+                if m.agent.is_running(&m.node.key) {
+                    let attach = ReplicationChange::Attach {
+                        primary: primary.clone(),
+                    };
+                    let _ = m.agent.replicate(&m.node, attach).await;
                 }
             }
         }
-        if let Some(from) = from {
-            if agent.is_running(&from.key) {
-                let _ = agent.replicate(from, ReplicationChange::Unpause).await;
+        if let Some(from) = from.filter(|m| !m.lost) {
+            if from.agent.is_running(&from.node.key) {
+                let _ = from
+                    .agent
+                    .replicate(&from.node, ReplicationChange::Unpause)
+                    .await;
             }
         }
         self.wake();

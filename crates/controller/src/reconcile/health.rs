@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use larder_agent::{AgentError, AgentReply, AgentRequest};
 use larder_model::{CacheCluster, Failover, NodeStatus, ReplicationGroup, ReplicationGroupStatus};
 use tokio::sync::watch;
 
@@ -25,6 +26,7 @@ impl Controller {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => return,
             }
+            self.check_hosts().await;
             let Ok(groups) = self.store().list_replication_groups() else {
                 continue;
             };
@@ -76,13 +78,27 @@ impl Controller {
             .nodes
             .first()
             .filter(|n| n.status == NodeStatus::Available)?;
-        let node = self.node_ref(c.node_key(&n.cache_node_id), n.port);
-        let dead = !self.inner.agent.is_running(&node.key);
-        let timeout = self.settings().health_check_timeout;
-        if !dead && self.inner.agent.ping(&node, timeout).await {
+        if self.host_lost(n) {
+            // Nobody reaches its host: as good as a process that exited.
+            return Some((Box::new(c.clone()), true));
+        }
+        if !self.host_healthy(n) {
+            // Its agent is silent but its nodes answer other hosts (or that is not
+            // known yet): no verdict, so a cut to the control plane fails nothing over.
             return None;
         }
-        Some((Box::new(c), dead))
+        let agent = self.agent_of(n);
+        let node = self.node_ref(&c, n);
+        if !agent.is_running(&node.key) {
+            return Some((Box::new(c.clone()), true));
+        }
+        let timeout_ms = self.settings().health_check_timeout.as_millis() as u64;
+        match agent.call(AgentRequest::Ping { node, timeout_ms }).await {
+            Ok(AgentReply::Flag(true)) => None,
+            // The agent did not answer, not the node: the host checks decide.
+            Err(AgentError::Unreachable(_)) => None,
+            _ => Some((Box::new(c.clone()), false)),
+        }
     }
 
     pub(super) fn start_automatic_failover(&self, id: &str, primary: &str, reason: &str) {

@@ -5,7 +5,10 @@
 mod discovery;
 mod failover;
 mod failover_plan;
+mod group_endpoints;
 mod health;
+mod host_health;
+pub(crate) use host_health::HostHealth;
 mod node_attempts;
 mod nodes;
 mod replication;
@@ -182,7 +185,7 @@ impl Controller {
         let mut stops = tokio::task::JoinSet::new();
         for c in &clusters {
             for n in &c.nodes {
-                let agent = self.inner.agent.clone();
+                let agent = self.agent_of(n);
                 let (id, key) = (c.id.clone(), c.node_key(&n.cache_node_id));
                 stops.spawn(async move {
                     if let Err(e) = agent.stop_node(&key).await {

@@ -16,7 +16,7 @@ impl Controller {
             key: c.node_key(&n.cache_node_id),
             engine: c.engine,
             port: n.port,
-            bind: self.settings().bind_host.clone(),
+            bind: self.node_bind(n),
             maxmemory_bytes,
             extra_config: self.replication_config(c),
             command_limits: self.settings().command_limits(),
@@ -78,7 +78,12 @@ impl Controller {
     }
 
     async fn node_step(&self, c: &CacheCluster, n: &CacheNode) -> Result<bool, Fault> {
-        let agent = &self.inner.agent;
+        if !self.host_healthy(n) {
+            // Nothing can be done on a host that does not answer; failover and the
+            // host's return are handled by the host checks (`host_health.rs`).
+            return Ok(false);
+        }
+        let agent = self.agent_of(n);
         let timeout = self.settings().node_ready_timeout;
         let internal = |e: larder_agent::AgentError| Fault::Internal(e.to_string());
         match n.status {
@@ -146,7 +151,7 @@ impl Controller {
                 let spec = self.node_spec(c, n, &c.cache_node_type);
                 if c.engine.is_redis_like() && agent.is_running(&spec.key) {
                     // Redis can take a new memory limit live, so the data stays.
-                    let node = self.node_ref(spec.key.clone(), spec.port);
+                    let node = self.node_ref(c, n);
                     let bytes = spec.maxmemory_bytes.to_string();
                     agent
                         .config_set(&node, "maxmemory", &bytes)
@@ -199,9 +204,8 @@ impl Controller {
 
     /// Gives a node that has not started yet a new port.
     fn move_node_port(&self, c: &CacheCluster, n: &CacheNode) -> Result<(), Fault> {
-        let view = self.placement_view(None)?;
-        let mut used = view.reserved.clone();
-        let port = crate::placement::allocate_ports(self.settings(), &mut used, 1)?[0];
+        let mut view = self.placement_view(None)?;
+        let port = view.placer.another_port(n)?;
         let node_id = n.cache_node_id.clone();
         self.store().update_cluster(&c.id, |c, _| {
             if let Some(node) = c.nodes.iter_mut().find(|x| x.cache_node_id == node_id && x.status == NodeStatus::Creating) {
@@ -253,17 +257,18 @@ impl Controller {
         for n in &c.nodes {
             self.step_delay().await;
             let key = c.node_key(&n.cache_node_id);
-            if let Err(e) = self.inner.agent.stop_node(&key).await {
+            let agent = self.agent_of(n);
+            if let Err(e) = agent.stop_node(&key).await {
                 tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "stop failed; will retry");
                 return false;
             }
-            if let Err(e) = self.inner.agent.remove_data(&key).await {
+            if let Err(e) = agent.remove_data(&key).await {
                 tracing::warn!(cache_cluster_id = %c.id, node = %key, error = %e, "data removal failed; will retry");
                 return false;
             }
         }
         if c.configuration_endpoint_port.is_some() {
-            if let Err(e) = self.inner.agent.retire_config_endpoint(&c.id).await {
+            if let Err(e) = self.agent_on(None).retire_config_endpoint(&c.id).await {
                 tracing::warn!(cache_cluster_id = %c.id, error = %e, "configuration endpoint not retired; will retry");
                 return false;
             }

@@ -4,61 +4,72 @@
 
 use std::collections::HashSet;
 
-use larder_agent::{GroupEndpointSpec, HostPort, NodeRef, ReplicationChange, ReplicationRole};
-use larder_endpoints::{EndpointOptions, RedisTargets};
+use larder_agent::{HostPort, NodeRef, ReplicationChange, ReplicationRole};
+use larder_endpoints::RedisTargets;
 use larder_model::{
-    CacheCluster, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
+    CacheCluster, CacheNode, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
 use crate::service::group_event;
 use crate::Controller;
 
-/// How long an unchanged endpoint request is trusted before it is sent again.
-const ENDPOINT_RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
-
 impl Controller {
-    /// A node as the agent is asked about it: its key and where it listens.
-    pub(crate) fn node_ref(&self, key: String, port: u16) -> NodeRef {
+    /// A node as its agent is asked about it: its key and where it listens.
+    pub(crate) fn node_ref(&self, c: &CacheCluster, n: &CacheNode) -> NodeRef {
         NodeRef {
-            key,
-            host: self.connect_host(),
-            port,
+            key: c.node_key(&n.cache_node_id),
+            host: self.node_address(n),
+            port: n.port,
         }
     }
 
-    /// A node on this host that other nodes replicate from.
-    pub(crate) fn upstream(&self, port: u16) -> HostPort {
+    /// Where other nodes replicate from `n`: its host's address.
+    pub(crate) fn upstream(&self, n: &CacheNode) -> HostPort {
         HostPort {
-            host: self.connect_host(),
-            port,
+            host: self.node_address(n),
+            port: n.port,
         }
     }
 
     /// Where the endpoints reach a node for clients, as the user clients get.
-    fn client_addr(&self, port: u16) -> String {
-        format!("{}:{port}", self.connect_host())
+    fn client_addr(&self, n: &CacheNode) -> String {
+        format!("{}:{}", self.node_address(n), n.port)
     }
 
-    /// The host the daemon dials for nodes: loopback for wildcard binds.
+    /// The address the control plane's own host is dialled at: loopback for
+    /// wildcard binds.
     pub(crate) fn connect_host(&self) -> String {
         larder_agent::connect_host(&self.settings().bind_host).to_string()
     }
 
-    /// The single node of a member cluster, if it has one.
-    pub(crate) fn member_node(&self, id: &str) -> Option<(CacheCluster, u16)> {
+    /// A member cluster and its single node, if it has one.
+    pub(crate) fn member_node(&self, id: &str) -> Option<(CacheCluster, CacheNode)> {
         let c = self.store().get_cluster(id).ok()??;
-        let port = c.nodes.first()?.port;
-        Some((c, port))
+        let n = c.nodes.first()?.clone();
+        Some((c, n))
+    }
+
+    /// The address and port a primary reports `n` under when `n` replicates from it.
+    fn replica_announced(&self, n: &CacheNode) -> HostPort {
+        self.upstream(n)
+    }
+
+    /// Whether a member's node is running, as its host's agent last saw it.
+    pub(crate) fn member_running(&self, c: &CacheCluster) -> bool {
+        // A silent host's last observation stands until the host is judged lost.
+        c.nodes.first().is_some_and(|n| {
+            !self.host_lost(n) && self.agent_of(n).is_running(&c.node_key(&n.cache_node_id))
+        })
     }
 
     /// What the endpoints should point at now. No primary while a failover runs, so
     /// new connections wait for the promoted node instead of reaching the old one.
     pub(crate) fn group_targets(&self, g: &ReplicationGroup) -> RedisTargets {
         let running = |c: &CacheCluster| {
-            c.nodes.first().is_some_and(|n| {
-                n.status == NodeStatus::Available
-                    && self.inner.agent.is_running(&c.node_key(&n.cache_node_id))
-            })
+            c.nodes
+                .first()
+                .is_some_and(|n| n.status == NodeStatus::Available)
+                && self.member_running(c)
         };
         let serving = self
             .inner
@@ -70,7 +81,7 @@ impl Controller {
         let mut primary = None;
         let mut replicas = Vec::new();
         for m in &g.members {
-            let Some((c, port)) = self.member_node(m) else {
+            let Some((c, n)) = self.member_node(m) else {
                 continue;
             };
             if !running(&c) {
@@ -78,62 +89,17 @@ impl Controller {
             }
             if *m == g.primary {
                 if g.failover.is_none() {
-                    primary = Some(self.client_addr(port));
+                    primary = Some(self.client_addr(&n));
                 }
             } else if serving.as_ref().is_none_or(|s| s.contains(m)) {
                 // Until the first replication check after a daemon start, running is enough.
-                replicas.push(self.client_addr(port));
+                replicas.push(self.client_addr(&n));
             }
         }
         RedisTargets {
             generation: g.role_generation,
             primary,
             replicas,
-        }
-    }
-
-    /// Tells the agent where the group's endpoints send clients now; it starts them
-    /// when they do not listen yet. Repeating unchanged targets costs the agent nothing.
-    pub(crate) async fn sync_group_endpoints(&self, g: &ReplicationGroup) {
-        let settings = self.settings();
-        let spec = GroupEndpointSpec {
-            group_id: g.id.clone(),
-            bind: settings.bind_host.clone(),
-            primary_port: g.primary_endpoint_port,
-            reader_port: g.reader_endpoint_port,
-            options: EndpointOptions {
-                multiplexing: settings.endpoint_multiplexing,
-                kernel_splice: settings.endpoint_kernel_splice,
-                limits: settings.endpoint_limits,
-            },
-            targets: self.group_targets(g),
-        };
-        {
-            // Sent on change (a re-route goes out at once), and again now and then so
-            // an agent that lost its state is healed; not on every pass.
-            let sent = self
-                .inner
-                .sent_endpoints
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if sent
-                .get(&g.id)
-                .is_some_and(|(s, at)| *s == spec && at.elapsed() < ENDPOINT_RESEND_AFTER)
-            {
-                return;
-            }
-        }
-        match self.inner.agent.group_endpoints(spec.clone()).await {
-            Ok(()) => {
-                self.inner
-                    .sent_endpoints
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(g.id.clone(), (spec, std::time::Instant::now()));
-            }
-            Err(e) => {
-                tracing::warn!(replication_group_id = %g.id, error = %e, "endpoints not updated; will retry")
-            }
         }
     }
 
@@ -144,30 +110,28 @@ impl Controller {
         g: &ReplicationGroup,
         primary_upstream: Option<(&str, u16)>,
     ) -> bool {
-        let Some((_, primary_port)) = self.member_node(&g.primary) else {
+        let Some((pc, pn)) = self.member_node(&g.primary) else {
             return false;
         };
+        let primary_at = self.upstream(&pn);
         let mut all_linked = true;
         // With diskless sync the primary holds a new replica's stream until that
         // replica's first ACK (up to a second later), so the primary's view decides.
-        let mut online_ports: Vec<u16> = Vec::new();
-        let mut replica_ports: Vec<u16> = Vec::new();
+        let mut online: Vec<HostPort> = Vec::new();
+        let mut replicas: Vec<HostPort> = Vec::new();
         // Replicas fit to serve reads: attached to this primary, link up, not syncing.
         let mut serving: HashSet<String> = HashSet::new();
         for m in &g.members {
-            let Some((c, port)) = self.member_node(m) else {
+            let Some((c, n)) = self.member_node(m) else {
                 all_linked = false;
                 continue;
             };
-            if c.nodes
-                .first()
-                .is_none_or(|n| n.status != NodeStatus::Available)
-            {
+            if n.status != NodeStatus::Available || !self.host_healthy(&n) {
                 all_linked = false;
                 continue;
             }
-            let agent = &self.inner.agent;
-            let node = self.node_ref(c.node_key(&c.nodes[0].cache_node_id), port);
+            let agent = self.agent_of(&n);
+            let node = self.node_ref(&c, &n);
             let Ok(info) = agent.replication_info(&node).await else {
                 all_linked = false;
                 continue;
@@ -186,20 +150,19 @@ impl Controller {
                     }
                     continue;
                 }
-                online_ports = info.online_replica_ports.clone();
+                online = info.online_replicas.clone();
                 if info.role != ReplicationRole::Primary {
                     tracing::warn!(replication_group_id = %g.id, member = %m, "primary was a replica; promoting");
                     let _ = agent.replicate(&node, ReplicationChange::Promote).await;
                 }
                 continue;
             }
-            replica_ports.push(port);
-            let attached =
-                is_replica && info.primary.as_ref().map(|p| p.port) == Some(primary_port);
+            replicas.push(self.replica_announced(&n));
+            let attached = is_replica && info.primary.as_ref() == Some(&primary_at);
             if !attached {
                 // Also fences a demoted primary that came back believing it still leads.
                 tracing::info!(replication_group_id = %g.id, member = %m, "attaching replica to the primary");
-                let primary = self.upstream(primary_port);
+                let primary = primary_at.clone();
                 let _ = agent
                     .replicate(&node, ReplicationChange::Attach { primary })
                     .await;
@@ -215,24 +178,19 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(g.id.clone(), serving);
-        if !all_linked || !replica_ports.iter().all(|p| online_ports.contains(p)) {
+        if !all_linked || !replicas.iter().all(|r| online.contains(r)) {
             return false;
         }
         // The streaming check writes to the replication stream, so only when a status
         // decision waits on it, not on every pass over an available group.
-        if replica_ports.is_empty() || g.status == ReplicationGroupStatus::Available {
+        if replicas.is_empty() || g.status == ReplicationGroupStatus::Available {
             return true;
         }
-        let Some((pc, _)) = self.member_node(&g.primary) else {
-            return false;
-        };
-        let primary = self.node_ref(pc.node_key(&pc.nodes[0].cache_node_id), primary_port);
+        let primary = self.node_ref(&pc, &pn);
         let wait = std::time::Duration::from_millis(200);
-        let streaming = self
-            .inner
-            .agent
-            .streaming_replicas(&primary, replica_ports.len(), wait);
-        matches!(streaming.await, Ok(n) if n >= replica_ports.len())
+        let agent = self.agent_of(&pn);
+        let streaming = agent.streaming_replicas(&primary, replicas.len(), wait);
+        matches!(streaming.await, Ok(n) if n >= replicas.len())
     }
 
     /// One step for a group. True when something moved.
@@ -336,21 +294,19 @@ impl Controller {
         if !m.completing {
             return false;
         }
-        let Some((c, port)) = self.member_node(&g.primary) else {
+        let Some((c, n)) = self.member_node(&g.primary) else {
             return false;
         };
-        let node = self.node_ref(c.node_key(&c.nodes[0].cache_node_id), port);
-        let Ok(info) = self.inner.agent.replication_info(&node).await else {
+        let node = self.node_ref(&c, &n);
+        let agent = self.agent_of(&n);
+        let Ok(info) = agent.replication_info(&node).await else {
             return false;
         };
         let in_sync = info.link_up && !info.sync_in_progress;
         if !in_sync && !m.force {
             return false;
         }
-        let promote = self
-            .inner
-            .agent
-            .replicate(&node, ReplicationChange::Promote);
+        let promote = agent.replicate(&node, ReplicationChange::Promote);
         if promote.await.is_err() {
             return false;
         }
@@ -404,13 +360,7 @@ impl Controller {
         if !members_gone.unwrap_or(false) {
             return false;
         }
-        self.inner
-            .sent_endpoints
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
-        if let Err(e) = self.inner.agent.retire_group_endpoints(&id).await {
-            tracing::warn!(replication_group_id = %id, error = %e, "endpoints not retired; will retry");
+        if !self.retire_group_endpoints(&id).await {
             return false;
         }
         let arn = self.settings().arn("replicationgroup", &id);
@@ -453,11 +403,8 @@ impl Controller {
             return false;
         }
         let covered = g.replicas().any(|r| {
-            self.member_node(r).is_some_and(|(rc, _)| {
-                rc.nodes
-                    .first()
-                    .is_some_and(|n| self.inner.agent.is_running(&rc.node_key(&n.cache_node_id)))
-            })
+            self.member_node(r)
+                .is_some_and(|(rc, _)| self.member_running(&rc))
         });
         covered
     }
@@ -474,9 +421,9 @@ impl Controller {
             return Vec::new();
         }
         match self.member_node(&g.primary) {
-            Some((_, port)) => vec![(
+            Some((_, n)) => vec![(
                 "replicaof".into(),
-                format!("{} {port}", self.connect_host()),
+                format!("{} {}", self.node_address(&n), n.port),
             )],
             None => Vec::new(),
         }

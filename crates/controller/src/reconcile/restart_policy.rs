@@ -34,9 +34,9 @@ impl Controller {
                 RestartPolicy::Restart
             });
         }
-        let (_, port) = self.member_node(&g.primary)?;
+        let (_, primary) = self.member_node(&g.primary)?;
         Some(RestartPolicy::RestartAsReplica {
-            primary: self.upstream(port),
+            primary: self.upstream(&primary),
         })
     }
 
@@ -63,7 +63,7 @@ impl Controller {
             key: key.clone(),
             policy: policy.clone(),
         };
-        match self.inner.agent.call(request).await {
+        match self.agent_of(n).call(request).await {
             Ok(_) => {
                 self.inner
                     .sent_policies

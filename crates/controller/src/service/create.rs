@@ -7,7 +7,6 @@ use larder_model::{
 };
 
 use super::{check_common_settings, check_parameter_group, CommonSettings};
-use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
 impl Controller {
@@ -33,19 +32,23 @@ impl Controller {
 
         let requested_zones = &req.preferred_availability_zones;
         let settings = self.settings();
-        let view = self.placement_view(None)?;
-        let mut used = view.reserved.clone();
-        let endpoint_ports = usize::from(engine == Engine::Memcached);
-        let ports = allocate_ports(settings, &mut used, num as usize + endpoint_ports)?;
-        let zones = choose_zones(settings, &[], requested_zones, cross_az, num as usize)?;
+        let mut view = self.placement_view(None)?;
+        let places = view
+            .placer
+            .place(settings, &[], requested_zones, cross_az, num as usize)?;
+        let config_port = match engine {
+            Engine::Memcached => Some(view.placer.endpoint_ports(1)?[0]),
+            _ => None,
+        };
         let now = Utc::now();
         let nodes: Vec<CacheNode> = (0..num as usize)
             .map(|i| CacheNode {
                 cache_node_id: larder_model::ids::cache_node_id(i as u32 + 1),
                 status: NodeStatus::Creating,
                 create_time: now,
-                port: ports[i],
-                availability_zone: zones[i].clone(),
+                port: places[i].port,
+                availability_zone: places[i].zone.clone(),
+                host: places[i].host.clone(),
                 node_type: node_type.name.to_string(),
                 attempts: 0,
                 retry_at: None,
@@ -58,13 +61,13 @@ impl Controller {
             cache_node_type: node_type.name.to_string(),
             status: ClusterStatus::Creating,
             next_node_number: num as u32 + 1,
-            preferred_availability_zone: zones[0].clone(),
+            preferred_availability_zone: places[0].zone.clone(),
             az_mode: if cross_az { "cross-az" } else { "single-az" }.into(),
             preferred_maintenance_window: window.to_ascii_lowercase(),
             cache_parameter_group_name: parameter_group,
             requested_port: req.port,
             create_time: now,
-            configuration_endpoint_port: (engine == Engine::Memcached).then(|| ports[num as usize]),
+            configuration_endpoint_port: config_port,
             config_version: 0,
             published_members: Vec::new(),
             pending: PendingModifiedValues::default(),

@@ -20,7 +20,9 @@ impl Controller {
             host: address.to_string(),
             port,
         };
-        let agent = &self.inner.agent;
+        // The primary replicates from the source, so ask from where it would run; a
+        // group's members are all placed, so the control plane's host stands in.
+        let agent = self.agent_on(None);
         let check = self.wait_for_agent(agent.probe_source(&source, SOURCE_TIMEOUT));
         let reason = match check {
             Ok(SourceCheck::Pong) => return Ok(()),

@@ -10,7 +10,7 @@ use larder_model::{
 };
 
 use super::{check_parameter_group, require_available};
-use crate::placement::{allocate_ports, choose_zones, used_ports};
+use crate::placement::Placer;
 use crate::{Controller, Settings};
 
 /// The node-level part of a modification, the part that can wait for the window.
@@ -87,7 +87,7 @@ fn validate_node_changes(c: &CacheCluster, mut ch: NodeChanges) -> Result<NodeCh
 pub(crate) fn apply_node_changes(
     settings: &Settings,
     c: &mut CacheCluster,
-    reserved: &HashSet<u16>,
+    placer: &Placer,
     ch: &NodeChanges,
 ) -> Result<bool, Fault> {
     let mut changed = false;
@@ -95,14 +95,11 @@ pub(crate) fn apply_node_changes(
         let current = c.num_cache_nodes();
         if n > current {
             let add = (n - current) as usize;
-            let mut used = reserved.clone();
-            used.extend(used_ports(std::slice::from_ref(c)));
-            let ports = allocate_ports(settings, &mut used, add)?;
-            let existing: Vec<String> = c
-                .member_nodes()
-                .map(|m| m.availability_zone.clone())
-                .collect();
-            let zones = choose_zones(
+            // The closure may run again: place from the lock-time view each time.
+            let mut placer = placer.clone();
+            placer.hold(c);
+            let existing: Vec<&CacheNode> = c.member_nodes().collect();
+            let places = placer.place(
                 settings,
                 &existing,
                 &ch.new_zones,
@@ -110,15 +107,16 @@ pub(crate) fn apply_node_changes(
                 add,
             )?;
             let now = Utc::now();
-            for (port, zone) in ports.into_iter().zip(zones) {
+            for place in places {
                 let id = larder_model::ids::cache_node_id(c.next_node_number);
                 c.next_node_number += 1;
                 c.nodes.push(CacheNode {
                     cache_node_id: id,
                     status: NodeStatus::Creating,
                     create_time: now,
-                    port,
-                    availability_zone: zone,
+                    port: place.port,
+                    availability_zone: place.zone,
+                    host: place.host,
                     node_type: c.cache_node_type.clone(),
                     attempts: 0,
                     retry_at: None,
@@ -156,7 +154,7 @@ impl Controller {
         let id = req.cache_cluster_id.to_ascii_lowercase();
         let settings = self.settings().clone();
         let view = self.placement_view(Some(&id))?;
-        let (others, reserved) = (&view.clusters, &view.reserved);
+        let (others, placer) = (&view.clusters, &view.placer);
         let max_nodes = settings.max_nodes as usize;
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
@@ -208,7 +206,7 @@ impl Controller {
             }
             if req.apply_immediately {
                 c.pending = Default::default();
-                apply_node_changes(&settings, c, reserved, &ch)?;
+                apply_node_changes(&settings, c, placer, &ch)?;
                 change.events.push(Event::cache_cluster(
                     &c.id,
                     "Cache cluster modification started",
@@ -228,7 +226,7 @@ impl Controller {
     pub(crate) fn apply_due_pending(&self, id: &str) -> Result<(), Fault> {
         let settings = self.settings().clone();
         let view = self.placement_view(Some(id))?;
-        let reserved = &view.reserved;
+        let placer = &view.placer;
         self.store().update_cluster(id, |c, change| {
             // A group member's pending node type belongs to its group, which applies it
             // to every member at once.
@@ -249,7 +247,7 @@ impl Controller {
                 new_zones: Vec::new(),
             };
             c.pending = Default::default();
-            apply_node_changes(&settings, c, reserved, &ch)?;
+            apply_node_changes(&settings, c, placer, &ch)?;
             change.events.push(Event::cache_cluster(
                 &c.id,
                 "Applying pending modifications in the maintenance window",

@@ -3,7 +3,6 @@
 use larder_model::{ClusterStatus, Fault, ReplicationGroup, ReplicationGroupStatus};
 
 use super::{group_event, new_member, require_group_available};
-use crate::placement::{allocate_ports, choose_zones};
 use crate::Controller;
 
 impl Controller {
@@ -17,7 +16,7 @@ impl Controller {
         let id = id.to_ascii_lowercase();
         let settings = self.settings().clone();
         let view = self.placement_view(None)?;
-        let mut used = view.reserved.clone();
+        let placer = &view.placer;
         let max_nodes = settings.max_nodes as usize;
         let out = self.store().transaction(|tx| {
             let mut g = tx
@@ -37,24 +36,23 @@ impl Controller {
                     "This host runs at most {max_nodes} cache nodes."
                 )));
             }
-            let existing_zones: Vec<String> = all
+            let existing: Vec<&larder_model::CacheNode> = all
                 .iter()
                 .filter(|c| g.members.contains(&c.id))
-                .map(|c| c.preferred_availability_zone.clone())
+                .flat_map(|c| c.nodes.iter())
                 .collect();
-            let mut local_used = used.clone();
-            let ports = allocate_ports(&settings, &mut local_used, add)?;
-            let zones = choose_zones(&settings, &existing_zones, zones, true, add)?;
-            for (port, zone) in ports.into_iter().zip(zones) {
+            // A transaction may run again: place from the lock-time view each time.
+            let mut attempt = placer.clone();
+            let places = attempt.place(&settings, &existing, zones, true, add)?;
+            for place in places {
                 let member_id = g.member_id(g.next_member_number);
                 g.next_member_number += 1;
                 if tx.cluster(&member_id)?.is_some() {
                     return Err(Fault::CacheClusterAlreadyExists(member_id));
                 }
-                tx.put_cluster(&new_member(&g, member_id.clone(), port, zone))?;
+                tx.put_cluster(&new_member(&g, member_id.clone(), place))?;
                 g.members.push(member_id);
             }
-            used = local_used;
             g.status = ReplicationGroupStatus::Modifying;
             tx.put_replication_group(&g)?;
             tx.event(group_event(

@@ -9,7 +9,7 @@ use larder_model::{
 };
 
 use super::{check_common_settings, check_parameter_group, CommonSettings};
-use crate::placement::{allocate_ports, choose_zones};
+use crate::placement::NodePlace;
 use crate::Controller;
 
 /// An event about a replication group, now.
@@ -35,13 +35,9 @@ pub(crate) fn require_group_available(g: &ReplicationGroup) -> Result<(), Fault>
 }
 
 /// A new one-node member cluster of a group, waiting to be started.
-pub(crate) fn new_member(
-    g: &ReplicationGroup,
-    id: String,
-    port: u16,
-    zone: String,
-) -> CacheCluster {
+pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> CacheCluster {
     let now = Utc::now();
+    let NodePlace { host, zone, port } = place;
     CacheCluster {
         id,
         engine: g.engine,
@@ -54,6 +50,7 @@ pub(crate) fn new_member(
             create_time: now,
             port,
             availability_zone: zone.clone(),
+            host,
             node_type: g.cache_node_type.clone(),
             attempts: 0,
             retry_at: None,
@@ -136,13 +133,11 @@ impl Controller {
             check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 
         let settings = self.settings().clone();
-        let view = self.placement_view(None)?;
+        let mut view = self.placement_view(None)?;
         let new_members = (total - i64::from(existing_primary.is_some())) as usize;
-        let mut used = view.reserved.clone();
-        let ports = allocate_ports(&settings, &mut used, new_members + 2)?;
-        let existing_zones: Vec<String> = existing_primary
+        let existing_nodes: Vec<&CacheNode> = existing_primary
             .iter()
-            .map(|p| p.preferred_availability_zone.clone())
+            .flat_map(|p| p.nodes.iter())
             .collect();
         let requested_zones: Vec<String> = if existing_primary.is_some() {
             req.preferred_cache_cluster_azs
@@ -153,13 +148,14 @@ impl Controller {
         } else {
             req.preferred_cache_cluster_azs.clone()
         };
-        let zones = choose_zones(
+        let places = view.placer.place(
             &settings,
-            &existing_zones,
+            &existing_nodes,
             &requested_zones,
             true,
             new_members,
         )?;
+        let endpoint_ports = view.placer.endpoint_ports(2)?;
         let first_new = if existing_primary.is_some() { 2 } else { 1 };
         let mut group = ReplicationGroup {
             id: id.clone(),
@@ -174,8 +170,8 @@ impl Controller {
             role_generation: 1,
             automatic_failover,
             multi_az,
-            primary_endpoint_port: ports[new_members],
-            reader_endpoint_port: ports[new_members + 1],
+            primary_endpoint_port: endpoint_ports[0],
+            reader_endpoint_port: endpoint_ports[1],
             next_member_number: first_new + new_members as u32,
             failover: None,
             retain_primary_on_delete: false,
@@ -191,9 +187,9 @@ impl Controller {
             pending_cache_node_type: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();
-        for i in 0..new_members {
+        for (i, place) in places.into_iter().enumerate() {
             let member_id = group.member_id(first_new + i as u32);
-            members.push(new_member(&group, member_id, ports[i], zones[i].clone()));
+            members.push(new_member(&group, member_id, place));
         }
         group.members = existing_primary
             .iter()

@@ -1,0 +1,148 @@
+//! A replication group's primary and reader endpoints run on every host's agent, on
+//! the same ports, so the address DescribeReplicationGroups names (the control
+//! plane's host) stays valid across failovers between hosts, and a client on any
+//! host can use its own host's agent (spliced in the kernel when local).
+
+use std::time::{Duration, Instant};
+
+use larder_agent::GroupEndpointSpec;
+use larder_endpoints::EndpointOptions;
+use larder_model::{ReplicationGroup, LOCAL_HOST};
+
+use crate::hosts::HostEntry;
+use crate::Controller;
+
+/// How long an unchanged endpoint request is trusted before it is sent again.
+const ENDPOINT_RESEND_AFTER: Duration = Duration::from_secs(30);
+
+fn sent_key(group_id: &str, host_id: &str) -> String {
+    format!("{group_id}@{host_id}")
+}
+
+impl Controller {
+    /// The address endpoints bind on `host`.
+    fn endpoint_bind(&self, host: &HostEntry) -> String {
+        if host.host.id == LOCAL_HOST {
+            self.settings().bind_host.clone()
+        } else {
+            host.host.address.clone()
+        }
+    }
+
+    /// The request that makes `host`'s agent serve `g`'s endpoints as they should be.
+    fn group_endpoint_spec(&self, g: &ReplicationGroup, host: &HostEntry) -> GroupEndpointSpec {
+        let settings = self.settings();
+        GroupEndpointSpec {
+            group_id: g.id.clone(),
+            bind: self.endpoint_bind(host),
+            primary_port: g.primary_endpoint_port,
+            reader_port: g.reader_endpoint_port,
+            options: EndpointOptions {
+                multiplexing: settings.endpoint_multiplexing,
+                kernel_splice: settings.endpoint_kernel_splice,
+                limits: settings.endpoint_limits,
+            },
+            targets: self.group_targets(g),
+        }
+    }
+
+    /// Tells every reachable agent where the group's endpoints send clients now; each
+    /// starts them when they do not listen yet. Sent on change (a re-route goes out at
+    /// once, to all hosts together) and again now and then, so an agent that lost
+    /// its state is healed; not on every pass.
+    pub(crate) async fn sync_group_endpoints(&self, g: &ReplicationGroup) {
+        let mut sends = tokio::task::JoinSet::new();
+        for host in self.hosts().all() {
+            if host
+                .agent
+                .contact_age()
+                .is_some_and(|a| a > crate::hosts::UNREACHABLE_AFTER)
+            {
+                continue;
+            }
+            let spec = self.group_endpoint_spec(g, &host);
+            let key = sent_key(&g.id, &host.host.id);
+            {
+                let sent = self
+                    .inner
+                    .sent_endpoints
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if sent
+                    .get(&key)
+                    .is_some_and(|(s, at)| *s == spec && at.elapsed() < ENDPOINT_RESEND_AFTER)
+                {
+                    continue;
+                }
+            }
+            // The task holds only the agent: a pass cut off (a crash test drops it)
+            // leaves nothing of the controller behind.
+            let agent = host.agent.clone();
+            sends.spawn(async move {
+                let sent = agent.group_endpoints(spec.clone()).await;
+                (key, spec, host.host.id, sent)
+            });
+        }
+        while let Some(Ok((key, spec, host_id, sent))) = sends.join_next().await {
+            match sent {
+                Ok(()) => {
+                    self.inner
+                        .sent_endpoints
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, (spec, Instant::now()));
+                }
+                Err(e) => {
+                    tracing::warn!(replication_group_id = %spec.group_id, host = %host_id, error = %e, "endpoints not updated; will retry")
+                }
+            }
+        }
+    }
+
+    /// Stops the group's endpoints on every host. A host that does not answer is
+    /// not waited for (a deleted group must not wait on a dead host); true when
+    /// every reachable one retired them.
+    pub(crate) async fn retire_group_endpoints(&self, id: &str) -> bool {
+        let mut all = true;
+        for host in self.hosts().all() {
+            self.inner
+                .sent_endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&sent_key(id, &host.host.id));
+            if host
+                .agent
+                .contact_age()
+                .is_some_and(|a| a > crate::hosts::UNREACHABLE_AFTER)
+            {
+                tracing::warn!(replication_group_id = %id, host = %host.host.id, "host unreachable; its endpoints for the group stay until it is told again");
+                continue;
+            }
+            if let Err(e) = host.agent.retire_group_endpoints(id).await {
+                tracing::warn!(replication_group_id = %id, host = %host.host.id, error = %e, "endpoints not retired; will retry");
+                all = false;
+            }
+        }
+        all
+    }
+
+    /// Forgets every restart policy sent, so all are sent again.
+    pub(crate) fn forget_sent_policies(&self) {
+        self.inner
+            .sent_policies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Forgets what was sent to `host_id`, so everything is sent again (a host that
+    /// was out of reach may have restarted with older routes).
+    pub(crate) fn forget_sent_to(&self, host_id: &str) {
+        let suffix = format!("@{host_id}");
+        self.inner
+            .sent_endpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| !k.ends_with(&suffix));
+    }
+}
