@@ -22,6 +22,8 @@ const RETRY: Duration = Duration::from_millis(100);
 const CALL_MARGIN: Duration = Duration::from_secs(10);
 /// Extra time a health probe may take beyond its own timeout.
 const PROBE_MARGIN: Duration = Duration::from_secs(1);
+/// How long a node query (`INFO replication`) may take in all.
+const QUERY_BUDGET: Duration = Duration::from_secs(2);
 
 /// A `larder agent` process, reached over the link.
 #[derive(Clone)]
@@ -48,6 +50,9 @@ impl std::fmt::Debug for RemoteAgent {
 fn budget(request: &AgentRequest) -> Duration {
     let (named, margin) = match request {
         AgentRequest::Ping { timeout_ms, .. } => (*timeout_ms, PROBE_MARGIN),
+        // Read-only and asked on every pass: a cut link must not hold a pass (and
+        // the failover waiting behind it) for the margin of a slow call.
+        AgentRequest::ReplicationInfo { .. } => (0, QUERY_BUDGET),
         AgentRequest::WaitReady { timeout_ms, .. }
         | AgentRequest::StreamingReplicas { timeout_ms, .. }
         | AgentRequest::ProbeSource { timeout_ms, .. } => (*timeout_ms, CALL_MARGIN),

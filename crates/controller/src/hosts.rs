@@ -57,6 +57,8 @@ pub type Connector = Arc<
 pub(crate) struct HostEntry {
     pub host: Host,
     pub agent: Arc<dyn NodeAgent>,
+    /// False while the stand-in waits for the first connection (after a restart).
+    pub dialled: bool,
 }
 
 /// Every known host.
@@ -92,7 +94,11 @@ impl NodeAgent for Unreached {
 impl Hosts {
     pub fn new(local: Host, agent: Arc<dyn NodeAgent>) -> Hosts {
         Hosts {
-            local: HostEntry { host: local, agent },
+            local: HostEntry {
+                host: local,
+                agent,
+                dialled: true,
+            },
             joined: RwLock::new(BTreeMap::new()),
             connector: RwLock::new(None),
         }
@@ -165,6 +171,7 @@ impl crate::Controller {
                         link: host.link.clone(),
                     }),
                     host: host.clone(),
+                    dialled: false,
                 });
                 self.spawn_dial(host);
             }
@@ -185,6 +192,7 @@ impl crate::Controller {
                         controller.hosts().put(HostEntry {
                             host: host.clone(),
                             agent,
+                            dialled: true,
                         });
                         controller.wake();
                         return;
@@ -229,7 +237,11 @@ impl crate::Controller {
             .await
             .map_err(|e| invalid(&format!("cannot reach the agent at {}: {e}", host.link)))?;
         tracing::info!(host = %host.id, zone = %a.zone, link = %host.link, "agent joined");
-        self.hosts().put(HostEntry { host, agent });
+        self.hosts().put(HostEntry {
+            host,
+            agent,
+            dialled: true,
+        });
         self.wake();
         Ok(())
     }
@@ -301,6 +313,14 @@ impl crate::Controller {
                 .map(|e| e.host.address)
                 .unwrap_or_else(|| id.to_string()),
         }
+    }
+
+    /// Whether the control plane has heard from `node`'s host since it started
+    /// (until then its agent is a stand-in that knows nothing).
+    pub(crate) fn host_dialled(&self, node: &CacheNode) -> bool {
+        self.hosts()
+            .get(node.host.as_deref())
+            .is_none_or(|e| e.dialled)
     }
 
     /// The address the API names for `node` (its Endpoint, discovery entries): the

@@ -51,6 +51,15 @@ impl Controller {
     /// once, to all hosts together) and again now and then, so an agent that lost
     /// its state is healed; not on every pass.
     pub(crate) async fn sync_group_endpoints(&self, g: &ReplicationGroup) {
+        let unknown = g.members.iter().any(|m| {
+            self.member_node(m)
+                .is_some_and(|(_, n)| !self.host_dialled(&n))
+        });
+        if unknown {
+            // A restarted control plane that has not reached a member's host yet
+            // knows nothing of that member: the agents keep the routes they have.
+            return;
+        }
         let mut sends = tokio::task::JoinSet::new();
         for host in self.hosts().all() {
             if host

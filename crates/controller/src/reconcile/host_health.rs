@@ -48,6 +48,14 @@ impl Controller {
         let Some(id) = id.filter(|id| *id != LOCAL_HOST) else {
             return HostHealth::Healthy;
         };
+        let entry = self.hosts().get(Some(id));
+        if let Some(e) = entry.filter(|e| !e.dialled) {
+            // Not connected since this control plane started: nothing is done there
+            // until it answers, and nothing judged until it had the time to.
+            if e.agent.contact_age().is_none_or(|a| a <= UNREACHABLE_AFTER) {
+                return HostHealth::Partitioned;
+            }
+        }
         let judged = self
             .inner
             .host_health
@@ -99,7 +107,16 @@ impl Controller {
             return;
         };
         for host in joined {
-            let before = self.host_health(Some(&host.host.id));
+            // What was judged last (a host never judged was healthy), not what
+            // `host_health` assumes of a silent host meanwhile.
+            let before = self
+                .inner
+                .host_health
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&host.host.id)
+                .copied()
+                .unwrap_or(HostHealth::Healthy);
             let silent = host
                 .agent
                 .contact_age()

@@ -126,6 +126,11 @@ impl Controller {
                 all_linked = false;
                 continue;
             };
+            if self.host_lost(&n) && *m != g.primary {
+                // A replica on a lost host does not hold the group back; it is
+                // attached again when its host answers.
+                continue;
+            }
             if n.status != NodeStatus::Available || !self.host_healthy(&n) {
                 all_linked = false;
                 continue;
