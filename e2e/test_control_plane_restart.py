@@ -159,3 +159,31 @@ def test_with_no_server_a_dead_primary_waits_for_the_failover(larder, ec):
     g = wait_until(lambda: (x := wait_roles_agree(larder.client(), "rg1", timeout=60))
                    and primary_id(x) == replica_id and x, 60, what="failover to the replica")
     assert rconn(primary_endpoint(g)).get("kept") == "yes"
+
+
+def test_a_dead_local_agent_is_started_again_by_the_server(larder, ec):
+    """The agent crashes (SIGKILL) while the server runs: the server starts a new
+    one, which adopts the nodes that kept running and serves the endpoints again."""
+    create_group(ec, "rg1", 2)
+    g = wait_roles_agree(ec, "rg1", timeout=60)
+    primary = member_addr(g, primary_id(g))
+    rconn(primary).set("kept", "yes")
+    old_agent = larder.agent_pid
+    node = _listener(primary[1], {old_agent})
+    os.kill(old_agent, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(old_agent), 5, what="the agent to die")
+    wait_until(lambda: larder.agent_pid != old_agent and pid_alive(larder.agent_pid), 30,
+               what="the server to start a new agent")
+    # Same node process, same data, and the endpoint answers again.
+    assert _listener(primary[1], {larder.agent_pid}) == node
+    wait_until(lambda: _endpoint_get(primary_endpoint(g)) == "yes", 30,
+               what="the primary endpoint to serve again")
+    assert wait_roles_agree(larder.client(), "rg1", timeout=30)["Status"] == "available"
+    assert "a new one serves this host" in larder.log_tail(400)
+
+
+def _endpoint_get(address):
+    try:
+        return rconn(address, timeout=2).get("kept")
+    except Exception:  # noqa: BLE001 - not serving yet
+        return None

@@ -63,7 +63,7 @@ pub(crate) struct HostEntry {
 
 /// Every known host.
 pub(crate) struct Hosts {
-    local: HostEntry,
+    local: RwLock<HostEntry>,
     joined: RwLock<BTreeMap<String, HostEntry>>,
     connector: RwLock<Option<Connector>>,
 }
@@ -94,11 +94,11 @@ impl NodeAgent for Unreached {
 impl Hosts {
     pub fn new(local: Host, agent: Arc<dyn NodeAgent>) -> Hosts {
         Hosts {
-            local: HostEntry {
+            local: RwLock::new(HostEntry {
                 host: local,
                 agent,
                 dialled: true,
-            },
+            }),
             joined: RwLock::new(BTreeMap::new()),
             connector: RwLock::new(None),
         }
@@ -107,7 +107,7 @@ impl Hosts {
     /// The host of `id` (`None` or `local`: the control plane's own).
     pub fn get(&self, id: Option<&str>) -> Option<HostEntry> {
         match id {
-            None | Some(LOCAL_HOST) => Some(self.local.clone()),
+            None | Some(LOCAL_HOST) => Some(self.local()),
             Some(id) => self
                 .joined
                 .read()
@@ -119,7 +119,7 @@ impl Hosts {
 
     /// Every host, the local one first.
     pub fn all(&self) -> Vec<HostEntry> {
-        let mut out = vec![self.local.clone()];
+        let mut out = vec![self.local()];
         out.extend(
             self.joined
                 .read()
@@ -128,6 +128,10 @@ impl Hosts {
                 .cloned(),
         );
         out
+    }
+
+    fn local(&self) -> HostEntry {
+        self.local.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn put(&self, entry: HostEntry) {
@@ -204,6 +208,25 @@ impl crate::Controller {
                 }
             }
         });
+    }
+
+    /// Speaks to the control plane's own host through `agent` from now on: the
+    /// binary started a new local agent after the last one died. Everything is sent
+    /// to it again.
+    pub fn replace_local_agent(&self, agent: Arc<dyn NodeAgent>) {
+        self.hosts()
+            .local
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .agent = agent;
+        self.forget_sent_to(LOCAL_HOST);
+        self.forget_sent_policies();
+        self.wake();
+    }
+
+    /// The local agent's silence: how long it has not answered.
+    pub fn local_agent_silence(&self) -> Option<Duration> {
+        self.hosts().local().agent.contact_age()
     }
 
     /// An agent announces itself (again). A new host, or one whose link, zone or

@@ -72,3 +72,43 @@ pub async fn join_or_start(data_dir: &Path, log: Option<&Path>) -> Result<Remote
         log_path.display()
     ))
 }
+
+/// How long the local agent may be silent before the server looks at its process.
+const SILENCE: Duration = Duration::from_secs(3);
+
+/// Keeps the host's agent running while the server runs. When the agent the server
+/// speaks to has not answered for a while and the announced agent process is gone
+/// (a crash, a kill; not a frozen or slow one), it starts a new one (or joins one
+/// somebody else started) and hands it to the controller, which sends it every
+/// route and policy again. The new agent adopts the nodes that kept running and
+/// serves the endpoints again from its state file.
+pub async fn watch(
+    data_dir: std::path::PathBuf,
+    log: Option<std::path::PathBuf>,
+    controller: larder_controller::Controller,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let files = AgentFiles::new(&data_dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        if controller.local_agent_silence().is_none_or(|s| s < SILENCE) {
+            continue;
+        }
+        if files
+            .announced()
+            .is_some_and(|a| larder_agent::process_is_alive(a.pid))
+        {
+            continue;
+        }
+        match join_or_start(&data_dir, log.as_deref()).await {
+            Ok(agent) => {
+                tracing::warn!(agent = %agent.addr(), "the local agent had exited; a new one serves this host");
+                controller.replace_local_agent(std::sync::Arc::new(agent));
+            }
+            Err(e) => tracing::error!(error = %e, "the local agent is gone and cannot be started again"),
+        }
+    }
+}

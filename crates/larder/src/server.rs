@@ -47,6 +47,12 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let loop_controller = controller.clone();
     let health_controller = controller.clone();
     let health_rx = stop_rx.clone();
+    let watcher = tokio::spawn(crate::local_agent::watch(
+        data_dir.clone(),
+        config.agent_log.clone(),
+        controller.clone(),
+        stop_rx.clone(),
+    ));
     let reconciler = tokio::spawn(async move { loop_controller.run(stop_rx).await });
     let health = tokio::spawn(async move { health_controller.health_loop(health_rx).await });
 
@@ -67,6 +73,7 @@ pub async fn run(config: ServerConfig) -> Result<(), String> {
     let _ = stop_tx.send(true);
     let _ = reconciler.await;
     let _ = health.await;
+    let _ = watcher.await;
     if config.stop_agent_on_exit {
         tracing::info!("stopping the agent and its nodes, as asked");
         crate::agent_daemon::stop(&data_dir).await?;
