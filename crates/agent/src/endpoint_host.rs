@@ -41,6 +41,9 @@ struct RunningConfig {
 struct Served {
     groups: HashMap<String, RunningGroup>,
     configs: HashMap<String, RunningConfig>,
+    /// When each endpoint (by group or cluster id) was last asked for; restored
+    /// ones were never asked for by this agent.
+    asked: HashMap<String, std::time::Instant>,
     /// What the state file holds now.
     saved: EndpointState,
 }
@@ -98,6 +101,7 @@ impl EndpointHost {
     pub(crate) async fn group(&self, spec: GroupEndpointSpec) -> Result<(), AgentError> {
         let mut served = self.served.lock().await;
         let id = spec.group_id.clone();
+        served.asked.insert(id.clone(), std::time::Instant::now());
         match served.groups.get_mut(&id) {
             Some(running) if running.spec.same_listeners(&spec) => {
                 // The endpoints skip unchanged targets, so a repeated request is free.
@@ -132,6 +136,7 @@ impl EndpointHost {
     pub(crate) async fn config(&self, spec: ConfigEndpointSpec) -> Result<(), AgentError> {
         let mut served = self.served.lock().await;
         let id = spec.cluster_id.clone();
+        served.asked.insert(id.clone(), std::time::Instant::now());
         match served.configs.get_mut(&id) {
             Some(running) if running.spec.same_listener(&spec) => {
                 if running.spec.config != spec.config {
@@ -159,6 +164,47 @@ impl EndpointHost {
         let mut next = served.saved.clone();
         next.configs.remove(cluster_id);
         self.save(&mut served, next)
+    }
+
+    /// Retires every endpoint whose group or cluster is not named and that was not
+    /// asked for within `grace`: what this host kept of a deletion it missed (it was
+    /// out of reach, or restored an old state file). The grace keeps an endpoint
+    /// asked for after the caller made its list.
+    pub(crate) async fn retain(
+        &self,
+        group_ids: &[String],
+        cluster_ids: &[String],
+        grace: std::time::Duration,
+    ) -> Result<usize, AgentError> {
+        let mut served = self.served.lock().await;
+        let recent = |s: &Served, id: &str| s.asked.get(id).is_some_and(|t| t.elapsed() < grace);
+        let groups: Vec<String> = served
+            .saved
+            .groups
+            .keys()
+            .filter(|id| !group_ids.contains(id) && !recent(&served, id))
+            .cloned()
+            .collect();
+        let configs: Vec<String> = served
+            .saved
+            .configs
+            .keys()
+            .filter(|id| !cluster_ids.contains(id) && !recent(&served, id))
+            .cloned()
+            .collect();
+        let mut next = served.saved.clone();
+        for id in &groups {
+            served.groups.remove(id);
+            next.groups.remove(id);
+            tracing::info!(replication_group_id = %id, "endpoints of a deleted group retired");
+        }
+        for id in &configs {
+            served.configs.remove(id);
+            next.configs.remove(id);
+            tracing::info!(cache_cluster_id = %id, "configuration endpoint of a deleted cluster retired");
+        }
+        self.save(&mut served, next)?;
+        Ok(groups.len() + configs.len())
     }
 
     /// Starts every endpoint the state file names; returns how many listen. One that

@@ -164,6 +164,17 @@ pub enum AgentRequest {
         /// The membership to publish.
         config: DiscoveryConfig,
     },
+    /// Retire every endpoint of a group or cluster not named here and not asked for
+    /// within `grace_ms`: what a host kept of deletions it missed. Replies
+    /// [`AgentReply::Count`], how many were retired.
+    RetainEndpoints {
+        /// Every ReplicationGroupId that exists.
+        group_ids: Vec<String>,
+        /// Every CacheClusterId that exists.
+        cluster_ids: Vec<String>,
+        /// Endpoints asked for more recently are kept whatever the lists say.
+        grace_ms: u64,
+    },
     /// Whether a self-managed Redis (a migration source) answers `PING` as its
     /// default user. Replies [`AgentReply::Source`].
     ProbeSource {

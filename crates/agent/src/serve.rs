@@ -164,6 +164,15 @@ impl LocalAgent {
                     .map_err(node_error(&addr))
             }
             AgentRequest::GroupEndpoints(spec) => self.endpoints().group(spec).await.map(|_| Done),
+            AgentRequest::RetainEndpoints {
+                group_ids,
+                cluster_ids,
+                grace_ms,
+            } => self
+                .endpoints()
+                .retain(&group_ids, &cluster_ids, Duration::from_millis(grace_ms))
+                .await
+                .map(Count),
             AgentRequest::RetireGroupEndpoints { group_id } => {
                 self.endpoints().retire_group(&group_id).await.map(|_| Done)
             }

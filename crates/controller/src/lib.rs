@@ -50,6 +50,8 @@ struct Inner {
     sent_endpoints: Mutex<HashMap<String, (larder_agent::GroupEndpointSpec, std::time::Instant)>>,
     /// The restart policy last sent to the agent per node key, and when.
     sent_policies: Mutex<HashMap<String, (larder_agent::RestartPolicy, std::time::Instant)>>,
+    /// When each host was last told which endpoints exist (`RetainEndpoints`).
+    retained: Mutex<HashMap<String, std::time::Instant>>,
     /// The last judgement of each joined host (`reconcile/host_health.rs`).
     host_health: Mutex<HashMap<String, reconcile::HostHealth>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
@@ -85,6 +87,7 @@ impl Controller {
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
                 host_health: Mutex::new(HashMap::new()),
+                retained: Mutex::new(HashMap::new()),
                 sent_policies: Mutex::new(HashMap::new()),
                 sent_endpoints: Mutex::new(HashMap::new()),
             }),

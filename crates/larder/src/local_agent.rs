@@ -108,7 +108,9 @@ pub async fn watch(
                 tracing::warn!(agent = %agent.addr(), "the local agent had exited; a new one serves this host");
                 controller.replace_local_agent(std::sync::Arc::new(agent));
             }
-            Err(e) => tracing::error!(error = %e, "the local agent is gone and cannot be started again"),
+            Err(e) => {
+                tracing::error!(error = %e, "the local agent is gone and cannot be started again")
+            }
         }
     }
 }

@@ -41,6 +41,16 @@ impl FakeEndpoints {
                 self.groups.remove(group_id);
                 AgentReply::Done
             }
+            AgentRequest::RetainEndpoints {
+                group_ids,
+                cluster_ids,
+                ..
+            } => {
+                let before = self.groups.len() + self.configs.len();
+                self.groups.retain(|id, _| group_ids.contains(id));
+                self.configs.retain(|id, _| cluster_ids.contains(id));
+                AgentReply::Count(before - self.groups.len() - self.configs.len())
+            }
             AgentRequest::ConfigEndpoint(spec) => {
                 self.configs.insert(spec.cluster_id.clone(), spec.clone());
                 AgentReply::Done

@@ -428,6 +428,7 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         | AgentRequest::RetireGroupEndpoints { .. }
         | AgentRequest::ConfigEndpoint(_)
         | AgentRequest::RetireConfigEndpoint { .. }
+        | AgentRequest::RetainEndpoints { .. }
         | AgentRequest::InstalledEngines => {
             Ok(s.endpoints.apply(&request).expect("an endpoint request"))
         }

@@ -14,6 +14,12 @@ use crate::Controller;
 
 /// How long an unchanged endpoint request is trusted before it is sent again.
 const ENDPOINT_RESEND_AFTER: Duration = Duration::from_secs(30);
+/// How often each host is told which groups and clusters exist, so it retires the
+/// endpoints of deletions it missed; also at once when a host answers again.
+const RETAIN_EVERY: Duration = Duration::from_secs(15);
+/// Endpoints an agent was asked for this recently are kept whatever the list says:
+/// the list may have been read before a create.
+const RETAIN_GRACE: Duration = Duration::from_secs(5);
 
 fn sent_key(group_id: &str, host_id: &str) -> String {
     format!("{group_id}@{host_id}")
@@ -144,9 +150,72 @@ impl Controller {
             .clear();
     }
 
+    /// Tells every answering host that is due which groups and clusters exist; each
+    /// retires the endpoints of the others (deleted while it was out of reach).
+    pub(crate) async fn retain_endpoints(&self) {
+        let due: Vec<HostEntry> = {
+            let retained = self
+                .inner
+                .retained
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            self.hosts()
+                .all()
+                .into_iter()
+                .filter(|h| {
+                    h.dialled
+                        && h.agent
+                            .contact_age()
+                            .is_none_or(|a| a <= crate::hosts::UNREACHABLE_AFTER)
+                        && retained
+                            .get(&h.host.id)
+                            .is_none_or(|at| at.elapsed() >= RETAIN_EVERY)
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let (Ok(groups), Ok(clusters)) = (
+            self.store().list_replication_groups(),
+            self.store().list_clusters(),
+        ) else {
+            return;
+        };
+        let group_ids: Vec<String> = groups.into_iter().map(|g| g.id).collect();
+        let cluster_ids: Vec<String> = clusters.into_iter().map(|c| c.id).collect();
+        for host in due {
+            let request = larder_agent::AgentRequest::RetainEndpoints {
+                group_ids: group_ids.clone(),
+                cluster_ids: cluster_ids.clone(),
+                grace_ms: RETAIN_GRACE.as_millis() as u64,
+            };
+            match host.agent.call(request).await {
+                Ok(reply) => {
+                    if reply != larder_agent::AgentReply::Count(0) {
+                        tracing::info!(host = %host.host.id, ?reply, "stale endpoints retired");
+                    }
+                    self.inner
+                        .retained
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(host.host.id.clone(), Instant::now());
+                }
+                Err(e) => {
+                    tracing::debug!(host = %host.host.id, error = %e, "endpoint list not sent")
+                }
+            }
+        }
+    }
+
     /// Forgets what was sent to `host_id`, so everything is sent again (a host that
     /// was out of reach may have restarted with older routes).
     pub(crate) fn forget_sent_to(&self, host_id: &str) {
+        self.inner
+            .retained
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(host_id);
         let suffix = format!("@{host_id}");
         self.inner
             .sent_endpoints

@@ -60,6 +60,10 @@ impl Controller {
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         loop {
             self.spawn_passes(last_legacy.elapsed() >= LEGACY_KEY_EVERY);
+            let me = self.clone();
+            self.spawn_once("hosts:retain-endpoints".into(), async move {
+                me.retain_endpoints().await
+            });
             if last_legacy.elapsed() >= LEGACY_KEY_EVERY {
                 last_legacy = Instant::now();
             }
