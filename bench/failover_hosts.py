@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Failover when a whole host fails: Redis Sentinel across three network namespaces (and, once
+agents can run on several hosts, Larder across the same namespaces).
+
+Hosts are network namespaces joined by a bridge (e2e/netns.py), each with its own address:
+  * h1, h2, h3: one redis-server each (h1 primary, h2 and h3 replicating from h1's
+    address, repl-diskless-sync-delay 0) and one sentinel each (quorum 2,
+    down-after-milliseconds 1000, failover-timeout 10000, parallel-syncs 1, as in
+    bench/failover.py);
+  * cli: the writers. This process moves itself into `cli` before any writer starts,
+    so every connection it makes crosses the bridge as from another machine.
+The load and the measurements are bench/failover.py's (imported, not copied): WRITERS
+concurrent writers, each SET w<j>:seq:N in a tight loop, asking a sentinel for the
+master on every reconnect. Each round: write for 2 s, then fail the primary's host,
+keep writing until every writer has had writes acknowledged again for 2 s.
+  --fault kill (default): SIGKILL every process in the primary's namespace (its redis
+    and its sentinel): the host is gone;
+  --fault cut: set the host's link down: the host keeps running, unreachable.
+Measured per round: recovery (failure → every writer acknowledged again) and acked
+writes lost per writer (missing on the final primary). Fresh namespaces per round.
+
+Larder's side (`run_larder_round`) waits for multi-host agents; until then run
+`--sentinel-only`.  Needs root:  .venv/bin/python bench/failover_hosts.py --sentinel-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "e2e"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import failover  # noqa: E402  (writer, rounds and tables of the single-host bench)
+import netns  # noqa: E402
+import redis  # noqa: E402
+from failover import Addr, Round, connect, wait_for  # noqa: E402
+from report import append_section, machine_info  # noqa: E402
+
+REDIS_PORT = 6379
+SENTINEL_PORT = 26379
+HOSTS = ("h1", "h2", "h3")
+CLONE_NEWNET = 0x40000000
+
+
+def enter(host: netns.Host) -> None:
+    """Moves this process's network namespace into `host` (call before starting
+    threads: new threads inherit it). `ip netns exec/pids/del` keep working, since
+    they name namespaces by path, not by the caller's network."""
+    fd = os.open(f"/run/netns/{host.ns}", os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {host.ns}")
+    finally:
+        os.close(fd)
+
+
+def leave(root_fd: int) -> None:
+    if ctypes.CDLL(None, use_errno=True).setns(root_fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns back to the root namespace")
+
+
+class World:
+    """Three host namespaces and a client namespace; the caller enters `client`."""
+
+    def __init__(self):
+        self.topo = netns.Topology()
+        self.hosts = {name: self.topo.add_host(name) for name in HOSTS}
+        self.client = self.topo.add_host("cli")
+        self.procs: list[subprocess.Popen] = []
+
+    def spawn(self, host: netns.Host, args: list[str]) -> subprocess.Popen:
+        p = subprocess.Popen(host.cmd(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def host_at(self, addr: str) -> str:
+        (name,) = [n for n, h in self.hosts.items() if h.addr == addr]
+        return name
+
+    def fail(self, name: str, fault: str) -> None:
+        """A host failure: every process in its namespace killed, or its link cut."""
+        if fault == "cut":
+            self.topo.cut(name)
+            return
+        for pid in self.topo.pids_in(name):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        self.topo.close()
+        for p in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+# --------------------------------------------------------------------------- Redis Sentinel
+
+
+class HostSentinels:
+    """One redis-server and one sentinel per host namespace."""
+
+    def __init__(self, world: World, workdir: Path):
+        self.world, self.dir = world, workdir
+
+    def start(self) -> None:
+        primary = self.world.hosts[HOSTS[0]].addr
+        for i, (name, host) in enumerate(self.world.hosts.items()):
+            d = self.dir / name
+            d.mkdir()
+            args = ["redis-server", "--port", str(REDIS_PORT), "--bind", host.addr, "--dir", str(d),
+                    "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
+                    "--protected-mode", "no"]
+            if i:
+                args += ["--replicaof", primary, str(REDIS_PORT)]
+            self.world.spawn(host, args)
+        for host in self.world.hosts.values():
+            wait_for(lambda h=host: connect((h.addr, REDIS_PORT)).ping(), 10, f"redis on {host.name}")
+        for name, host in self.world.hosts.items():
+            conf = self.dir / f"sentinel-{name}.conf"
+            conf.write_text("\n".join([
+                f"port {SENTINEL_PORT}", f"bind {host.addr}", "protected-mode no", f"dir {self.dir}",
+                f"sentinel monitor m {primary} {REDIS_PORT} 2",
+                "sentinel down-after-milliseconds m 1000",
+                "sentinel failover-timeout m 10000",
+                "sentinel parallel-syncs m 1", ""]))
+            self.world.spawn(host, ["redis-server", str(conf), "--sentinel"])
+        # Ready when replication is up and every sentinel knows both replicas and both peers.
+        for host in list(self.world.hosts.values())[1:]:
+            wait_for(lambda h=host: connect((h.addr, REDIS_PORT)).info("replication")
+                     .get("master_link_status") == "up", 20, f"replica on {host.name} in sync")
+        for host in self.world.hosts.values():
+            def ready(h=host):
+                info = connect((h.addr, SENTINEL_PORT)).sentinel_master("m")
+                return int(info["num-slaves"]) == 2 and int(info["num-other-sentinels"]) == 2
+            wait_for(ready, 30, f"sentinel on {host.name} to see the replicas and its peers")
+
+    def master(self) -> Addr:
+        """Ask the sentinels, first answer wins (as a Sentinel-aware client does)."""
+        for host in self.world.hosts.values():
+            try:
+                addr, port = connect((host.addr, SENTINEL_PORT)).execute_command(
+                    "SENTINEL", "get-master-addr-by-name", "m")
+                return addr.decode(), int(port)
+            except (redis.RedisError, OSError, TypeError, ValueError):
+                continue
+        raise redis.ConnectionError("no sentinel answered")
+
+
+def sentinel_round(workdir: Path, i: int, fault: str) -> Round:
+    world = World()
+    root = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        enter(world.client)
+        d = workdir / f"sentinel-{i}"
+        d.mkdir()
+        s = HostSentinels(world, d)
+        s.start()
+        failed = world.host_at(s.master()[0])
+
+        def final_primary() -> Addr:
+            return wait_for(lambda: (lambda a: a if world.host_at(a[0]) != failed else None)(s.master()),
+                            30, "the sentinels to name a new master")
+
+        return failover.run_round(s.master, lambda: world.fail(failed, fault), final_primary)
+    finally:
+        leave(root)
+        os.close(root)
+        world.close()
+
+
+# --------------------------------------------------------------------------- Larder
+
+
+def run_larder_round(workdir: Path, i: int, fault: str, binary: Path) -> Round:
+    """LARDER SIDE, TO BE WRITTEN once agents run on several hosts.
+
+    The intended shape, on the same World:
+      * a fourth namespace `cp` runs `larder server --listen <cp>:8500 ...`;
+      * each of h1, h2, h3 runs `larder agent run --listen <h>:<port> --zone <region>a|b|c
+        --advertise-host <h> --join http://<cp>:8500`;
+      * from `cli`, boto3 creates a 3-member group with automatic failover spread over
+        the three zones, waits for it to be available with both replicas in sync
+        (failover.wait_group_ready), and the writers use its PrimaryEndpoint;
+      * the fault is world.fail(<host of the primary>, fault) — the agent and its node
+        die together — and the final primary is the member DescribeReplicationGroups
+        names primary afterwards (as failover.larder_round does);
+      * failover.run_round measures it exactly as for Sentinel.
+    """
+    raise NotImplementedError("needs multi-host agents")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def record(results: dict[str, dict], rounds: int, fault: str, loads: list[float]) -> Path:
+    info = machine_info()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    what = "SIGKILL of every process in the primary's namespace" if fault == "kill" else \
+        "the primary's host link cut (host keeps running, unreachable)"
+    lines = [
+        "",
+        f"## Failover across hosts ({what}), {dt.datetime.now():%Y-%m-%d %H:%M}",
+        "",
+        f"`bench/failover_hosts.py --fault {fault}`, commit {commit}, {rounds} rounds per setup, "
+        "fresh namespaces per round. Three host namespaces joined by a veth bridge "
+        "(e2e/netns.py), each with one redis-server and one sentinel (quorum 2, "
+        "down-after-milliseconds 1000, failover-timeout 10000), replicating over the hosts' "
+        f"addresses; {failover.WRITERS} writers in a fourth (client) namespace, each SET "
+        f"w<j>:seq:N in a tight loop, socket timeout {failover.SOCKET_TIMEOUT * 1000:.0f} ms, "
+        "asking a sentinel for the master on every reconnect. Recovery = failure → every "
+        "writer acknowledged again; lost = each writer's acknowledged keys missing on the "
+        "final primary.",
+        f"Machine: {info['nproc']} cores, {info['cpu']}, Linux {info['kernel']}; redis-server "
+        f"{info['redis']}. 1-minute load average {loads[0]:.1f} at the start and {loads[1]:.1f} "
+        "at the end (shared machine).",
+        "",
+        *failover.table(results),
+    ]
+    ratio = failover.ratio_line(results)
+    lines += ["", ratio + "." if ratio else
+              "Sentinel only: Larder's side needs agents on several hosts (`run_larder_round`); "
+              "this is the baseline it will be compared with. Sentinel's time is its "
+              "down-after-milliseconds (1 s) plus the vote and promotion; writes acknowledged "
+              "by the old primary after the replicas' last sync are what it can lose."]
+    return append_section(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", "--rounds", type=int, default=5, help="rounds per setup (default 5)")
+    ap.add_argument("--sentinel-only", action="store_true", help="measure Redis Sentinel alone")
+    ap.add_argument("--fault", choices=["kill", "cut"], default="kill")
+    ap.add_argument("--record", action="store_true", help="append the results to docs/BENCHMARKS.md")
+    ap.add_argument("--bin", type=Path, default=ROOT / "target" / "release" / "larder")
+    args = ap.parse_args()
+    if not netns.have_root():
+        sys.exit("needs root (network namespaces)")
+    raw: dict[str, list[Round]] = {}
+    loads = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="larder-failover-hosts-") as tmpname:
+        tmp = Path(tmpname)
+        if not args.sentinel_only:
+            # Fail before spending minutes on the baseline.
+            try:
+                raw["Larder"] = [run_larder_round(tmp, 0, args.fault, args.bin)]
+            except NotImplementedError as e:
+                sys.exit(f"Larder side: {e}; run with --sentinel-only for the Sentinel numbers")
+        raw["Sentinel"] = []
+        for i in range(args.rounds):
+            raw["Sentinel"].append(sentinel_round(tmp, i, args.fault))
+            t, lost, acked = raw["Sentinel"][-1]
+            print(f"sentinel round {i + 1}/{args.rounds}: {t:.3f} s, lost per writer {lost} of {acked}",
+                  file=sys.stderr)
+        if not args.sentinel_only:
+            for i in range(1, args.rounds):
+                raw["Larder"].append(run_larder_round(tmp, i, args.fault, args.bin))
+    loads.append(os.getloadavg()[0])
+    results = {name: failover.summary(r) for name, r in raw.items()}
+    print(f"\nhost failure ({args.fault}) of the primary → all {failover.WRITERS} writers acknowledged "
+          f"again, {args.rounds} rounds each")
+    print("\n".join(failover.table(results)))
+    ratio = failover.ratio_line(results)
+    if ratio:
+        print(ratio)
+    if args.record:
+        print(f"recorded in {record(results, args.rounds, args.fault, loads)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
