@@ -43,8 +43,13 @@ class Host:
 class Topology:
     """A switch and hosts on it; `close()` removes them all."""
 
+    _made = 0
+
     def __init__(self, prefix: str | None = None):
-        tag = prefix or f"lr{os.getpid() % 10000}{random.randint(0, 99)}"
+        # Unique per topology in this run: a reused name could meet the root-side
+        # link of an earlier topology that the kernel has not removed yet.
+        Topology._made += 1
+        tag = prefix or f"lr{os.getpid() % 1000}n{Topology._made}"
         self.tag = tag
         self.subnet = random.randint(1, 250)
         self.switch = f"{tag}sw"
@@ -115,3 +120,4 @@ class Topology:
                     pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self._namespaces.clear()
+        subprocess.run(["ip", "link", "del", f"{self.tag}r"], capture_output=True)
