@@ -154,6 +154,18 @@ impl Hosts {
 /// deciding what the other hosts see.
 pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(3);
 
+/// Whether `agent` answered within [`UNREACHABLE_AFTER`] (an in-process one always does).
+pub(crate) fn answers(agent: &dyn NodeAgent) -> bool {
+    agent.contact_age().is_none_or(|a| a <= UNREACHABLE_AFTER)
+}
+
+impl HostEntry {
+    /// Whether this host's agent answers now.
+    pub fn answers(&self) -> bool {
+        answers(self.agent.as_ref())
+    }
+}
+
 impl crate::Controller {
     pub(crate) fn hosts(&self) -> &Hosts {
         &self.inner.hosts

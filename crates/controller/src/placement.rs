@@ -246,10 +246,7 @@ impl crate::Controller {
             .map(|e| HostSlot {
                 id: (e.host.id != LOCAL_HOST).then(|| e.host.id.clone()),
                 zones: self.host_zones(&e.host),
-                reachable: e
-                    .agent
-                    .contact_age()
-                    .is_none_or(|a| a <= crate::hosts::UNREACHABLE_AFTER),
+                reachable: e.answers(),
             })
             .collect();
         let clusters: Vec<CacheCluster> = all

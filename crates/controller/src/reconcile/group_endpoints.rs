@@ -68,11 +68,7 @@ impl Controller {
         }
         let mut sends = tokio::task::JoinSet::new();
         for host in self.hosts().all() {
-            if host
-                .agent
-                .contact_age()
-                .is_some_and(|a| a > crate::hosts::UNREACHABLE_AFTER)
-            {
+            if !host.answers() {
                 continue;
             }
             let spec = self.group_endpoint_spec(g, &host);
@@ -125,11 +121,7 @@ impl Controller {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&sent_key(id, &host.host.id));
-            if host
-                .agent
-                .contact_age()
-                .is_some_and(|a| a > crate::hosts::UNREACHABLE_AFTER)
-            {
+            if !host.answers() {
                 tracing::warn!(replication_group_id = %id, host = %host.host.id, "host unreachable; its endpoints for the group stay until it is told again");
                 continue;
             }
@@ -164,9 +156,7 @@ impl Controller {
                 .into_iter()
                 .filter(|h| {
                     h.dialled
-                        && h.agent
-                            .contact_age()
-                            .is_none_or(|a| a <= crate::hosts::UNREACHABLE_AFTER)
+                        && h.answers()
                         && retained
                             .get(&h.host.id)
                             .is_none_or(|at| at.elapsed() >= RETAIN_EVERY)

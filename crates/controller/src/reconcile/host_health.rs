@@ -1,6 +1,6 @@
 //! Whether each joined host is there. A host whose agent stops answering is not
 //! lost by that alone: the control plane may be the one cut off. So when an agent
-//! has been silent for [`UNREACHABLE_AFTER`], every other agent that does answer
+//! has been silent for [`crate::hosts::UNREACHABLE_AFTER`], every other agent that does answer
 //! (the control plane's own host included, where the endpoints clients use run)
 //! is asked to `PING` the silent host's redis nodes. If any of them gets an
 //! answer, the host is **partitioned** from the control plane only: its nodes keep
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use larder_model::{CacheCluster, ClusterStatus, Event, LOCAL_HOST};
 
-use crate::hosts::{HostEntry, UNREACHABLE_AFTER};
+use crate::hosts::{answers, HostEntry};
 use crate::Controller;
 
 /// What the control plane believes of a joined host.
@@ -52,7 +52,7 @@ impl Controller {
         if let Some(e) = entry.filter(|e| !e.dialled) {
             // Not connected since this control plane started: nothing is done there
             // until it answers, and nothing judged until it had the time to.
-            if e.agent.contact_age().is_none_or(|a| a <= UNREACHABLE_AFTER) {
+            if e.answers() {
                 return HostHealth::Partitioned;
             }
         }
@@ -65,11 +65,7 @@ impl Controller {
             .copied();
         match judged {
             Some(h) => h,
-            None if self
-                .agent_on(Some(id))
-                .contact_age()
-                .is_some_and(|a| a > UNREACHABLE_AFTER) =>
-            {
+            None if !answers(self.agent_on(Some(id)).as_ref()) => {
                 // Silent and not judged yet: nothing is decided about it, nothing done on it.
                 HostHealth::Partitioned
             }
@@ -95,10 +91,9 @@ impl Controller {
             .into_iter()
             .filter(|h| h.host.id != LOCAL_HOST)
             .collect();
-        let all_well = joined.iter().all(|h| {
-            h.agent.contact_age().is_none_or(|a| a <= UNREACHABLE_AFTER)
-                && self.host_health(Some(&h.host.id)) == HostHealth::Healthy
-        });
+        let all_well = joined
+            .iter()
+            .all(|h| h.answers() && self.host_health(Some(&h.host.id)) == HostHealth::Healthy);
         if all_well {
             // The common case costs no store read.
             return;
@@ -117,10 +112,7 @@ impl Controller {
                 .get(&host.host.id)
                 .copied()
                 .unwrap_or(HostHealth::Healthy);
-            let silent = host
-                .agent
-                .contact_age()
-                .is_some_and(|a| a > UNREACHABLE_AFTER);
+            let silent = !host.answers();
             let now = match (silent, before) {
                 (false, _) => HostHealth::Healthy,
                 // Lost stays lost until its agent answers again: its primaries may
@@ -156,10 +148,7 @@ impl Controller {
         let timeout = self.settings().health_check_timeout;
         let mut asks = tokio::task::JoinSet::new();
         for witness in self.hosts().all() {
-            let answers = witness
-                .agent
-                .contact_age()
-                .is_none_or(|a| a <= UNREACHABLE_AFTER);
+            let answers = witness.answers();
             if witness.host.id == host.host.id || !answers {
                 continue;
             }
