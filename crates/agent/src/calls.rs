@@ -7,7 +7,7 @@ use larder_endpoints::DiscoveryConfig;
 
 use crate::interface::{
     AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange, ReplicationInfo,
-    SourceCheck,
+    SnapshotChunk, SnapshotSave, SourceCheck,
 };
 use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 
@@ -205,5 +205,52 @@ impl dyn NodeAgent {
             AgentReply::Engines(engines) => Ok(engines),
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Saves the node's dataset as its file of `snapshot` on the agent's host,
+    /// waiting up to `timeout` for the node.
+    pub async fn save_snapshot(
+        &self,
+        node: &NodeRef,
+        snapshot: &str,
+        timeout: Duration,
+    ) -> Result<SnapshotSave, AgentError> {
+        let request = AgentRequest::SaveSnapshot {
+            node: node.clone(),
+            snapshot: snapshot.to_string(),
+            timeout_ms: millis(timeout),
+        };
+        match self.call(request).await? {
+            AgentReply::SnapshotSave(save) => Ok(save),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Up to `len` bytes of node `key`'s file of `snapshot` from `offset`.
+    pub async fn read_snapshot(
+        &self,
+        snapshot: &str,
+        key: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<SnapshotChunk, AgentError> {
+        let request = AgentRequest::ReadSnapshot {
+            snapshot: snapshot.to_string(),
+            key: key.to_string(),
+            offset,
+            len,
+        };
+        match self.call(request).await? {
+            AgentReply::SnapshotChunk(chunk) => Ok(chunk),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes the agent's files of `snapshot`.
+    pub async fn discard_snapshot(&self, snapshot: &str) -> Result<(), AgentError> {
+        self.done(AgentRequest::DiscardSnapshot {
+            snapshot: snapshot.to_string(),
+        })
+        .await
     }
 }

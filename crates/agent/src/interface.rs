@@ -185,6 +185,52 @@ pub enum AgentRequest {
     },
     /// The engine versions installed on the agent's host. Replies [`AgentReply::Engines`].
     InstalledEngines,
+    /// Save the node's dataset as its file of `snapshot` on this host (`BGSAVE`),
+    /// waiting at most `timeout_ms`; asked again, it resumes. Replies
+    /// [`AgentReply::SnapshotSave`].
+    SaveSnapshot {
+        /// The redis node.
+        node: NodeRef,
+        /// SnapshotName.
+        snapshot: String,
+        /// Upper bound of the wait for the node's save.
+        timeout_ms: u64,
+    },
+    /// Up to `len` bytes (at most [`crate::SNAPSHOT_CHUNK_MAX`]) of node `key`'s
+    /// saved file of `snapshot`, from `offset`. Replies [`AgentReply::SnapshotChunk`].
+    ReadSnapshot {
+        /// SnapshotName.
+        snapshot: String,
+        /// The node key whose file to read.
+        key: String,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes at most.
+        len: u32,
+    },
+    /// Remove this host's files of `snapshot`. Replies [`AgentReply::Done`].
+    DiscardSnapshot {
+        /// SnapshotName.
+        snapshot: String,
+    },
+}
+
+/// How a snapshot save stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotSave {
+    /// The file is complete on the agent's host.
+    Saved(larder_model::SnapshotFile),
+    /// The node is still saving; ask again.
+    Pending,
+}
+
+/// A piece of a snapshot file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// The bytes, hex-encoded (JSON has no bytes type).
+    pub hex: String,
+    /// Whether the file ends with this chunk.
+    pub eof: bool,
 }
 
 /// What a migration source answered to `PING`.
@@ -246,6 +292,10 @@ pub enum AgentReply {
     Source(SourceCheck),
     /// The installed engines.
     Engines(Vec<InstalledEngine>),
+    /// How a snapshot save stands.
+    SnapshotSave(SnapshotSave),
+    /// A piece of a snapshot file.
+    SnapshotChunk(SnapshotChunk),
 }
 
 /// The future an agent answers a request with.

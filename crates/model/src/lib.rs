@@ -11,6 +11,7 @@ pub mod maintenance_window;
 pub mod node_type;
 pub mod replication_group;
 pub mod requests;
+pub mod snapshot;
 
 pub use arn::{Arn, Tag};
 pub use cluster::{CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingModifiedValues};
@@ -20,6 +21,7 @@ pub use fault::Fault;
 pub use host::{Host, LOCAL_HOST};
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
+pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};
 pub use replication_group::{
     Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
 };

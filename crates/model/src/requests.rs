@@ -135,3 +135,16 @@ pub struct ModifyReplicationGroup {
     /// Apply a node type change now instead of in the maintenance window.
     pub apply_immediately: bool,
 }
+
+/// CreateSnapshot, and the final snapshot of a delete.
+#[derive(Debug, Clone)]
+pub struct CreateSnapshot {
+    /// Valid and lower-cased.
+    pub snapshot_name: String,
+    /// The cluster to snapshot (lower-cased); exactly one of this and the group.
+    pub cache_cluster_id: Option<String>,
+    /// The replication group to snapshot (lower-cased).
+    pub replication_group_id: Option<String>,
+    /// Tags for the snapshot.
+    pub tags: Vec<Tag>,
+}

@@ -40,6 +40,7 @@ fn build(dir: &TempDir, fake: &Arc<FakeAgent>, retry: RetryPolicy) -> Controller
     // The endpoints are real listeners on loopback; never touch the host's cgroups.
     settings.endpoint_kernel_splice = KernelSplice::Off;
     settings.node_retry = retry;
+    settings.snapshot_dir = dir.path().join("snapshots");
     let engines = EngineCatalog {
         versions: vec![
             EngineVersion::new(Engine::Redis, "7.2.4"),
@@ -133,6 +134,14 @@ impl Harness {
         for g in c.store().list_replication_groups().expect("groups") {
             c.group_step(&g).await;
         }
+        for s in c.store().list_snapshots().expect("snapshots") {
+            c.snapshot_pass(&s.name).await;
+        }
+    }
+
+    /// Where the control plane keeps snapshot files.
+    pub(super) fn snapshot_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("snapshots")
     }
 
     /// Ticks until `done` holds; panics after many ticks.
