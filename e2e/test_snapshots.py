@@ -229,3 +229,108 @@ def describe_snapshot_file_state(larder, name: str) -> str:
     if any(d.glob("*.rdb")):
         return "complete"
     return "partial" if any(d.glob("*.partial")) else "none"
+
+
+# --------------------------------------------------------------------------- restore
+
+
+def snapshot_group_with_data(ec, rg_id: str, name: str, n: int = 3000):
+    """A group with n keys (some with TTLs) and a snapshot of it; returns the data and TTLs."""
+    create_group(ec, rg_id, members=2)
+    g = wait_group(ec, rg_id)
+    r = rconn(primary_endpoint(g))
+    data = fill(r, n)
+    for i in range(0, n, 10):
+        r.expire(f"key:{i}", 3600)
+    rep = rconn(member_addr(g, replica_ids(g)[0]))
+    wait_until(lambda: rep.dbsize() == n, 20, what="replica caught up")
+    ec.create_snapshot(ReplicationGroupId=rg_id, SnapshotName=name)
+    wait_snapshot(ec, name)
+    return data
+
+
+def keys_and_ttls(r) -> tuple[dict[str, str], dict[str, int]]:
+    keys = {k: r.get(k) for k in r.scan_iter(count=1000)}
+    ttls = {k: r.ttl(k) for k in keys}
+    return keys, {k: t for k, t in ttls.items() if t != -1}
+
+
+def test_restore_into_a_new_cluster_and_a_new_group(larder, ec):
+    data = snapshot_group_with_data(ec, "src", "src-snap")
+    ec.create_cache_cluster(CacheClusterId="restored", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", SnapshotName="src-snap")
+    create_group(ec, "regrown", members=2, SnapshotName="src-snap")
+    c = wait_status(ec, "restored", timeout=90)
+    ep = c["CacheNodes"][0]["Endpoint"]
+    keys, ttls = keys_and_ttls(rconn((ep["Address"], ep["Port"])))
+    assert keys == data
+    assert len(ttls) == len(data) // 10 and all(0 < t <= 3600 for t in ttls.values())
+
+    g = wait_group(ec, "regrown", timeout=90)
+    keys, ttls = keys_and_ttls(rconn(primary_endpoint(g)))
+    assert keys == data and len(ttls) == len(data) // 10
+    # The replica got the data from its primary.
+    rep = rconn(member_addr(g, replica_ids(g)[0]))
+    wait_until(lambda: rep.dbsize() == len(data), 20, what="restored group's replica synced")
+    # A snapshot being restored from cannot be deleted; once the nodes run, it can.
+    ec.delete_snapshot(SnapshotName="src-snap")
+    wait_snapshot_gone(ec, "src-snap")
+
+
+def test_restore_refusals(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="solo", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    wait_status(ec, "solo")
+    base = dict(Engine="redis", CacheNodeType="cache.t4g.micro")
+    assert refused(ec.create_cache_cluster, CacheClusterId="r1", SnapshotName="nope",
+                   **base) == "SnapshotNotFoundFault"
+    assert refused(ec.create_cache_cluster, CacheClusterId="r1", SnapshotName="x",
+                   Engine="memcached",
+                   CacheNodeType="cache.t4g.micro") == "InvalidParameterCombination"
+    assert refused(ec.create_replication_group, ReplicationGroupId="g1",
+                   ReplicationGroupDescription="d", SnapshotName="x", PrimaryClusterId="solo",
+                   ) == "InvalidParameterCombination"
+    assert refused(ec.create_cache_cluster, CacheClusterId="r1",
+                   SnapshotArns=["arn:aws:s3:::bucket/key.rdb"],
+                   **base) == "InvalidParameterCombination"
+    ec.create_snapshot(CacheClusterId="solo", SnapshotName="young")
+    # Still creating: nothing to restore yet (or already available on a fast host).
+    try:
+        ec.create_cache_cluster(CacheClusterId="r2", SnapshotName="young", **base)
+    except botocore.exceptions.ClientError as e:
+        assert error_code(e) == "InvalidSnapshotState"
+    else:
+        assert describe_snapshot(ec, "young")["SnapshotStatus"] == "available"
+    ids = {c["CacheClusterId"] for c in ec.describe_cache_clusters()["CacheClusters"]}
+    assert "r1" not in ids and "g1" not in {
+        g["ReplicationGroupId"] for g in ec.describe_replication_groups()["ReplicationGroups"]}
+
+
+@pytest.mark.larder_args("--node-step-attempts", "2", "--node-step-backoff-ms", "100")
+@pytest.mark.parametrize("damage", ["corrupt", "truncate"])
+def test_a_damaged_snapshot_file_is_refused_on_restore(larder, ec, damage):
+    ec.create_cache_cluster(CacheClusterId="solo", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    c = wait_status(ec, "solo")
+    ep = c["CacheNodes"][0]["Endpoint"]
+    fill(rconn((ep["Address"], ep["Port"])), 2000)
+    ec.create_snapshot(CacheClusterId="solo", SnapshotName="fragile")
+    wait_snapshot(ec, "fragile")
+    rdb = larder.data_dir / "snapshots" / "fragile" / "solo-0001.rdb"
+    raw = bytearray(rdb.read_bytes())
+    if damage == "corrupt":
+        raw[len(raw) // 2] ^= 0xFF
+    else:
+        raw = raw[: len(raw) // 2]
+    rdb.write_bytes(bytes(raw))
+
+    ec.create_cache_cluster(CacheClusterId="victim", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", SnapshotName="fragile")
+    wait_status(ec, "victim", status="create-failed", timeout=60)
+    msgs = [e["Message"] for e in ec.describe_events(
+        SourceType="cache-cluster", SourceIdentifier="victim", Duration=60)["Events"]]
+    want = "SHA-256" if damage == "corrupt" else "ends at"
+    assert any(want in m for m in msgs), msgs
+    # Nothing else is affected, and the failed cluster can be deleted.
+    assert wait_status(ec, "solo")["CacheClusterStatus"] == "available"
+    ec.delete_cache_cluster(CacheClusterId="victim")

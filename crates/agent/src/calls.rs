@@ -7,7 +7,7 @@ use larder_endpoints::DiscoveryConfig;
 
 use crate::interface::{
     AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange, ReplicationInfo,
-    SnapshotChunk, SnapshotSave, SourceCheck,
+    SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,
 };
 use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 
@@ -252,5 +252,26 @@ impl dyn NodeAgent {
             snapshot: snapshot.to_string(),
         })
         .await
+    }
+
+    /// Stages `hex` at `offset` of the restore file of node `key`; returns how far
+    /// the file is staged and, once complete and verified, its path.
+    pub async fn stage_restore(
+        &self,
+        key: &str,
+        offset: u64,
+        hex: String,
+        expect: &larder_model::SnapshotFile,
+    ) -> Result<StagedRestore, AgentError> {
+        let request = AgentRequest::StageRestore {
+            key: key.to_string(),
+            offset,
+            hex,
+            expect: expect.clone(),
+        };
+        match self.call(request).await? {
+            AgentReply::Staged(staged) => Ok(staged),
+            other => Err(unexpected(other)),
+        }
     }
 }

@@ -208,6 +208,21 @@ pub enum AgentRequest {
         /// How many bytes at most.
         len: u32,
     },
+    /// Put a snapshot file in node `key`'s directory for its next start
+    /// (`InitialData::Rdb`): bytes `hex` at `offset`, taken only when `offset` is
+    /// where the staged part ends (otherwise the reply says where that is, so a
+    /// restarted sender resumes). Once all `expect.size` bytes are there and their
+    /// SHA-256 is `expect.sha256`, the file is complete. Replies [`AgentReply::Staged`].
+    StageRestore {
+        /// The node that will load the file.
+        key: String,
+        /// Where these bytes go.
+        offset: u64,
+        /// The bytes, hex-encoded (at most [`crate::SNAPSHOT_CHUNK_MAX`]).
+        hex: String,
+        /// The whole file's size and checksum.
+        expect: larder_model::SnapshotFile,
+    },
     /// Remove this host's files of `snapshot`. Replies [`AgentReply::Done`].
     DiscardSnapshot {
         /// SnapshotName.
@@ -222,6 +237,15 @@ pub enum SnapshotSave {
     Saved(larder_model::SnapshotFile),
     /// The node is still saving; ask again.
     Pending,
+}
+
+/// How far a restore file is staged on the node's host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedRestore {
+    /// Bytes staged so far (the whole size once complete).
+    pub have: u64,
+    /// The complete, verified file, for `InitialData::Rdb`.
+    pub path: Option<std::path::PathBuf>,
 }
 
 /// A piece of a snapshot file.
@@ -296,6 +320,8 @@ pub enum AgentReply {
     SnapshotSave(SnapshotSave),
     /// A piece of a snapshot file.
     SnapshotChunk(SnapshotChunk),
+    /// How far a restore file is staged.
+    Staged(StagedRestore),
 }
 
 /// The future an agent answers a request with.

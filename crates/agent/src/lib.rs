@@ -43,7 +43,7 @@ pub mod fake;
 pub use installed::{installed_engines, port_is_free, InstalledEngine};
 pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, SourceCheck,
+    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,
 };
 pub use observe::Observation;
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};

@@ -214,6 +214,15 @@ impl LocalAgent {
             } => self
                 .read_snapshot(&snapshot, &key, offset, len)
                 .map(AgentReply::SnapshotChunk),
+            AgentRequest::StageRestore {
+                key,
+                offset,
+                hex,
+                expect,
+            } => self
+                .stage_restore(&key, offset, &hex, &expect)
+                .await
+                .map(AgentReply::Staged),
             AgentRequest::DiscardSnapshot { snapshot } => {
                 self.discard_snapshot(&snapshot).map(|_| Done)
             }

@@ -18,7 +18,7 @@ use larder_model::SnapshotFile;
 use sha2::{Digest, Sha256};
 
 use crate::data::DB_FILENAME;
-use crate::interface::{NodeRef, SnapshotChunk, SnapshotSave};
+use crate::interface::{NodeRef, SnapshotChunk, SnapshotSave, StagedRestore};
 use crate::node_conn::{admin_query, connect, NodeAddr};
 use crate::{AgentError, LocalAgent};
 
@@ -35,6 +35,13 @@ const SAVE_POLL: Duration = Duration::from_millis(20);
 /// Directory under the nodes root holding the snapshot files (a leading dot: no
 /// node key starts with one).
 const SNAPSHOTS_DIR: &str = ".snapshots";
+
+/// The complete restore file in a node's directory. Not `*.rdb`, so the sweep of
+/// stale data before a spawn (`data.rs`) leaves it for the start that loads it.
+pub(crate) const STAGED_RESTORE: &str = "restore.staged";
+
+/// A restore file still arriving.
+pub(crate) const STAGING_RESTORE: &str = "restore.partial";
 
 /// Refuses anything but a plain name: lower-case letters, digits and hyphens. The
 /// names become path components, so `..`, slashes and NULs must never get through.
@@ -246,6 +253,80 @@ impl LocalAgent {
         Ok(SnapshotChunk {
             hex: hex::encode(&buf),
             eof,
+        })
+    }
+
+    /// Stages a piece of node `key`'s restore file (see `AgentRequest::StageRestore`).
+    pub(crate) async fn stage_restore(
+        &self,
+        key: &str,
+        offset: u64,
+        hex_bytes: &str,
+        expect: &SnapshotFile,
+    ) -> Result<StagedRestore, AgentError> {
+        check_name("node key", key)?;
+        let bad = |why: String| AgentError::InvalidSpec {
+            key: key.to_string(),
+            reason: why,
+        };
+        // Bound what a caller announces before decoding or writing anything.
+        if hex_bytes.len() > 2 * CHUNK_MAX as usize {
+            return Err(bad(format!("a restore chunk carries at most {CHUNK_MAX} bytes")));
+        }
+        let dir = self.node_dir(key);
+        std::fs::create_dir_all(&dir)?;
+        let staged = dir.join(STAGED_RESTORE);
+        let partial = dir.join(STAGING_RESTORE);
+        if let Ok(meta) = std::fs::metadata(&staged) {
+            // Verified when it was completed; a file of another size is another restore's.
+            if meta.len() == expect.size {
+                return Ok(StagedRestore {
+                    have: expect.size,
+                    path: Some(staged),
+                });
+            }
+            std::fs::remove_file(&staged)?;
+        }
+        let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        let mut have = if have > expect.size {
+            std::fs::remove_file(&partial)?;
+            0
+        } else {
+            have
+        };
+        if offset == have && !hex_bytes.is_empty() {
+            let bytes = hex::decode(hex_bytes).map_err(|e| bad(format!("bad chunk: {e}")))?;
+            if have + bytes.len() as u64 > expect.size {
+                return Err(bad(format!("more than the announced {} bytes", expect.size)));
+            }
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&partial)?;
+            f.write_all(&bytes)?;
+            f.sync_data()?;
+            have += bytes.len() as u64;
+        }
+        if have < expect.size {
+            return Ok(StagedRestore { have, path: None });
+        }
+        let check = partial.clone();
+        let got = tokio::task::spawn_blocking(move || sha256_of(&check))
+            .await
+            .map_err(|e| AgentError::Io(std::io::Error::other(e)))??;
+        if &got != expect {
+            let _ = std::fs::remove_file(&partial);
+            return Err(bad(format!(
+                "the restore file has SHA-256 {} ({} bytes), the snapshot recorded {} ({} bytes)",
+                got.sha256, got.size, expect.sha256, expect.size
+            )));
+        }
+        std::fs::rename(&partial, &staged)?;
+        tracing::info!(node = %key, bytes = expect.size, "restore file staged and verified");
+        Ok(StagedRestore {
+            have,
+            path: Some(staged),
         })
     }
 

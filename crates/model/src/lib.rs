@@ -14,7 +14,7 @@ pub mod requests;
 pub mod snapshot;
 
 pub use arn::{Arn, Tag};
-pub use cluster::{CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingModifiedValues};
+pub use cluster::{CacheCluster, CacheNode, RestoreFrom, ClusterStatus, NodeStatus, PendingModifiedValues};
 pub use engine::Engine;
 pub use event::{Event, SourceType};
 pub use fault::Fault;

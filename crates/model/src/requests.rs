@@ -35,6 +35,8 @@ pub struct CreateCacheCluster {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Redis snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
+    pub snapshot_name: Option<String>,
 }
 
 /// ModifyCacheCluster.
@@ -103,6 +105,8 @@ pub struct CreateReplicationGroup {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
+    pub snapshot_name: Option<String>,
 }
 
 /// ModifyReplicationGroup.

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use crate::interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave,
+    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, StagedRestore,
 };
 use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 use endpoints::FakeEndpoints;
@@ -79,6 +79,8 @@ struct State {
     refused_starts: HashMap<String, u32>,
     /// Saved snapshot files, by (snapshot, node key).
     snapshot_files: HashMap<(String, String), Vec<u8>>,
+    /// Restore files staged so far, by node key.
+    staged: HashMap<String, Vec<u8>>,
     /// Saves still to answer `Pending`, by node key (a node saving a large dataset).
     slow_saves: HashMap<String, u32>,
 }
@@ -197,6 +199,11 @@ impl FakeAgent {
         s.snapshot_files
             .get(&(snapshot.to_string(), key.to_string()))
             .cloned()
+    }
+
+    /// The restore file staged for node `key` so far.
+    pub fn staged_restore(&self, key: &str) -> Option<Vec<u8>> {
+        self.state().staged.get(key).cloned()
     }
 
     /// Starts of node `key` that were asked for so far.
@@ -486,6 +493,30 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             Ok(AgentReply::SnapshotChunk(SnapshotChunk {
                 hex: hex::encode(&file[start..end]),
                 eof: end == file.len(),
+            }))
+        }
+        AgentRequest::StageRestore {
+            key,
+            offset,
+            hex,
+            expect,
+        } => {
+            let staged = s.staged.entry(key.clone()).or_default();
+            if offset == staged.len() as u64 && !hex.is_empty() {
+                let bytes = hex::decode(&hex).map_err(|e| AgentError::Remote(e.to_string()))?;
+                staged.extend_from_slice(&bytes);
+            }
+            let have = staged.len() as u64;
+            if have < expect.size {
+                return Ok(AgentReply::Staged(StagedRestore { have, path: None }));
+            }
+            if sha256_hex(staged) != expect.sha256 || have != expect.size {
+                s.staged.remove(&key);
+                return Err(AgentError::Remote(format!("restore file of {key} does not match")));
+            }
+            Ok(AgentReply::Staged(StagedRestore {
+                have,
+                path: Some(format!("fake/{key}/restore.staged").into()),
             }))
         }
         AgentRequest::DiscardSnapshot { snapshot } => {

@@ -42,7 +42,7 @@ pub const CREATE: &[Param] = &[
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),
     p("SnapshotArns", Unsupported),
-    p("SnapshotName", Unsupported),
+    p("SnapshotName", Str),
     p("PreferredMaintenanceWindow", Window),
     p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
@@ -111,6 +111,7 @@ pub const CREATE_RULES: &[Rule] = &[
     cross_az_is_memcached,
     one_way_to_name_zones,
     one_zone_per_node,
+    snapshot_is_redis,
 ];
 pub const DESCRIBE_RULES: &[Rule] = &[];
 /// Checks of ModifyCacheCluster that need only the request.
@@ -189,6 +190,16 @@ fn one_zone_per_node(v: &Validated) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Memcached keeps no data to restore, as on the service.
+fn snapshot_is_redis(v: &Validated) -> Result<(), Fault> {
+    if v.given("SnapshotName") && engine(v) == Engine::Memcached {
+        return Err(Fault::InvalidParameterCombination(
+            "SnapshotName is not supported for memcached clusters.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn engine_is_fixed(v: &Validated) -> Result<(), Fault> {
     match v.string("Engine") {
         Some(engine) => Err(Fault::InvalidParameterCombination(format!(
@@ -237,6 +248,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         port: v.int("Port").map(|p| p as u16),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_name: v.id("SnapshotName"),
     };
     let c = ctl.create_cache_cluster(r)?;
     Ok(one_cluster(ctl, &c))

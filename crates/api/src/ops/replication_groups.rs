@@ -48,7 +48,7 @@ pub const CREATE: &[Param] = &[
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),
     p("SnapshotArns", Unsupported),
-    p("SnapshotName", Unsupported),
+    p("SnapshotName", Str),
     p("PreferredMaintenanceWindow", Window),
     p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
@@ -242,6 +242,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         port: v.int("Port").map(|p| p as u16),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_name: v.id("SnapshotName"),
     };
     let g = ctl.create_replication_group(r)?;
     Ok(one(ctl, &g))

@@ -13,6 +13,7 @@ mod node_attempts;
 mod nodes;
 mod replication;
 mod restart_policy;
+mod restore;
 mod settle;
 mod snapshots;
 

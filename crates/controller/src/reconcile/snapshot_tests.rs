@@ -250,3 +250,117 @@ async fn a_crash_at_any_request_never_leaves_partial_data_available() {
         assert!(failed.is_empty(), "crash {n}: the resumed copy failed: {failed:?}");
     }
 }
+
+/// Requests a one-node redis cluster `id` restored from snapshot [`NAME`].
+fn restore_cluster(h: &Harness, id: &str) -> Result<larder_model::CacheCluster, Fault> {
+    let req = larder_model::requests::CreateCacheCluster {
+        cache_cluster_id: id.into(),
+        engine: Engine::Redis,
+        engine_version: None,
+        cache_node_type: larder_model::NodeType::find("cache.t3.micro").expect("type"),
+        num_cache_nodes: 1,
+        cross_az: false,
+        preferred_availability_zones: Vec::new(),
+        cache_parameter_group_name: None,
+        cache_subnet_group_name: None,
+        tags: Vec::new(),
+        preferred_maintenance_window: None,
+        port: None,
+        auto_minor_version_upgrade: None,
+        snapshot_retention_limit: None,
+        snapshot_name: Some(NAME.into()),
+    };
+    h.controller().create_cache_cluster(req)
+}
+
+fn first_start_loads(h: &Harness, key: &str) -> Option<larder_agent::InitialData> {
+    h.fake.requests().into_iter().find_map(|r| match r {
+        AgentRequest::StartNode(spec) if spec.key == key => Some(spec.initial_data),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn a_restored_node_starts_from_the_staged_verified_file() {
+    let h = Harness::with_group(2).await;
+    h.fake.write(&h.key(&h.group().primary), 7);
+    h.controller().create_snapshot(of_group(NAME)).expect("create");
+    h.tick_until("available", |h| {
+        status(h, NAME) == Some(SnapshotStatus::Available)
+    })
+    .await;
+    let source = snapshot(&h, NAME).expect("snapshot").node_snapshots[0].node_key();
+    restore_cluster(&h, "other-name").expect("restore");
+    assert!(matches!(
+        h.controller().delete_snapshot(NAME),
+        Err(Fault::InvalidSnapshotState(_))
+    ));
+    h.tick_until("restored", |h| {
+        h.cluster("other-name")
+            .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
+    })
+    .await;
+    assert_eq!(
+        h.fake.staged_restore("other-name-0001"),
+        Some(fake_rdb(&source, 7)),
+        "the agent got the whole file"
+    );
+    assert!(matches!(
+        first_start_loads(&h, "other-name-0001"),
+        Some(larder_agent::InitialData::Rdb(_))
+    ));
+    assert!(h.cluster("other-name").expect("cluster").nodes[0]
+        .restore_from
+        .is_none());
+    h.controller().delete_snapshot(NAME).expect("deletable once restored");
+}
+
+/// A crash at every request of a restore: the staging resumes where the agent's
+/// copy ends, and the node never starts without its data.
+#[tokio::test]
+async fn a_crash_during_a_restore_resumes_the_staging() {
+    for n in 0..6 {
+        let mut h = Harness::with_group(2).await;
+        h.controller().create_snapshot(of_group(NAME)).expect("create");
+        h.tick_until("available", |h| {
+            status(h, NAME) == Some(SnapshotStatus::Available)
+        })
+        .await;
+        restore_cluster(&h, "restored").expect("restore");
+        h.fake.crash_after(n);
+        let pass = async {
+            loop {
+                h.tick().await;
+            }
+        };
+        tokio::select! {
+            _ = pass => {}
+            _ = h.fake.crashed() => {}
+        }
+        // Node steps run as tasks; let the aborted ones go (and drop their store).
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        h.restart();
+        h.tick_until("restored", |h| {
+            h.cluster("restored")
+                .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
+        })
+        .await;
+        let events = h.events("restored");
+        assert!(
+            !events.iter().any(|m| m.contains("Failed")),
+            "crash {n}: {events:?}"
+        );
+        assert!(matches!(
+            first_start_loads(&h, "restored-0001"),
+            Some(larder_agent::InitialData::Rdb(_))
+        ));
+        let source = snapshot(&h, NAME).expect("snapshot").node_snapshots[0].node_key();
+        assert_eq!(
+            h.fake.staged_restore("restored-0001").map(|f| f.len()),
+            Some(fake_rdb(&source, 0).len()),
+            "crash {n}"
+        );
+    }
+}

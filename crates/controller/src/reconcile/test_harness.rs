@@ -92,6 +92,7 @@ impl Harness {
             port: None,
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
+            snapshot_name: None,
         };
         self.controller()
             .create_replication_group(req)
@@ -115,6 +116,7 @@ impl Harness {
             port: None,
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
+            snapshot_name: None,
         };
         self.controller().create_cache_cluster(req).expect("create");
     }

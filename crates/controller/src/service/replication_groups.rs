@@ -54,6 +54,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
             node_type: g.cache_node_type.clone(),
             attempts: 0,
             retry_at: None,
+            restore_from: None,
         }],
         next_node_number: 2,
         preferred_availability_zone: zone,
@@ -197,6 +198,17 @@ impl Controller {
             .chain(members.iter().map(|m| m.id.clone()))
             .collect();
         group.primary = group.members[0].clone();
+        if let Some(name) = &req.snapshot_name {
+            // The primary starts with the data; the replicas copy it by full sync.
+            let restore = self.restore_source(name)?;
+            if let Some(node) = members
+                .iter_mut()
+                .find(|m| m.id == group.primary)
+                .and_then(|m| m.nodes.first_mut())
+            {
+                node.restore_from = Some(restore);
+            }
+        }
         let max_nodes = settings.max_nodes as usize;
         let arn = settings.arn("replicationgroup", &id);
         let out = group.clone();

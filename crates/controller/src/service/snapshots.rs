@@ -6,7 +6,7 @@ use chrono::Utc;
 use larder_model::requests::CreateSnapshot;
 use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, NodeSnapshot, NodeStatus,
-    ReplicationGroup, Snapshot, SnapshotSource, SnapshotStatus,
+    ReplicationGroup, RestoreFrom, Snapshot, SnapshotSource, SnapshotStatus,
 };
 use larder_store::Tx;
 
@@ -108,6 +108,27 @@ fn refuse_if_snapshotting(tx: &Tx<'_>, source: &str, group: bool) -> Result<(), 
 }
 
 impl Controller {
+    /// What a new node restored from snapshot `name` starts from: the snapshot must
+    /// be available (its files complete and verified).
+    pub(crate) fn restore_source(&self, name: &str) -> Result<RestoreFrom, Fault> {
+        let s = self
+            .store()
+            .get_snapshot(name)?
+            .ok_or_else(|| Fault::SnapshotNotFound(name.to_string()))?;
+        let ns = s.node_snapshots.first();
+        match (s.status, ns, ns.and_then(|n| n.file.clone())) {
+            (SnapshotStatus::Available, Some(ns), Some(file)) => Ok(RestoreFrom {
+                snapshot: s.name.clone(),
+                node_key: ns.node_key(),
+                file,
+            }),
+            _ => Err(Fault::InvalidSnapshotState(format!(
+                "Snapshot {name} is {}; only an available snapshot can be restored.",
+                s.status.as_str()
+            ))),
+        }
+    }
+
     /// Records a snapshot to be made of a redis cluster or replication group.
     pub fn create_snapshot(&self, r: CreateSnapshot) -> Result<Snapshot, Fault> {
         let arn = self.settings().arn("snapshot", &r.snapshot_name);
@@ -273,6 +294,16 @@ impl Controller {
         })
     }
 
+    /// Whether a node still has to start from snapshot `name`.
+    fn restoring_from(&self, name: &str) -> Result<bool, Fault> {
+        let clusters = self.store().list_clusters()?;
+        Ok(clusters.iter().flat_map(|c| &c.nodes).any(|n| {
+            n.restore_from
+                .as_ref()
+                .is_some_and(|r| r.snapshot == name)
+        }))
+    }
+
     /// Marks a snapshot for deletion; the loop removes its files, then the record.
     pub fn delete_snapshot(&self, name: &str) -> Result<Snapshot, Fault> {
         let s = self.store().update_snapshot(name, |s, events| {
@@ -285,6 +316,12 @@ impl Controller {
                         other.as_str()
                     )))
                 }
+            }
+            if self.restoring_from(&s.name)? {
+                return Err(Fault::InvalidSnapshotState(format!(
+                    "Snapshot {} is being restored; delete it once the restore is done.",
+                    s.name
+                )));
             }
             s.status = SnapshotStatus::Deleting;
             events.push(snapshot_event(s, format!("Snapshot {} deletion started", s.name)));
