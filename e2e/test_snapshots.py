@@ -15,7 +15,9 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from harness import error_code, free_port, wait_port, wait_status, wait_until
+from harness import (
+    describe, error_code, free_port, wait_absent, wait_port, wait_status, wait_until,
+)
 from test_replication_groups import (
     create_group, member_addr, primary_endpoint, primary_id, rconn, replica_ids, wait_group,
 )
@@ -334,3 +336,53 @@ def test_a_damaged_snapshot_file_is_refused_on_restore(larder, ec, damage):
     # Nothing else is affected, and the failed cluster can be deleted.
     assert wait_status(ec, "solo")["CacheClusterStatus"] == "available"
     ec.delete_cache_cluster(CacheClusterId="victim")
+
+
+# --------------------------------------------------------------------------- final snapshots
+
+
+def test_final_snapshots_on_delete_and_restore_from_them(larder, ec):
+    ec.create_cache_cluster(CacheClusterId="solo", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    c = wait_status(ec, "solo")
+    ep = c["CacheNodes"][0]["Endpoint"]
+    data = fill(rconn((ep["Address"], ep["Port"])), 1500)
+    create_group(ec, "grp", members=2)
+    g = wait_group(ec, "grp")
+    gdata = fill(rconn(primary_endpoint(g)), 1500)
+    rep = rconn(member_addr(g, replica_ids(g)[0]))
+    wait_until(lambda: rep.dbsize() == len(gdata), 20, what="replica caught up")
+
+    ec.create_cache_cluster(CacheClusterId="mc", Engine="memcached",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    wait_status(ec, "mc")
+    assert refused(ec.delete_cache_cluster, CacheClusterId="mc",
+                   FinalSnapshotIdentifier="mc-last") == "SnapshotFeatureNotSupportedFault"
+    assert wait_status(ec, "mc")["CacheClusterStatus"] == "available"
+    ec.create_snapshot(CacheClusterId="solo", SnapshotName="taken")
+    wait_snapshot(ec, "taken")
+    assert refused(ec.delete_cache_cluster, CacheClusterId="solo",
+                   FinalSnapshotIdentifier="taken") == "SnapshotAlreadyExistsFault"
+    assert refused(ec.delete_cache_cluster, CacheClusterId="solo",
+                   FinalSnapshotIdentifier="bad--name") == "InvalidParameterValue"
+    assert describe(ec, "solo")["CacheClusterStatus"] == "available"
+
+    ec.delete_cache_cluster(CacheClusterId="solo", FinalSnapshotIdentifier="solo-last")
+    ec.delete_replication_group(ReplicationGroupId="grp", FinalSnapshotIdentifier="grp-last")
+    wait_snapshot(ec, "solo-last")
+    wait_snapshot(ec, "grp-last")
+    wait_absent(lambda: describe(ec, "solo")["CacheClusterStatus"], "CacheClusterNotFound", "solo")
+    wait_absent(lambda: ec.describe_replication_groups(ReplicationGroupId="grp")[
+        "ReplicationGroups"][0]["Status"], "ReplicationGroupNotFoundFault", "grp")
+    # The snapshots outlive their sources and still name them.
+    assert [s["SnapshotName"] for s in ec.describe_snapshots(CacheClusterId="solo")[
+        "Snapshots"]] == ["solo-last", "taken"]
+    assert describe_snapshot(ec, "grp-last")["ReplicationGroupId"] == "grp"
+
+    ec.create_cache_cluster(CacheClusterId="back", Engine="redis",
+                            CacheNodeType="cache.t4g.micro", SnapshotName="solo-last")
+    create_group(ec, "grp2", members=2, SnapshotName="grp-last")
+    ep = wait_status(ec, "back", timeout=90)["CacheNodes"][0]["Endpoint"]
+    assert keys_and_ttls(rconn((ep["Address"], ep["Port"])))[0] == data
+    g2 = wait_group(ec, "grp2", timeout=90)
+    assert keys_and_ttls(rconn(primary_endpoint(g2)))[0] == gdata

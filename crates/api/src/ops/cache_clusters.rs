@@ -95,7 +95,10 @@ pub const MODIFY: &[Param] = &[
 
 pub const DELETE: &[Param] = &[
     req("CacheClusterId", Str),
-    p("FinalSnapshotIdentifier", Unsupported),
+    p(
+        "FinalSnapshotIdentifier",
+        Identifier(larder_model::snapshot::SNAPSHOT_NAME_MAX),
+    ),
 ];
 
 pub const REBOOT: &[Param] = &[
@@ -294,7 +297,10 @@ pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
 }
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
-    let c = ctl.delete_cache_cluster(&v.required_id("CacheClusterId"))?;
+    let c = ctl.delete_cache_cluster_with_snapshot(
+        &v.required_id("CacheClusterId"),
+        v.id("FinalSnapshotIdentifier").as_deref(),
+    )?;
     Ok(one_cluster(ctl, &c))
 }
 

@@ -111,7 +111,10 @@ pub const MODIFY: &[Param] = &[
 pub const DELETE: &[Param] = &[
     req("ReplicationGroupId", Str),
     p("RetainPrimaryCluster", Bool),
-    p("FinalSnapshotIdentifier", Unsupported),
+    p(
+        "FinalSnapshotIdentifier",
+        Identifier(larder_model::snapshot::SNAPSHOT_NAME_MAX),
+    ),
 ];
 pub const INCREASE: &[Param] = &[
     req("ReplicationGroupId", Str),
@@ -285,9 +288,10 @@ pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
 }
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
-    let g = ctl.delete_replication_group(
+    let g = ctl.delete_replication_group_with_snapshot(
         &v.required_id("ReplicationGroupId"),
         v.flag("RetainPrimaryCluster"),
+        v.id("FinalSnapshotIdentifier").as_deref(),
     )?;
     Ok(one(ctl, &g))
 }

@@ -260,6 +260,10 @@ impl Controller {
 
     /// Tears a `deleting` cluster down: nodes, endpoint, data, then the record.
     pub(crate) async fn delete_step(&self, c: &CacheCluster) -> bool {
+        if self.snapshot_reads(Some(&c.id), None) {
+            // A final snapshot still reads the nodes.
+            return false;
+        }
         for n in &c.nodes {
             self.step_delay().await;
             let key = c.node_key(&n.cache_node_id);

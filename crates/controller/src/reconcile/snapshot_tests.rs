@@ -84,7 +84,7 @@ async fn a_group_snapshot_is_saved_by_a_replica_and_copied_whole() {
     let source = s.node_snapshots[0].node_key();
     // The replica had the primary's data when it saved.
     let file = local_file(&h, NAME, &source).expect("file");
-    assert_eq!(file, fake_rdb(&source, 42));
+    assert!(file == fake_rdb(&source, 42), "the replica's data at offset 42");
     assert_complete(&h, &s);
     assert_eq!(s.replication_group_id.as_deref(), Some(GROUP));
     assert_eq!(s.num_node_groups, Some(1));
@@ -300,9 +300,8 @@ async fn a_restored_node_starts_from_the_staged_verified_file() {
             .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
     })
     .await;
-    assert_eq!(
-        h.fake.staged_restore("other-name-0001"),
-        Some(fake_rdb(&source, 7)),
+    assert!(
+        h.fake.staged_restore("other-name-0001") == Some(fake_rdb(&source, 7)),
         "the agent got the whole file"
     );
     assert!(matches!(
@@ -363,4 +362,57 @@ async fn a_crash_during_a_restore_resumes_the_staging() {
             "crash {n}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_final_snapshot_is_made_before_the_nodes_go() {
+    let h = Harness::new(QUICK_RETRY);
+    h.create_cluster("doomed", Engine::Redis, 1);
+    h.tick_until("available", |h| {
+        h.cluster("doomed")
+            .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
+    })
+    .await;
+    h.fake.write("doomed-0001", 1);
+    h.fake.slow_saves("doomed-0001", 3);
+    h.controller()
+        .delete_cache_cluster_with_snapshot("doomed", Some("last"))
+        .expect("delete");
+    assert!(matches!(
+        h.controller()
+            .delete_cache_cluster_with_snapshot("doomed", Some("again")),
+        Err(Fault::InvalidCacheClusterState(_))
+    ));
+    for _ in 0..3 {
+        h.tick().await;
+        assert_eq!(
+            h.fake.node("doomed-0001").map(|n| n.process),
+            Some(FakeProcess::Running),
+            "the node runs while its final snapshot is saved"
+        );
+    }
+    h.tick_until("gone", |h| h.cluster("doomed").is_none()).await;
+    let s = snapshot(&h, "last").expect("the final snapshot outlives its cluster");
+    assert_eq!(s.status, SnapshotStatus::Available);
+    assert_complete(&h, &s);
+    assert!(
+        local_file(&h, "last", "doomed-0001") == Some(fake_rdb("doomed-0001", 1)),
+        "the final snapshot holds the cluster's last data"
+    );
+
+    let g = Harness::with_group(2).await;
+    g.controller()
+        .delete_replication_group_with_snapshot(GROUP, false, Some("group-last"))
+        .expect("delete group");
+    g.tick_until("group gone", |h| {
+        h.controller()
+            .store()
+            .get_replication_group(GROUP)
+            .expect("store")
+            .is_none()
+    })
+    .await;
+    let s = snapshot(&g, "group-last").expect("final group snapshot");
+    assert_eq!(s.status, SnapshotStatus::Available);
+    assert_complete(&g, &s);
 }

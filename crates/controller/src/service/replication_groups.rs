@@ -295,6 +295,18 @@ impl Controller {
         id: &str,
         retain_primary: bool,
     ) -> Result<ReplicationGroup, Fault> {
+        self.delete_replication_group_with_snapshot(id, retain_primary, None)
+    }
+
+    /// DeleteReplicationGroup with `FinalSnapshotIdentifier`: the snapshot (from a
+    /// healthy replica) is recorded with the deletion; the members are removed only
+    /// once it is no longer `creating`.
+    pub fn delete_replication_group_with_snapshot(
+        &self,
+        id: &str,
+        retain_primary: bool,
+        final_snapshot: Option<&str>,
+    ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
         let out = self.store().transaction(|tx| {
             let mut g = tx
@@ -306,6 +318,14 @@ impl Controller {
             }
             if !failed {
                 require_group_available(&g)?;
+            }
+            if let Some(name) = final_snapshot {
+                if failed {
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {id} has failed members: no data for a final snapshot."
+                    )));
+                }
+                self.record_final_snapshot(tx, name, None, Some(&id))?;
             }
 
             g.status = ReplicationGroupStatus::Deleting;

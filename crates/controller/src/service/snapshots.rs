@@ -161,6 +161,31 @@ impl Controller {
         Ok(s)
     }
 
+    /// Records the final snapshot of a cluster or group being deleted, inside the
+    /// deletion's transaction (so both happen or neither).
+    pub(crate) fn record_final_snapshot(
+        &self,
+        tx: &mut Tx<'_>,
+        name: &str,
+        cluster: Option<&str>,
+        group: Option<&str>,
+    ) -> Result<(), Fault> {
+        if tx.snapshot(name)?.is_some() {
+            return Err(Fault::SnapshotAlreadyExists(name.to_string()));
+        }
+        let s = match (group, cluster) {
+            (Some(g), _) => self.group_snapshot(tx, name, g)?,
+            (None, Some(c)) => self.cluster_snapshot(tx, name, c)?,
+            (None, None) => return Ok(()),
+        };
+        tx.create_snapshot(&s)?;
+        tx.event(snapshot_event(
+            &s,
+            format!("Final snapshot {} creation started", s.name),
+        ));
+        Ok(())
+    }
+
     fn cluster_snapshot(&self, tx: &Tx<'_>, name: &str, id: &str) -> Result<Snapshot, Fault> {
         let c = tx
             .cluster(id)?
@@ -291,6 +316,21 @@ impl Controller {
         Ok(SnapshotPage {
             snapshots: rest,
             marker,
+        })
+    }
+
+    /// Whether a snapshot of cluster `cluster` (or of group `group`) is still being
+    /// made: its deletion waits, since the snapshot reads the nodes.
+    pub(crate) fn snapshot_reads(&self, cluster: Option<&str>, group: Option<&str>) -> bool {
+        let snapshots = match self.store().list_snapshots() {
+            Ok(s) => s,
+            // Unknown: keep the nodes.
+            Err(_) => return true,
+        };
+        snapshots.iter().any(|s| {
+            s.status == SnapshotStatus::Creating
+                && (cluster.is_some_and(|c| s.is_of_cluster(c))
+                    || group.is_some_and(|g| s.replication_group_id.as_deref() == Some(g)))
         })
     }
 
