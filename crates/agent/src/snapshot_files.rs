@@ -187,9 +187,11 @@ impl LocalAgent {
                     tracing::info!(node = %node.key, snapshot, "node saved its dataset");
                     std::fs::rename(&dump, &paths.file)?;
                     let done = self.finished_file(&paths).await?;
-                    return done.ok_or_else(|| {
-                        AgentError::Io(std::io::Error::other("snapshot file vanished"))
-                    }).map(SnapshotSave::Saved);
+                    return done
+                        .ok_or_else(|| {
+                            AgentError::Io(std::io::Error::other("snapshot file vanished"))
+                        })
+                        .map(SnapshotSave::Saved);
                 }
                 Some(before) if state.saves > before && !state.last_ok => {
                     let _ = std::fs::remove_file(&paths.marker);
@@ -271,7 +273,9 @@ impl LocalAgent {
         };
         // Bound what a caller announces before decoding or writing anything.
         if hex_bytes.len() > 2 * CHUNK_MAX as usize {
-            return Err(bad(format!("a restore chunk carries at most {CHUNK_MAX} bytes")));
+            return Err(bad(format!(
+                "a restore chunk carries at most {CHUNK_MAX} bytes"
+            )));
         }
         let dir = self.node_dir(key);
         std::fs::create_dir_all(&dir)?;
@@ -297,7 +301,10 @@ impl LocalAgent {
         if offset == have && !hex_bytes.is_empty() {
             let bytes = hex::decode(hex_bytes).map_err(|e| bad(format!("bad chunk: {e}")))?;
             if have + bytes.len() as u64 > expect.size {
-                return Err(bad(format!("more than the announced {} bytes", expect.size)));
+                return Err(bad(format!(
+                    "more than the announced {} bytes",
+                    expect.size
+                )));
             }
             use std::io::Write;
             let mut f = std::fs::OpenOptions::new()

@@ -14,14 +14,16 @@ pub mod requests;
 pub mod snapshot;
 
 pub use arn::{Arn, Tag};
-pub use cluster::{CacheCluster, CacheNode, RestoreFrom, ClusterStatus, NodeStatus, PendingModifiedValues};
+pub use cluster::{
+    CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingModifiedValues, RestoreFrom,
+};
 pub use engine::Engine;
 pub use event::{Event, SourceType};
 pub use fault::Fault;
 pub use host::{Host, LOCAL_HOST};
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
-pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};
 pub use replication_group::{
     Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
 };
+pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};

@@ -17,7 +17,11 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    pub(crate) fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, Fault> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, Fault> {
         Ok(match self.txn.get(table, key)? {
             Some(v) => Some(decode(key, &v)?),
             None => None,

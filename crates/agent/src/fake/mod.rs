@@ -512,7 +512,9 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             }
             if sha256_hex(staged) != expect.sha256 || have != expect.size {
                 s.staged.remove(&key);
-                return Err(AgentError::Remote(format!("restore file of {key} does not match")));
+                return Err(AgentError::Remote(format!(
+                    "restore file of {key} does not match"
+                )));
             }
             Ok(AgentReply::Staged(StagedRestore {
                 have,

@@ -25,7 +25,10 @@ pub const DESCRIBE: &[Param] = &[
     p("ReplicationGroupId", Str),
     p("CacheClusterId", Str),
     p("SnapshotName", Str),
-    p("SnapshotSource", Enum(&["system", "user"], "must be system or user")),
+    p(
+        "SnapshotSource",
+        Enum(&["system", "user"], "must be system or user"),
+    ),
     p("Marker", Str),
     p("MaxRecords", SNAPSHOT_RECORDS),
     p("ShowNodeGroupConfig", Bool),
@@ -68,7 +71,10 @@ pub(crate) fn snapshot(x: &mut Xml, ctl: &Controller, s: &Snapshot, node_groups:
     x.leaf("NumCacheNodes", s.num_cache_nodes);
     x.leaf("PreferredAvailabilityZone", &s.preferred_availability_zone);
     x.time("CacheClusterCreateTime", &s.cache_cluster_create_time);
-    x.leaf("PreferredMaintenanceWindow", &s.preferred_maintenance_window);
+    x.leaf(
+        "PreferredMaintenanceWindow",
+        &s.preferred_maintenance_window,
+    );
     x.opt("Port", s.port);
     x.leaf("CacheParameterGroupName", &s.cache_parameter_group_name);
     x.opt("CacheSubnetGroupName", s.cache_subnet_group_name.as_deref());
@@ -136,11 +142,8 @@ pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
             _ => SnapshotSource::Manual,
         }),
     };
-    let page = ctl.describe_snapshots(
-        &filter,
-        v.int("MaxRecords"),
-        v.string("Marker").as_deref(),
-    )?;
+    let page =
+        ctl.describe_snapshots(&filter, v.int("MaxRecords"), v.string("Marker").as_deref())?;
     let node_groups = v.flag("ShowNodeGroupConfig");
     let mut x = Xml::default();
     x.opt("Marker", page.marker.as_deref());

@@ -116,7 +116,8 @@ impl Controller {
                 for s in snapshots {
                     if matches!(
                         s.status,
-                        larder_model::SnapshotStatus::Creating | larder_model::SnapshotStatus::Deleting
+                        larder_model::SnapshotStatus::Creating
+                            | larder_model::SnapshotStatus::Deleting
                     ) {
                         let me = self.clone();
                         self.spawn_once(format!("snapshot:{}", s.name), async move {

@@ -27,9 +27,10 @@ impl Controller {
             .snapshot_dir
             .join(&r.snapshot)
             .join(format!("{}.rdb", r.node_key));
-        let fail = |what: String| Fault::Internal(format!("restoring snapshot {}: {what}", r.snapshot));
-        let mut file = std::fs::File::open(&local)
-            .map_err(|e| fail(format!("{}: {e}", local.display())))?;
+        let fail =
+            |what: String| Fault::Internal(format!("restoring snapshot {}: {what}", r.snapshot));
+        let mut file =
+            std::fs::File::open(&local).map_err(|e| fail(format!("{}: {e}", local.display())))?;
         // Where the agent's copy ends (nothing sent yet), then the rest from there.
         let mut staged = agent
             .stage_restore(key, 0, String::new(), &r.file)

@@ -58,7 +58,10 @@ fn local_file(h: &Harness, name: &str, key: &str) -> Option<Vec<u8>> {
 /// An available snapshot's files are whole and match what the record says.
 fn assert_complete(h: &Harness, s: &Snapshot) {
     for ns in &s.node_snapshots {
-        let want = ns.file.as_ref().expect("an available snapshot records its file");
+        let want = ns
+            .file
+            .as_ref()
+            .expect("an available snapshot records its file");
         let got = local_file(h, &s.name, &ns.node_key()).expect("the file is in place");
         assert_eq!(got.len() as u64, want.size);
         assert_eq!(hex::encode(Sha256::digest(&got)), want.sha256);
@@ -69,7 +72,10 @@ fn assert_complete(h: &Harness, s: &Snapshot) {
 async fn a_group_snapshot_is_saved_by_a_replica_and_copied_whole() {
     let h = Harness::with_group(3).await;
     h.fake.write(&h.key(&h.group().primary), 42);
-    let s = h.controller().create_snapshot(of_group(NAME)).expect("create");
+    let s = h
+        .controller()
+        .create_snapshot(of_group(NAME))
+        .expect("create");
     assert_eq!(s.status, SnapshotStatus::Creating);
     h.tick_until("available", |h| {
         status(h, NAME) == Some(SnapshotStatus::Available)
@@ -80,11 +86,17 @@ async fn a_group_snapshot_is_saved_by_a_replica_and_copied_whole() {
     let primary = h.key(&h.group().primary);
     let keys = saved_keys(&h);
     assert!(!keys.is_empty());
-    assert!(keys.iter().all(|k| *k != primary), "saved on the primary: {keys:?}");
+    assert!(
+        keys.iter().all(|k| *k != primary),
+        "saved on the primary: {keys:?}"
+    );
     let source = s.node_snapshots[0].node_key();
     // The replica had the primary's data when it saved.
     let file = local_file(&h, NAME, &source).expect("file");
-    assert!(file == fake_rdb(&source, 42), "the replica's data at offset 42");
+    assert!(
+        file == fake_rdb(&source, 42),
+        "the replica's data at offset 42"
+    );
     assert_complete(&h, &s);
     assert_eq!(s.replication_group_id.as_deref(), Some(GROUP));
     assert_eq!(s.num_node_groups, Some(1));
@@ -93,7 +105,10 @@ async fn a_group_snapshot_is_saved_by_a_replica_and_copied_whole() {
         "the agent's copy is dropped once the control plane has it"
     );
     let events = h.events(GROUP);
-    assert!(events.iter().any(|m| m == "Snapshot nightly succeeded"), "{events:?}");
+    assert!(
+        events.iter().any(|m| m == "Snapshot nightly succeeded"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -101,7 +116,9 @@ async fn a_node_still_saving_is_asked_again_without_counting_a_failure() {
     let h = Harness::with_group(2).await;
     let replica = h.key(&h.group().members[1]);
     h.fake.slow_saves(&replica, 3);
-    h.controller().create_snapshot(of_group(NAME)).expect("create");
+    h.controller()
+        .create_snapshot(of_group(NAME))
+        .expect("create");
     h.tick().await;
     let s = snapshot(&h, NAME).expect("snapshot");
     assert_eq!(s.status, SnapshotStatus::Creating);
@@ -112,7 +129,11 @@ async fn a_node_still_saving_is_asked_again_without_counting_a_failure() {
     })
     .await;
     assert_eq!(snapshot(&h, NAME).expect("snapshot").attempts, 0);
-    assert_eq!(saved_keys(&h).len(), 5, "three pending answers, one save, one check");
+    assert_eq!(
+        saved_keys(&h).len(),
+        5,
+        "three pending answers, one save, one check"
+    );
 }
 
 #[tokio::test]
@@ -130,8 +151,10 @@ async fn a_source_that_cannot_save_fails_the_snapshot_after_its_attempts() {
     // The node dies and its restart is refused: every save fails.
     h.fake.refuse_starts("solo-0001", u32::MAX);
     h.fake.set("solo-0001", |n| n.process = FakeProcess::Dead);
-    h.tick_until("failed", |h| status(h, NAME) == Some(SnapshotStatus::Failed))
-        .await;
+    h.tick_until("failed", |h| {
+        status(h, NAME) == Some(SnapshotStatus::Failed)
+    })
+    .await;
     let events = h.events("solo");
     let attempts = events.iter().filter(|m| m.contains(" attempt ")).count();
     assert_eq!(attempts, 3, "{events:?}");
@@ -139,7 +162,10 @@ async fn a_source_that_cannot_save_fails_the_snapshot_after_its_attempts() {
         events.iter().any(|m| m.contains("failed after 4 attempts")),
         "{events:?}"
     );
-    assert!(!h.snapshot_dir().join(NAME).exists(), "no files of a failed snapshot");
+    assert!(
+        !h.snapshot_dir().join(NAME).exists(),
+        "no files of a failed snapshot"
+    );
     // A failed snapshot can be deleted.
     h.controller().delete_snapshot(NAME).expect("delete");
     h.tick_until("gone", |h| snapshot(h, NAME).is_none()).await;
@@ -190,7 +216,9 @@ async fn refusals_change_nothing() {
 #[tokio::test]
 async fn delete_removes_the_files_then_the_record() {
     let h = Harness::with_group(2).await;
-    h.controller().create_snapshot(of_group(NAME)).expect("create");
+    h.controller()
+        .create_snapshot(of_group(NAME))
+        .expect("create");
     h.tick_until("available", |h| {
         status(h, NAME) == Some(SnapshotStatus::Available)
     })
@@ -210,18 +238,26 @@ async fn a_crash_at_any_request_never_leaves_partial_data_available() {
     // Count the workflow's agent requests on a clean run first.
     let clean = Harness::with_group(2).await;
     let before = clean.fake.requests().len();
-    clean.controller().create_snapshot(of_group(NAME)).expect("create");
+    clean
+        .controller()
+        .create_snapshot(of_group(NAME))
+        .expect("create");
     clean
         .tick_until("available", |h| {
             status(h, NAME) == Some(SnapshotStatus::Available)
         })
         .await;
     let total = clean.fake.requests().len() - before;
-    assert!(total >= 5, "save, save again, three chunks, discard: {total}");
+    assert!(
+        total >= 5,
+        "save, save again, three chunks, discard: {total}"
+    );
 
     for n in 0..total {
         let mut h = Harness::with_group(2).await;
-        h.controller().create_snapshot(of_group(NAME)).expect("create");
+        h.controller()
+            .create_snapshot(of_group(NAME))
+            .expect("create");
         h.fake.crash_after(n);
         let pass = async {
             loop {
@@ -247,7 +283,10 @@ async fn a_crash_at_any_request_never_leaves_partial_data_available() {
             .into_iter()
             .filter(|m| m.contains("failed"))
             .collect();
-        assert!(failed.is_empty(), "crash {n}: the resumed copy failed: {failed:?}");
+        assert!(
+            failed.is_empty(),
+            "crash {n}: the resumed copy failed: {failed:?}"
+        );
     }
 }
 
@@ -284,7 +323,9 @@ fn first_start_loads(h: &Harness, key: &str) -> Option<larder_agent::InitialData
 async fn a_restored_node_starts_from_the_staged_verified_file() {
     let h = Harness::with_group(2).await;
     h.fake.write(&h.key(&h.group().primary), 7);
-    h.controller().create_snapshot(of_group(NAME)).expect("create");
+    h.controller()
+        .create_snapshot(of_group(NAME))
+        .expect("create");
     h.tick_until("available", |h| {
         status(h, NAME) == Some(SnapshotStatus::Available)
     })
@@ -311,7 +352,9 @@ async fn a_restored_node_starts_from_the_staged_verified_file() {
     assert!(h.cluster("other-name").expect("cluster").nodes[0]
         .restore_from
         .is_none());
-    h.controller().delete_snapshot(NAME).expect("deletable once restored");
+    h.controller()
+        .delete_snapshot(NAME)
+        .expect("deletable once restored");
 }
 
 /// A crash at every request of a restore: the staging resumes where the agent's
@@ -320,7 +363,9 @@ async fn a_restored_node_starts_from_the_staged_verified_file() {
 async fn a_crash_during_a_restore_resumes_the_staging() {
     for n in 0..6 {
         let mut h = Harness::with_group(2).await;
-        h.controller().create_snapshot(of_group(NAME)).expect("create");
+        h.controller()
+            .create_snapshot(of_group(NAME))
+            .expect("create");
         h.tick_until("available", |h| {
             status(h, NAME) == Some(SnapshotStatus::Available)
         })
@@ -391,7 +436,8 @@ async fn a_final_snapshot_is_made_before_the_nodes_go() {
             "the node runs while its final snapshot is saved"
         );
     }
-    h.tick_until("gone", |h| h.cluster("doomed").is_none()).await;
+    h.tick_until("gone", |h| h.cluster("doomed").is_none())
+        .await;
     let s = snapshot(&h, "last").expect("the final snapshot outlives its cluster");
     assert_eq!(s.status, SnapshotStatus::Available);
     assert_complete(&h, &s);

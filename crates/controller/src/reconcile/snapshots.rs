@@ -36,6 +36,20 @@ enum NodeProgress {
     Complete,
 }
 
+/// Why a step of a snapshot did not complete.
+enum StepFailure {
+    /// Worth another attempt (the node or its agent did not answer, a bad copy).
+    Retry(String),
+    /// Nothing to retry: the source node is gone.
+    Final(String),
+}
+
+impl From<String> for StepFailure {
+    fn from(reason: String) -> StepFailure {
+        StepFailure::Retry(reason)
+    }
+}
+
 /// The file names of one node's part of a snapshot on the control plane.
 pub(crate) fn local_file(dir: &Path, snapshot: &str, ns: &NodeSnapshot) -> PathBuf {
     dir.join(snapshot).join(format!("{}.rdb", ns.node_key()))
@@ -100,9 +114,13 @@ impl Controller {
                 Ok(NodeProgress::Complete) => continue,
                 Ok(NodeProgress::Saving) => return false,
                 Ok(NodeProgress::Moved) => return true,
-                Err(reason) => {
+                Err(failure) => {
+                    let (reason, last) = match failure {
+                        StepFailure::Retry(r) => (r, false),
+                        StepFailure::Final(r) => (r, true),
+                    };
                     tracing::warn!(snapshot = %s.name, node = %ns.node_key(), %reason, "snapshot step failed");
-                    if let Err(e) = self.record_snapshot_failure(s, &reason).await {
+                    if let Err(e) = self.record_snapshot_failure(s, &reason, last).await {
                         tracing::error!(snapshot = %s.name, error = %e, "cannot record the failure");
                     }
                     return false;
@@ -135,7 +153,7 @@ impl Controller {
         s: &Snapshot,
         i: usize,
         ns: &NodeSnapshot,
-    ) -> Result<NodeProgress, String> {
+    ) -> Result<NodeProgress, StepFailure> {
         let dir = &self.settings().snapshot_dir;
         let file = local_file(dir, &s.name, ns);
         if ns.file.is_some() && file.exists() {
@@ -149,10 +167,10 @@ impl Controller {
             let n = c.node(&ns.cache_node_id)?.clone();
             Some((c, n))
         }) else {
-            return Err(format!(
+            return Err(StepFailure::Final(format!(
                 "the source node {} is gone",
                 ns.node_key()
-            ));
+            )));
         };
         let agent = self.agent_of(&n);
         let node: NodeRef = self.node_ref(&c, &n);
@@ -253,14 +271,26 @@ impl Controller {
 
     /// Counts a failed attempt; after the last one the snapshot is `failed` and its
     /// files are removed.
-    async fn record_snapshot_failure(&self, s: &Snapshot, reason: &str) -> Result<(), Fault> {
+    async fn record_snapshot_failure(
+        &self,
+        s: &Snapshot,
+        reason: &str,
+        last: bool,
+    ) -> Result<(), Fault> {
         let policy = self.settings().node_retry;
         let now = Utc::now();
         let gave_up = self.store().update_snapshot(&s.name, |cur, events| {
             if cur.status != SnapshotStatus::Creating || cur.attempts != s.attempts {
                 return Ok(false);
             }
-            match policy.after_failure(cur.attempts, now) {
+            let decision = if last {
+                AfterFailure::GiveUp {
+                    attempts: cur.attempts + 1,
+                }
+            } else {
+                policy.after_failure(cur.attempts, now)
+            };
+            match decision {
                 AfterFailure::Retry { attempts, at, .. } => {
                     cur.attempts = attempts;
                     cur.retry_at = Some(at);
@@ -334,7 +364,8 @@ impl Controller {
     /// Asks every agent that saved a file of the snapshot to drop its copy. Best
     /// effort: an agent out of reach keeps a file nobody reads.
     async fn discard_agent_files(&self, s: &Snapshot) {
-        let mut hosts: Vec<Option<&str>> = s.node_snapshots.iter().map(|n| n.host.as_deref()).collect();
+        let mut hosts: Vec<Option<&str>> =
+            s.node_snapshots.iter().map(|n| n.host.as_deref()).collect();
         hosts.dedup();
         for host in hosts {
             if let Err(e) = self.agent_on(host).discard_snapshot(&s.name).await {

@@ -18,9 +18,9 @@ mod tags;
 pub use describe::{paginate, ClusterPage, EventFilter};
 pub(crate) use failover::retype_members;
 pub use modify::NodeChanges;
+pub(crate) use replication_groups::{group_event, new_member, require_group_available};
 pub(crate) use snapshots::snapshot_event;
 pub use snapshots::{SnapshotFilter, SnapshotPage};
-pub(crate) use replication_groups::{group_event, new_member, require_group_available};
 
 use larder_model::{CacheCluster, ClusterStatus, Fault};
 

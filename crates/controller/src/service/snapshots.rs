@@ -233,12 +233,14 @@ impl Controller {
             .collect::<Result<Vec<_>, _>>()?;
         let chosen = match member {
             Some(m) => members.iter().find(|c| c.id == m),
-            None => self.healthy_replica(&g, &members).or_else(|| {
-                members.iter().find(|c| c.id == g.primary)
-            }),
+            None => self
+                .healthy_replica(&g, &members)
+                .or_else(|| members.iter().find(|c| c.id == g.primary)),
         };
         let c = chosen.ok_or_else(|| {
-            Fault::InvalidReplicationGroupState(format!("Replication group {id} has no node to snapshot."))
+            Fault::InvalidReplicationGroupState(format!(
+                "Replication group {id} has no node to snapshot."
+            ))
         })?;
         require_available(c)?;
         let node = c
@@ -301,7 +303,11 @@ impl Controller {
         let mut rest: Vec<Snapshot> = all
             .into_iter()
             .filter(|s| f.snapshot_name.as_ref().is_none_or(|n| &s.name == n))
-            .filter(|s| f.cache_cluster_id.as_ref().is_none_or(|c| s.is_of_cluster(c)))
+            .filter(|s| {
+                f.cache_cluster_id
+                    .as_ref()
+                    .is_none_or(|c| s.is_of_cluster(c))
+            })
             .filter(|s| {
                 f.replication_group_id
                     .as_ref()
@@ -337,11 +343,10 @@ impl Controller {
     /// Whether a node still has to start from snapshot `name`.
     fn restoring_from(&self, name: &str) -> Result<bool, Fault> {
         let clusters = self.store().list_clusters()?;
-        Ok(clusters.iter().flat_map(|c| &c.nodes).any(|n| {
-            n.restore_from
-                .as_ref()
-                .is_some_and(|r| r.snapshot == name)
-        }))
+        Ok(clusters
+            .iter()
+            .flat_map(|c| &c.nodes)
+            .any(|n| n.restore_from.as_ref().is_some_and(|r| r.snapshot == name)))
     }
 
     /// Marks a snapshot for deletion; the loop removes its files, then the record.
@@ -364,7 +369,10 @@ impl Controller {
                 )));
             }
             s.status = SnapshotStatus::Deleting;
-            events.push(snapshot_event(s, format!("Snapshot {} deletion started", s.name)));
+            events.push(snapshot_event(
+                s,
+                format!("Snapshot {} deletion started", s.name),
+            ));
             Ok(s.clone())
         })?;
         self.wake();
