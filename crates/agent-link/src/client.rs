@@ -55,7 +55,8 @@ fn budget(request: &AgentRequest) -> Duration {
         AgentRequest::ReplicationInfo { .. } => (0, QUERY_BUDGET),
         AgentRequest::WaitReady { timeout_ms, .. }
         | AgentRequest::StreamingReplicas { timeout_ms, .. }
-        | AgentRequest::ProbeSource { timeout_ms, .. } => (*timeout_ms, CALL_MARGIN),
+        | AgentRequest::ProbeSource { timeout_ms, .. }
+        | AgentRequest::SaveSnapshot { timeout_ms, .. } => (*timeout_ms, CALL_MARGIN),
         _ => (0, CALL_MARGIN),
     };
     Duration::from_millis(named) + margin

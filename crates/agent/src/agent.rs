@@ -51,6 +51,9 @@ struct Inner {
     starting: Mutex<HashSet<String>>,
     /// Larder's admin secret, read (or created) on first use.
     secret: OnceLock<AdminSecret>,
+    /// One snapshot save at a time on this host: two would only fight over a
+    /// node's `dump.rdb`, and each save forks a node.
+    snapshot_lock: tokio::sync::Mutex<()>,
     /// What the agent remembers about its nodes and keeps them alive with.
     supervision: crate::supervise::Supervision,
     /// The endpoints this agent serves, with their state file in the nodes root.
@@ -96,6 +99,7 @@ impl LocalAgent {
                 children: Mutex::new(HashMap::new()),
                 starting: Mutex::new(HashSet::new()),
                 secret: OnceLock::new(),
+                snapshot_lock: tokio::sync::Mutex::new(()),
                 endpoints: EndpointHost::new(&root),
                 supervision: crate::supervise::Supervision::load(&root),
                 root,
@@ -141,6 +145,11 @@ impl LocalAgent {
 
     pub(crate) fn supervision(&self) -> &crate::supervise::Supervision {
         &self.inner.supervision
+    }
+
+    /// Serialises snapshot saves on this host.
+    pub(crate) fn snapshot_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.snapshot_lock
     }
 
     /// Directory holding a node's config, pidfile, log and data.

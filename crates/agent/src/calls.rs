@@ -7,7 +7,7 @@ use larder_endpoints::DiscoveryConfig;
 
 use crate::interface::{
     AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange, ReplicationInfo,
-    SourceCheck,
+    SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,
 };
 use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 
@@ -203,6 +203,74 @@ impl dyn NodeAgent {
     pub async fn installed_engines(&self) -> Result<Vec<InstalledEngine>, AgentError> {
         match self.call(AgentRequest::InstalledEngines).await? {
             AgentReply::Engines(engines) => Ok(engines),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Saves the node's dataset as its file of `snapshot` on the agent's host,
+    /// waiting up to `timeout` for the node.
+    pub async fn save_snapshot(
+        &self,
+        node: &NodeRef,
+        snapshot: &str,
+        timeout: Duration,
+    ) -> Result<SnapshotSave, AgentError> {
+        let request = AgentRequest::SaveSnapshot {
+            node: node.clone(),
+            snapshot: snapshot.to_string(),
+            timeout_ms: millis(timeout),
+        };
+        match self.call(request).await? {
+            AgentReply::SnapshotSave(save) => Ok(save),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Up to `len` bytes of node `key`'s file of `snapshot` from `offset`.
+    pub async fn read_snapshot(
+        &self,
+        snapshot: &str,
+        key: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<SnapshotChunk, AgentError> {
+        let request = AgentRequest::ReadSnapshot {
+            snapshot: snapshot.to_string(),
+            key: key.to_string(),
+            offset,
+            len,
+        };
+        match self.call(request).await? {
+            AgentReply::SnapshotChunk(chunk) => Ok(chunk),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Removes the agent's files of `snapshot`.
+    pub async fn discard_snapshot(&self, snapshot: &str) -> Result<(), AgentError> {
+        self.done(AgentRequest::DiscardSnapshot {
+            snapshot: snapshot.to_string(),
+        })
+        .await
+    }
+
+    /// Stages `hex` at `offset` of the restore file of node `key`; returns how far
+    /// the file is staged and, once complete and verified, its path.
+    pub async fn stage_restore(
+        &self,
+        key: &str,
+        offset: u64,
+        hex: String,
+        expect: &larder_model::SnapshotFile,
+    ) -> Result<StagedRestore, AgentError> {
+        let request = AgentRequest::StageRestore {
+            key: key.to_string(),
+            offset,
+            hex,
+            expect: expect.clone(),
+        };
+        match self.call(request).await? {
+            AgentReply::Staged(staged) => Ok(staged),
             other => Err(unexpected(other)),
         }
     }

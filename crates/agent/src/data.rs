@@ -29,9 +29,23 @@ pub(crate) fn prepare(spec: &NodeSpec, dir: &Path) -> std::io::Result<()> {
             std::fs::remove_file(&path)?;
         }
     }
-    if let InitialData::Rdb(source) = &spec.initial_data {
-        tracing::info!(node = %spec.key, snapshot = %source.display(), "starting from a snapshot");
-        std::fs::copy(source, dir.join(DB_FILENAME))?;
+    match &spec.initial_data {
+        InitialData::Rdb(source) => {
+            tracing::info!(node = %spec.key, snapshot = %source.display(), "starting from a snapshot");
+            std::fs::copy(source, dir.join(DB_FILENAME))?;
+        }
+        InitialData::Empty => {
+            // A restore that is over (or was never finished) leaves nothing behind.
+            for name in [
+                crate::snapshot_files::STAGED_RESTORE,
+                crate::snapshot_files::STAGING_RESTORE,
+            ] {
+                match std::fs::remove_file(dir.join(name)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
     }
     Ok(())
 }

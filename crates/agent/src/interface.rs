@@ -185,6 +185,76 @@ pub enum AgentRequest {
     },
     /// The engine versions installed on the agent's host. Replies [`AgentReply::Engines`].
     InstalledEngines,
+    /// Save the node's dataset as its file of `snapshot` on this host (`BGSAVE`),
+    /// waiting at most `timeout_ms`; asked again, it resumes. Replies
+    /// [`AgentReply::SnapshotSave`].
+    SaveSnapshot {
+        /// The redis node.
+        node: NodeRef,
+        /// SnapshotName.
+        snapshot: String,
+        /// Upper bound of the wait for the node's save.
+        timeout_ms: u64,
+    },
+    /// Up to `len` bytes (at most [`crate::SNAPSHOT_CHUNK_MAX`]) of node `key`'s
+    /// saved file of `snapshot`, from `offset`. Replies [`AgentReply::SnapshotChunk`].
+    ReadSnapshot {
+        /// SnapshotName.
+        snapshot: String,
+        /// The node key whose file to read.
+        key: String,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes at most.
+        len: u32,
+    },
+    /// Put a snapshot file in node `key`'s directory for its next start
+    /// (`InitialData::Rdb`): bytes `hex` at `offset`, taken only when `offset` is
+    /// where the staged part ends (otherwise the reply says where that is, so a
+    /// restarted sender resumes). Once all `expect.size` bytes are there and their
+    /// SHA-256 is `expect.sha256`, the file is complete. Replies [`AgentReply::Staged`].
+    StageRestore {
+        /// The node that will load the file.
+        key: String,
+        /// Where these bytes go.
+        offset: u64,
+        /// The bytes, hex-encoded (at most [`crate::SNAPSHOT_CHUNK_MAX`]).
+        hex: String,
+        /// The whole file's size and checksum.
+        expect: larder_model::SnapshotFile,
+    },
+    /// Remove this host's files of `snapshot`. Replies [`AgentReply::Done`].
+    DiscardSnapshot {
+        /// SnapshotName.
+        snapshot: String,
+    },
+}
+
+/// How a snapshot save stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotSave {
+    /// The file is complete on the agent's host.
+    Saved(larder_model::SnapshotFile),
+    /// The node is still saving; ask again.
+    Pending,
+}
+
+/// How far a restore file is staged on the node's host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedRestore {
+    /// Bytes staged so far (the whole size once complete).
+    pub have: u64,
+    /// The complete, verified file, for `InitialData::Rdb`.
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// A piece of a snapshot file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// The bytes, hex-encoded (JSON has no bytes type).
+    pub hex: String,
+    /// Whether the file ends with this chunk.
+    pub eof: bool,
 }
 
 /// What a migration source answered to `PING`.
@@ -246,6 +316,12 @@ pub enum AgentReply {
     Source(SourceCheck),
     /// The installed engines.
     Engines(Vec<InstalledEngine>),
+    /// How a snapshot save stands.
+    SnapshotSave(SnapshotSave),
+    /// A piece of a snapshot file.
+    SnapshotChunk(SnapshotChunk),
+    /// How far a restore file is staged.
+    Staged(StagedRestore),
 }
 
 /// The future an agent answers a request with.

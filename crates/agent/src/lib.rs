@@ -26,6 +26,8 @@ mod process;
 pub use process::is_alive as process_is_alive;
 mod redis_ops;
 mod serve;
+mod snapshot_files;
+pub use snapshot_files::CHUNK_MAX as SNAPSHOT_CHUNK_MAX;
 mod spec;
 mod supervise;
 
@@ -41,7 +43,7 @@ pub mod fake;
 pub use installed::{installed_engines, port_is_free, InstalledEngine};
 pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole, SourceCheck,
+    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,
 };
 pub use observe::Observation;
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};

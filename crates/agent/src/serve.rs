@@ -198,6 +198,34 @@ impl LocalAgent {
                 let check = probe_source(&source.host, source.port, limit).await;
                 Ok(AgentReply::Source(check))
             }
+            AgentRequest::SaveSnapshot {
+                node,
+                snapshot,
+                timeout_ms,
+            } => self
+                .save_snapshot(&node, &snapshot, Duration::from_millis(timeout_ms))
+                .await
+                .map(AgentReply::SnapshotSave),
+            AgentRequest::ReadSnapshot {
+                snapshot,
+                key,
+                offset,
+                len,
+            } => self
+                .read_snapshot(&snapshot, &key, offset, len)
+                .map(AgentReply::SnapshotChunk),
+            AgentRequest::StageRestore {
+                key,
+                offset,
+                hex,
+                expect,
+            } => self
+                .stage_restore(&key, offset, &hex, &expect)
+                .await
+                .map(AgentReply::Staged),
+            AgentRequest::DiscardSnapshot { snapshot } => {
+                self.discard_snapshot(&snapshot).map(|_| Done)
+            }
             AgentRequest::InstalledEngines => {
                 // Runs each binary's version command: off the runtime's workers.
                 let engines = tokio::task::spawn_blocking(crate::installed_engines)

@@ -50,6 +50,11 @@ pub struct Settings {
     pub allow_restricted_commands: bool,
     /// Caps on client connections per endpoint and across all endpoints.
     pub endpoint_limits: larder_endpoints::ConnectionLimits,
+    /// Where the control plane keeps snapshot files (`<data-dir>/snapshots`).
+    pub snapshot_dir: std::path::PathBuf,
+    /// How long one snapshot save request waits for the node before the workflow
+    /// asks again (the save goes on meanwhile).
+    pub snapshot_save_wait: Duration,
 }
 
 impl Settings {
@@ -79,6 +84,8 @@ impl Settings {
             endpoint_kernel_splice: larder_endpoints::KernelSplice::Auto,
             allow_restricted_commands: false,
             endpoint_limits: larder_endpoints::ConnectionLimits::default(),
+            snapshot_dir: "snapshots".into(),
+            snapshot_save_wait: Duration::from_secs(5),
         }
     }
 

@@ -309,14 +309,18 @@ impl ServerArgs {
             api_limits.max_concurrent = n;
         }
         let default_listen: SocketAddr = DEFAULT_LISTEN.parse().expect("valid default");
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("larder-data"));
+        // Snapshot files live with the store: one data dir to back up or move.
+        let snapshots = data_dir.join("snapshots");
+        settings.snapshot_dir = std::path::absolute(&snapshots).unwrap_or(snapshots);
         Ok(ServerConfig {
             stop_agent_on_exit: self.stop_agent_on_exit || file.stop_agent_on_exit.unwrap_or(false),
             agent_log: self.agent_log.or(file.agent_log),
             listen: self.listen.or(file.listen).unwrap_or(default_listen),
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("larder-data")),
+            data_dir,
             credentials: larder_api::Credentials {
                 access_key_id: self
                     .access_key_id

@@ -121,6 +121,21 @@ pub struct CacheNode {
     /// The next attempt is not made before this time (backoff after a failure).
     #[serde(default)]
     pub retry_at: Option<DateTime<Utc>>,
+    /// The snapshot file the node's first start loads (a restore); cleared once the
+    /// node is available with that data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreFrom>,
+}
+
+/// A node's part of a restore: which snapshot file it starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFrom {
+    /// SnapshotName.
+    pub snapshot: String,
+    /// The node key naming the file within the snapshot.
+    pub node_key: String,
+    /// The file's recorded size and SHA-256, checked again on the node's host.
+    pub file: crate::SnapshotFile,
 }
 
 /// Changes accepted with `ApplyImmediately=false`, waiting for the maintenance window.

@@ -81,6 +81,18 @@ pub enum Fault {
     /// No cache subnet group with this name.
     #[error("CacheSubnetGroup {0} not found.")]
     CacheSubnetGroupNotFound(String),
+    /// A snapshot with this name exists already.
+    #[error("Snapshot {0} already exists.")]
+    SnapshotAlreadyExists(String),
+    /// No snapshot with this name.
+    #[error("Snapshot {0} not found.")]
+    SnapshotNotFound(String),
+    /// The snapshot is in a status that does not allow the operation.
+    #[error("{0}")]
+    InvalidSnapshotState(String),
+    /// The source cannot be snapshotted (memcached, as on the service).
+    #[error("{0}")]
+    SnapshotFeatureNotSupported(String),
     /// The request's signature does not match the one we compute.
     #[error("{0}")]
     SignatureDoesNotMatch(String),

@@ -11,9 +11,12 @@ pub mod maintenance_window;
 pub mod node_type;
 pub mod replication_group;
 pub mod requests;
+pub mod snapshot;
 
 pub use arn::{Arn, Tag};
-pub use cluster::{CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingModifiedValues};
+pub use cluster::{
+    CacheCluster, CacheNode, ClusterStatus, NodeStatus, PendingModifiedValues, RestoreFrom,
+};
 pub use engine::Engine;
 pub use event::{Event, SourceType};
 pub use fault::Fault;
@@ -23,3 +26,4 @@ pub use node_type::NodeType;
 pub use replication_group::{
     Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
 };
+pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};

@@ -35,6 +35,8 @@ pub struct CreateCacheCluster {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Redis snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
+    pub snapshot_name: Option<String>,
 }
 
 /// ModifyCacheCluster.
@@ -103,6 +105,8 @@ pub struct CreateReplicationGroup {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
+    pub snapshot_name: Option<String>,
 }
 
 /// ModifyReplicationGroup.
@@ -134,4 +138,17 @@ pub struct ModifyReplicationGroup {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Apply a node type change now instead of in the maintenance window.
     pub apply_immediately: bool,
+}
+
+/// CreateSnapshot, and the final snapshot of a delete.
+#[derive(Debug, Clone)]
+pub struct CreateSnapshot {
+    /// Valid and lower-cased.
+    pub snapshot_name: String,
+    /// The cluster to snapshot (lower-cased); exactly one of this and the group.
+    pub cache_cluster_id: Option<String>,
+    /// The replication group to snapshot (lower-cased).
+    pub replication_group_id: Option<String>,
+    /// Tags for the snapshot.
+    pub tags: Vec<Tag>,
 }

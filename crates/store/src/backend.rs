@@ -18,17 +18,20 @@ pub enum Table {
     Meta,
     /// Host id → the host's agent (zone, link, advertised address).
     Hosts,
+    /// SnapshotName → snapshot record (settings, files, progress).
+    Snapshots,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::CacheClusters,
         Table::ReplicationGroups,
         Table::Events,
         Table::Tags,
         Table::Meta,
         Table::Hosts,
+        Table::Snapshots,
     ];
 
     /// The table's stable name on disk.
@@ -40,6 +43,7 @@ impl Table {
             Table::Tags => "tags",
             Table::Meta => "meta",
             Table::Hosts => "hosts",
+            Table::Snapshots => "snapshots",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod backend;
 mod hosts;
 pub mod records;
 pub mod redb_backend;
+mod snapshots;
 pub mod tx;
 
 pub use backend::{Backend, StoreError, Table, Txn};

@@ -17,14 +17,18 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, Fault> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, Fault> {
         Ok(match self.txn.get(table, key)? {
             Some(v) => Some(decode(key, &v)?),
             None => None,
         })
     }
 
-    fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, Fault> {
+    pub(crate) fn all<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<T>, Fault> {
         let rows = self.txn.scan(table)?;
         Ok(rows
             .iter()
@@ -96,6 +100,12 @@ impl Tx<'_> {
     pub(crate) fn put_raw(&mut self, table: Table, key: &str, value: &[u8]) -> Result<(), Fault> {
         self.dirty = true;
         Ok(self.txn.put(table, key, value)?)
+    }
+
+    /// Removes a record of a table no typed accessor covers.
+    pub(crate) fn delete_raw(&mut self, table: Table, key: &str) -> Result<(), Fault> {
+        self.dirty = true;
+        Ok(self.txn.delete(table, key)?)
     }
 
     /// Records an event with the transaction.

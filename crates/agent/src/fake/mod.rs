@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole,
+    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, StagedRestore,
 };
 use crate::{AgentError, ConfigEndpointSpec, GroupEndpointSpec, InstalledEngine, NodeSpec};
 use endpoints::FakeEndpoints;
@@ -98,6 +98,12 @@ struct State {
     refused_starts: HashMap<String, u32>,
     /// Host addresses whose nodes the other hosts cannot reach (see [`FakeHost`]).
     isolated: std::collections::HashSet<String>,
+    /// Saved snapshot files, by (snapshot, node key).
+    snapshot_files: HashMap<(String, String), Vec<u8>>,
+    /// Restore files staged so far, by node key.
+    staged: HashMap<String, Vec<u8>>,
+    /// Saves still to answer `Pending`, by node key (a node saving a large dataset).
+    slow_saves: HashMap<String, u32>,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -208,6 +214,24 @@ impl FakeAgent {
         self.state().refused_starts.insert(key.to_string(), times);
     }
 
+    /// Makes the next `times` saves of node `key` answer that the node is still saving.
+    pub fn slow_saves(&self, key: &str, times: u32) {
+        self.state().slow_saves.insert(key.to_string(), times);
+    }
+
+    /// The file node `key` saved for `snapshot`, while the agent keeps it.
+    pub fn snapshot_file(&self, snapshot: &str, key: &str) -> Option<Vec<u8>> {
+        let s = self.state();
+        s.snapshot_files
+            .get(&(snapshot.to_string(), key.to_string()))
+            .cloned()
+    }
+
+    /// The restore file staged for node `key` so far.
+    pub fn staged_restore(&self, key: &str) -> Option<Vec<u8>> {
+        self.state().staged.get(key).cloned()
+    }
+
     /// Starts of node `key` that were asked for so far.
     pub fn starts(&self, key: &str) -> usize {
         self.state()
@@ -299,6 +323,20 @@ fn check(s: &mut State) {
         .filter(|n| n.process != FakeProcess::Dead && n.role == FakeRole::Primary)
         .count();
     s.max_primaries = s.max_primaries.max(live);
+}
+
+/// A fake node's saved dataset: large enough to need several chunks, and naming the
+/// node and its offset, so a test can tell whose data a snapshot holds.
+pub fn fake_rdb(key: &str, offset: i64) -> Vec<u8> {
+    let head = format!("REDIS0010 fake dataset of {key} at offset {offset}\n");
+    let mut file = head.into_bytes();
+    file.resize(crate::SNAPSHOT_CHUNK_MAX as usize * 2 + 1000, b'.');
+    file
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Why an injected start failure failed, as the engine's log would say.
@@ -434,6 +472,69 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         AgentRequest::LegacyDiscoveryKey { ref node, .. } => {
             node_mut(s, node)?;
             Ok(s.endpoints.apply(&request).expect("an endpoint request"))
+        }
+        AgentRequest::SaveSnapshot { node, snapshot, .. } => {
+            let offset = node_mut(s, &node)?.offset;
+            if let Some(left) = s.slow_saves.get_mut(&node.key).filter(|n| **n > 0) {
+                *left -= 1;
+                return Ok(AgentReply::SnapshotSave(SnapshotSave::Pending));
+            }
+            let file = s
+                .snapshot_files
+                .entry((snapshot, node.key.clone()))
+                .or_insert_with(|| fake_rdb(&node.key, offset));
+            Ok(AgentReply::SnapshotSave(SnapshotSave::Saved(
+                larder_model::SnapshotFile {
+                    size: file.len() as u64,
+                    sha256: sha256_hex(file),
+                },
+            )))
+        }
+        AgentRequest::ReadSnapshot {
+            snapshot,
+            key,
+            offset,
+            len,
+        } => {
+            let Some(file) = s.snapshot_files.get(&(snapshot, key.clone())) else {
+                return Err(AgentError::Remote(format!("no snapshot file of {key}")));
+            };
+            let start = (offset as usize).min(file.len());
+            let end = (start + len.min(crate::SNAPSHOT_CHUNK_MAX) as usize).min(file.len());
+            Ok(AgentReply::SnapshotChunk(SnapshotChunk {
+                hex: hex::encode(&file[start..end]),
+                eof: end == file.len(),
+            }))
+        }
+        AgentRequest::StageRestore {
+            key,
+            offset,
+            hex,
+            expect,
+        } => {
+            let staged = s.staged.entry(key.clone()).or_default();
+            if offset == staged.len() as u64 && !hex.is_empty() {
+                let bytes = hex::decode(&hex).map_err(|e| AgentError::Remote(e.to_string()))?;
+                staged.extend_from_slice(&bytes);
+            }
+            let have = staged.len() as u64;
+            if have < expect.size {
+                return Ok(AgentReply::Staged(StagedRestore { have, path: None }));
+            }
+            if sha256_hex(staged) != expect.sha256 || have != expect.size {
+                s.staged.remove(&key);
+                return Err(AgentError::Remote(format!(
+                    "restore file of {key} does not match"
+                )));
+            }
+            Ok(AgentReply::Staged(StagedRestore {
+                have,
+                path: Some(format!("fake/{key}/restore.staged").into()),
+            }))
+        }
+        AgentRequest::DiscardSnapshot { snapshot } => {
+            s.snapshot_files.retain(|(name, _), _| *name != snapshot);
+            Ok(Done)
         }
         AgentRequest::GroupEndpoints(_)
         | AgentRequest::RetireGroupEndpoints { .. }

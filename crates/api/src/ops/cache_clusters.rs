@@ -42,7 +42,7 @@ pub const CREATE: &[Param] = &[
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),
     p("SnapshotArns", Unsupported),
-    p("SnapshotName", Unsupported),
+    p("SnapshotName", Str),
     p("PreferredMaintenanceWindow", Window),
     p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
@@ -95,7 +95,10 @@ pub const MODIFY: &[Param] = &[
 
 pub const DELETE: &[Param] = &[
     req("CacheClusterId", Str),
-    p("FinalSnapshotIdentifier", Unsupported),
+    p(
+        "FinalSnapshotIdentifier",
+        Identifier(larder_model::snapshot::SNAPSHOT_NAME_MAX),
+    ),
 ];
 
 pub const REBOOT: &[Param] = &[
@@ -111,6 +114,7 @@ pub const CREATE_RULES: &[Rule] = &[
     cross_az_is_memcached,
     one_way_to_name_zones,
     one_zone_per_node,
+    snapshot_is_redis,
 ];
 pub const DESCRIBE_RULES: &[Rule] = &[];
 /// Checks of ModifyCacheCluster that need only the request.
@@ -189,6 +193,16 @@ fn one_zone_per_node(v: &Validated) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Memcached keeps no data to restore, as on the service.
+fn snapshot_is_redis(v: &Validated) -> Result<(), Fault> {
+    if v.given("SnapshotName") && engine(v) == Engine::Memcached {
+        return Err(Fault::InvalidParameterCombination(
+            "SnapshotName is not supported for memcached clusters.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn engine_is_fixed(v: &Validated) -> Result<(), Fault> {
     match v.string("Engine") {
         Some(engine) => Err(Fault::InvalidParameterCombination(format!(
@@ -237,6 +251,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         port: v.int("Port").map(|p| p as u16),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_name: v.id("SnapshotName"),
     };
     let c = ctl.create_cache_cluster(r)?;
     Ok(one_cluster(ctl, &c))
@@ -282,7 +297,10 @@ pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
 }
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
-    let c = ctl.delete_cache_cluster(&v.required_id("CacheClusterId"))?;
+    let c = ctl.delete_cache_cluster_with_snapshot(
+        &v.required_id("CacheClusterId"),
+        v.id("FinalSnapshotIdentifier").as_deref(),
+    )?;
     Ok(one_cluster(ctl, &c))
 }
 

@@ -14,6 +14,7 @@ pub const CREATE_RULES: &[Rule] = &[
     multi_az_needs_failover,
     one_zone_per_member,
     node_type_or_primary,
+    snapshot_or_primary,
 ];
 pub const DESCRIBE_RULES: &[Rule] = &[];
 /// Checks of ModifyReplicationGroup that need only the request.
@@ -82,6 +83,16 @@ fn one_zone_per_member(v: &Validated) -> Result<(), Fault> {
 fn node_type_or_primary(v: &Validated) -> Result<(), Fault> {
     if !v.given("CacheNodeType") && !v.given("PrimaryClusterId") {
         return Err(Fault::missing("CacheNodeType"));
+    }
+    Ok(())
+}
+
+/// A group grows from its primary's data or starts from a snapshot's, not both.
+fn snapshot_or_primary(v: &Validated) -> Result<(), Fault> {
+    if v.given("SnapshotName") && v.given("PrimaryClusterId") {
+        return Err(Fault::InvalidParameterCombination(
+            "SnapshotName cannot be combined with PrimaryClusterId.".into(),
+        ));
     }
     Ok(())
 }

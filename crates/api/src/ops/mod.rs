@@ -8,6 +8,7 @@ mod group_rules;
 mod migration;
 mod render;
 mod replication_groups;
+mod snapshots;
 mod tags;
 mod unknown;
 
@@ -157,6 +158,24 @@ pub static OPERATIONS: &[Operation] = &[
         params: migration::COMPLETE_MIGRATION,
         rules: migration::COMPLETE_MIGRATION_RULES,
         handler: migration::complete_migration,
+    },
+    Operation {
+        name: "CreateSnapshot",
+        params: snapshots::CREATE,
+        rules: snapshots::CREATE_RULES,
+        handler: snapshots::create,
+    },
+    Operation {
+        name: "DescribeSnapshots",
+        params: snapshots::DESCRIBE,
+        rules: snapshots::DESCRIBE_RULES,
+        handler: snapshots::describe,
+    },
+    Operation {
+        name: "DeleteSnapshot",
+        params: snapshots::DELETE,
+        rules: snapshots::DELETE_RULES,
+        handler: snapshots::delete,
     },
     Operation {
         name: "AddTagsToResource",

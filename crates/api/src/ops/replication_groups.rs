@@ -48,7 +48,7 @@ pub const CREATE: &[Param] = &[
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),
     p("SnapshotArns", Unsupported),
-    p("SnapshotName", Unsupported),
+    p("SnapshotName", Str),
     p("PreferredMaintenanceWindow", Window),
     p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
@@ -111,7 +111,10 @@ pub const MODIFY: &[Param] = &[
 pub const DELETE: &[Param] = &[
     req("ReplicationGroupId", Str),
     p("RetainPrimaryCluster", Bool),
-    p("FinalSnapshotIdentifier", Unsupported),
+    p(
+        "FinalSnapshotIdentifier",
+        Identifier(larder_model::snapshot::SNAPSHOT_NAME_MAX),
+    ),
 ];
 pub const INCREASE: &[Param] = &[
     req("ReplicationGroupId", Str),
@@ -242,6 +245,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         port: v.int("Port").map(|p| p as u16),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_name: v.id("SnapshotName"),
     };
     let g = ctl.create_replication_group(r)?;
     Ok(one(ctl, &g))
@@ -284,9 +288,10 @@ pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
 }
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
-    let g = ctl.delete_replication_group(
+    let g = ctl.delete_replication_group_with_snapshot(
         &v.required_id("ReplicationGroupId"),
         v.flag("RetainPrimaryCluster"),
+        v.id("FinalSnapshotIdentifier").as_deref(),
     )?;
     Ok(one(ctl, &g))
 }

@@ -293,14 +293,12 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
             "SecurityGroupIds.SecurityGroupId.1=sg-1",
             "SecurityGroupIds",
         ),
-        ("FinalSnapshotIdentifier=s", "FinalSnapshotIdentifier"),
+        (
+            "SnapshotArns.SnapshotArn.1=arn:aws:s3:::bucket/key.rdb",
+            "SnapshotArns",
+        ),
     ] {
-        let action = if name == "FinalSnapshotIdentifier" {
-            "DeleteReplicationGroup"
-        } else {
-            "CreateReplicationGroup"
-        };
-        match check(action, &format!("{base}&{refused}")) {
+        match check("CreateReplicationGroup", &format!("{base}&{refused}")) {
             Err(Fault::InvalidParameterCombination(m)) => assert!(m.contains(name), "{m}"),
             other => panic!("{refused}: {other:?}"),
         }

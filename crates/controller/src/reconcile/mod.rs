@@ -13,12 +13,16 @@ mod node_attempts;
 mod nodes;
 mod replication;
 mod restart_policy;
+mod restore;
 mod settle;
+mod snapshots;
 
 #[cfg(test)]
 mod failover_tests;
 #[cfg(test)]
 mod host_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod test_harness;
 #[cfg(test)]
@@ -108,6 +112,23 @@ impl Controller {
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read replication groups"),
+        }
+        match self.store().list_snapshots() {
+            Ok(snapshots) => {
+                for s in snapshots {
+                    if matches!(
+                        s.status,
+                        larder_model::SnapshotStatus::Creating
+                            | larder_model::SnapshotStatus::Deleting
+                    ) {
+                        let me = self.clone();
+                        self.spawn_once(format!("snapshot:{}", s.name), async move {
+                            me.snapshot_pass(&s.name).await
+                        });
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read snapshots"),
         }
         for c in clusters {
             let me = self.clone();

@@ -118,7 +118,11 @@ impl Controller {
             NodeStatus::CreateFailed | NodeStatus::IncompatibleParameters => Ok(false),
             NodeStatus::Creating => {
                 self.step_delay().await;
-                let spec = self.node_spec(c, n, &n.node_type);
+                let mut spec = self.node_spec(c, n, &n.node_type);
+                if let Some(r) = &n.restore_from {
+                    let path = self.stage_restore_file(&*agent, &spec.key, r).await?;
+                    spec.initial_data = larder_agent::InitialData::Rdb(path);
+                }
                 agent.start_node(&spec).await.map_err(internal)?;
                 if let Err(e) = agent.wait_ready(&spec, timeout).await {
                     if !agent.is_running(&spec.key)
@@ -135,6 +139,8 @@ impl Controller {
                 let announce = c.status != ClusterStatus::Creating;
                 self.set_node(c, n, NodeStatus::Creating, |c, node, events| {
                     node.status = NodeStatus::Available;
+                    // It runs with the snapshot's data: later starts begin empty.
+                    node.restore_from = None;
                     if announce {
                         events.push(Event::cache_cluster(
                             &c.id,
@@ -254,6 +260,10 @@ impl Controller {
 
     /// Tears a `deleting` cluster down: nodes, endpoint, data, then the record.
     pub(crate) async fn delete_step(&self, c: &CacheCluster) -> bool {
+        if self.snapshot_reads(Some(&c.id), None) {
+            // A final snapshot still reads the nodes.
+            return false;
+        }
         for n in &c.nodes {
             self.step_delay().await;
             let key = c.node_key(&n.cache_node_id);

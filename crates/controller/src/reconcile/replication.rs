@@ -339,6 +339,10 @@ impl Controller {
     /// before the record, so a crash between the two cannot leave them listening for
     /// a group nobody remembers.
     async fn delete_group_step(&self, g: &ReplicationGroup) -> bool {
+        if self.snapshot_reads(None, Some(&g.id)) {
+            // A final snapshot still reads a member: it keeps running meanwhile.
+            return false;
+        }
         let id = g.id.clone();
         let retain = g.retain_primary_on_delete.then(|| g.primary.clone());
         let members_gone = self.store().transaction(|tx| {

@@ -54,6 +54,7 @@ fn build(
     // The endpoints are real listeners on loopback; never touch the host's cgroups.
     settings.endpoint_kernel_splice = KernelSplice::Off;
     settings.node_retry = retry;
+    settings.snapshot_dir = dir.path().join("snapshots");
     let engines = EngineCatalog {
         versions: vec![
             EngineVersion::new(Engine::Redis, "7.2.4"),
@@ -172,6 +173,7 @@ impl Harness {
             port: None,
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
+            snapshot_name: None,
         };
         self.controller()
             .create_replication_group(req)
@@ -195,6 +197,7 @@ impl Harness {
             port: None,
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
+            snapshot_name: None,
         };
         self.controller().create_cache_cluster(req).expect("create");
     }
@@ -214,6 +217,14 @@ impl Harness {
         for g in c.store().list_replication_groups().expect("groups") {
             c.group_step(&g).await;
         }
+        for s in c.store().list_snapshots().expect("snapshots") {
+            c.snapshot_pass(&s.name).await;
+        }
+    }
+
+    /// Where the control plane keeps snapshot files.
+    pub(super) fn snapshot_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("snapshots")
     }
 
     /// Ticks until `done` holds; panics after many ticks.

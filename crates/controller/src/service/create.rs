@@ -26,6 +26,10 @@ impl Controller {
             req.cache_parameter_group_name.as_deref(),
             &version.default_parameter_group(),
         )?;
+        let restore = match &req.snapshot_name {
+            Some(name) => Some(self.restore_source(name)?),
+            None => None,
+        };
         let cross_az = req.cross_az;
         let CommonSettings { window, tags } =
             check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
@@ -52,6 +56,8 @@ impl Controller {
                 node_type: node_type.name.to_string(),
                 attempts: 0,
                 retry_at: None,
+                // The api allows SnapshotName only for a one-node redis cluster.
+                restore_from: restore.clone(),
             })
             .collect();
         let cluster = CacheCluster {

@@ -11,14 +11,38 @@ impl Controller {
     /// still `creating` cannot be deleted (no cancel): it ends `available` or failed
     /// after its last attempt, and either can be deleted.
     pub fn delete_cache_cluster(&self, id: &str) -> Result<CacheCluster, Fault> {
+        self.delete_cache_cluster_with_snapshot(id, None)
+    }
+
+    /// DeleteCacheCluster with `FinalSnapshotIdentifier`: the snapshot is recorded
+    /// with the deletion, in one transaction, and the nodes are stopped only once it
+    /// is no longer `creating` (see `reconcile/snapshots.rs`).
+    pub fn delete_cache_cluster_with_snapshot(
+        &self,
+        id: &str,
+        final_snapshot: Option<&str>,
+    ) -> Result<CacheCluster, Fault> {
         let id = id.to_ascii_lowercase();
-        let out = self.store().update_cluster(&id, |c, _| {
+        let out = self.store().transaction(|tx| {
+            let mut c = tx
+                .cluster(&id)?
+                .ok_or_else(|| Fault::CacheClusterNotFound(id.clone()))?;
             if !c.status.is_failed() {
-                require_available(c)?;
+                require_available(&c)?;
             }
-            super::refuse_member(c)?;
+            super::refuse_member(&c)?;
+            if let Some(name) = final_snapshot {
+                if c.status.is_failed() {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {id} is {}: it has no data for a final snapshot.",
+                        c.status.as_str()
+                    )));
+                }
+                self.record_final_snapshot(tx, name, Some(&id), None)?;
+            }
             c.status = ClusterStatus::Deleting;
-            Ok(c.clone())
+            tx.put_cluster(&c)?;
+            Ok(c)
         })?;
         tracing::info!(cache_cluster_id = %id, "cache cluster deletion requested");
         self.wake();

@@ -12,12 +12,15 @@ mod migration;
 mod modify;
 mod replicas;
 mod replication_groups;
+mod snapshots;
 mod tags;
 
 pub use describe::{paginate, ClusterPage, EventFilter};
 pub(crate) use failover::retype_members;
 pub use modify::NodeChanges;
 pub(crate) use replication_groups::{group_event, new_member, require_group_available};
+pub(crate) use snapshots::snapshot_event;
+pub use snapshots::{SnapshotFilter, SnapshotPage};
 
 use larder_model::{CacheCluster, ClusterStatus, Fault};
 
@@ -94,6 +97,7 @@ mod tests {
             "replication_groups.rs",
             include_str!("replication_groups.rs"),
         ),
+        ("snapshots.rs", include_str!("snapshots.rs")),
         ("tags.rs", include_str!("tags.rs")),
     ];
 

@@ -120,6 +120,7 @@ pub(crate) fn apply_node_changes(
                     node_type: c.cache_node_type.clone(),
                     attempts: 0,
                     retry_at: None,
+                    restore_from: None,
                 });
             }
         }

@@ -54,6 +54,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
             node_type: g.cache_node_type.clone(),
             attempts: 0,
             retry_at: None,
+            restore_from: None,
         }],
         next_node_number: 2,
         preferred_availability_zone: zone,
@@ -197,6 +198,17 @@ impl Controller {
             .chain(members.iter().map(|m| m.id.clone()))
             .collect();
         group.primary = group.members[0].clone();
+        if let Some(name) = &req.snapshot_name {
+            // The primary starts with the data; the replicas copy it by full sync.
+            let restore = self.restore_source(name)?;
+            if let Some(node) = members
+                .iter_mut()
+                .find(|m| m.id == group.primary)
+                .and_then(|m| m.nodes.first_mut())
+            {
+                node.restore_from = Some(restore);
+            }
+        }
         let max_nodes = settings.max_nodes as usize;
         let arn = settings.arn("replicationgroup", &id);
         let out = group.clone();
@@ -283,6 +295,18 @@ impl Controller {
         id: &str,
         retain_primary: bool,
     ) -> Result<ReplicationGroup, Fault> {
+        self.delete_replication_group_with_snapshot(id, retain_primary, None)
+    }
+
+    /// DeleteReplicationGroup with `FinalSnapshotIdentifier`: the snapshot (from a
+    /// healthy replica) is recorded with the deletion; the members are removed only
+    /// once it is no longer `creating`.
+    pub fn delete_replication_group_with_snapshot(
+        &self,
+        id: &str,
+        retain_primary: bool,
+        final_snapshot: Option<&str>,
+    ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
         let out = self.store().transaction(|tx| {
             let mut g = tx
@@ -294,6 +318,14 @@ impl Controller {
             }
             if !failed {
                 require_group_available(&g)?;
+            }
+            if let Some(name) = final_snapshot {
+                if failed {
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {id} has failed members: no data for a final snapshot."
+                    )));
+                }
+                self.record_final_snapshot(tx, name, None, Some(&id))?;
             }
 
             g.status = ReplicationGroupStatus::Deleting;

@@ -22,6 +22,11 @@ impl Controller {
                     return Err(Fault::ReplicationGroupNotFound(id));
                 }
             }
+            "snapshot" => {
+                if !here || self.store().get_snapshot(&id)?.is_none() {
+                    return Err(Fault::SnapshotNotFound(id));
+                }
+            }
             other => {
                 return Err(Fault::InvalidParameterCombination(format!(
                     "Tagging {other} resources is not supported by Larder yet."
