@@ -37,12 +37,15 @@ def _write_secret(path: Path, text: str) -> None:
 
 
 class Fleet:
-    def __init__(self, workdir: Path, hosts=("h1", "h2", "h3"), server_args: list[str] | None = None):
+    def __init__(self, workdir: Path, hosts=("h1", "h2", "h3"), server_args: list[str] | None = None,
+                 net: Topology | None = None):
         self.workdir = Path(workdir)
-        self.net = Topology()
-        self.client_addr = self.net.attach_root()
-        self.cp = self.net.add_host("cp")
-        self.hosts = {name: self.net.add_host(name) for name in hosts}
+        # A caller that brings its own topology (a bench that also runs a baseline on
+        # the same hosts) brings its client host too, and may have made the hosts.
+        self.net = net or Topology()
+        self.client_addr = None if net else self.net.attach_root()
+        self.cp = self.net.hosts.get("cp") or self.net.add_host("cp")
+        self.hosts = {name: self.net.hosts.get(name) or self.net.add_host(name) for name in hosts}
         self.link_secret = secrets.token_hex(32)
         self.admin_secret = secrets.token_hex(32)
         self.server_args = list(server_args or [])

@@ -259,15 +259,21 @@ async fn write_requests(
             _ = owed.closed() => None,
         };
         let Some(first) = first else { return };
-        let mut next = Some(first);
+        if !owe(&owed, &first) {
+            return;
+        }
+        let Ok(second) = batches.try_recv() else {
+            // A lone batch (one client busy, or the node keeping up) is written
+            // as it is, without copying it into `out` first.
+            if !write(&mut writer, &first.bytes).await {
+                return;
+            }
+            continue;
+        };
+        out.extend_from_slice(&first.bytes);
+        let mut next = Some(second);
         while let Some(batch) = next {
-            // The reader must know the owner before the node can possibly answer.
-            let entry = Owed {
-                inbox: batch.inbox.clone(),
-                replies: batch.commands,
-            };
-            if owed.send(entry).is_err() {
-                batch.inbox.fail();
+            if !owe(&owed, &batch) {
                 return;
             }
             out.extend_from_slice(&batch.bytes);
@@ -277,11 +283,35 @@ async fn write_requests(
                 None
             };
         }
-        if let Err(e) = writer.write_all(&out).await {
-            tracing::debug!(error = %e, "shared connection write failed");
+        if !write(&mut writer, &out).await {
             return;
         }
         out.clear();
+    }
+}
+
+/// Tells the reader whom the batch's replies belong to; the reader must know the
+/// owner before the node can possibly answer. False (the batch failed) once the
+/// reader has ended.
+fn owe(owed: &mpsc::UnboundedSender<Owed>, batch: &Batch) -> bool {
+    let entry = Owed {
+        inbox: batch.inbox.clone(),
+        replies: batch.commands,
+    };
+    if owed.send(entry).is_err() {
+        batch.inbox.fail();
+        return false;
+    }
+    true
+}
+
+async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> bool {
+    match writer.write_all(bytes).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(error = %e, "shared connection write failed");
+            false
+        }
     }
 }
 

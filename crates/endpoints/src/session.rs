@@ -22,6 +22,10 @@ use crate::shareable::shareable;
 /// Read size from the client.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Most a batch reserves up front; the input may end in a large command not yet
+/// complete, which must not cost an allocation of its size on every read.
+const BATCH_RESERVE: usize = 64 * 1024;
+
 /// Commands bigger than this go over the client's own connection rather than being
 /// buffered whole before they may be sent.
 const MAX_SHARED_COMMAND: usize = 4 * 1024 * 1024;
@@ -219,6 +223,11 @@ fn frame(
             Request::Command { len, name } => (len, name),
         };
         let command = &input[at..at + len];
+        if batch.capacity() == 0 {
+            // Sized once for what this read brought in: growing from empty cost a
+            // realloc per doubling, several per pipelined batch.
+            batch.reserve((input.len() - at).min(BATCH_RESERVE));
+        }
         if shareable(name) {
             batch.extend_from_slice(command);
         } else {
