@@ -395,11 +395,12 @@ def test_the_link_is_tls_pinned_by_the_signed_join_and_a_reinstalled_agent_is_pi
         assert b"HTTP/1" not in _plain_http(h.addr, AGENT_PORT)
     ec = fleet.client()
     g = create_group(ec)
-    # h1 is reinstalled: its agent stops (its node keeps running), loses its key and
-    # makes a new one. The next signed join carries the new fingerprint; the control
-    # plane pins it and speaks to the agent again, which adopts its node.
-    victim = "h1"
-    addr = fleet.hosts[victim].addr
+    # A replica's host is reinstalled: its agent stops (its node keeps running), loses
+    # its key and makes a new one. The next signed join carries the new fingerprint;
+    # the control plane pins it and speaks to the agent again, which adopts its node.
+    replica = next(m for m in members(g).values() if m["CurrentRole"] == "replica")
+    addr = replica["ReadEndpoint"]["Address"]
+    victim = fleet.host_of(addr)
     old = hosts[addr]["fingerprint"]
     fleet.agents[victim].terminate()
     fleet.agents[victim].wait(10)
@@ -411,11 +412,9 @@ def test_the_link_is_tls_pinned_by_the_signed_join_and_a_reinstalled_agent_is_pi
     assert fleet.joined()[addr]["fingerprint"] == _pinned(fleet, victim)
     assert _presented(addr, AGENT_PORT) == _pinned(fleet, victim)
     # Calls reach the reinstalled agent: a change to the group is carried out on it.
-    on_victim = [m for m in members(g).values() if m["ReadEndpoint"]["Address"] == addr]
-    assert on_victim, members(g)
-    node = redis.Redis(host=addr, port=on_victim[0]["ReadEndpoint"]["Port"], socket_timeout=2)
+    node = redis.Redis(host=addr, port=replica["ReadEndpoint"]["Port"], socket_timeout=2)
     before = node.info("server")["run_id"]
-    ec.reboot_cache_cluster(CacheClusterId=on_victim[0]["CacheClusterId"], CacheNodeIdsToReboot=["0001"])
+    ec.reboot_cache_cluster(CacheClusterId=replica["CacheClusterId"], CacheNodeIdsToReboot=["0001"])
     wait_until(lambda: _run_id(node) not in (None, before), 60, what="the node on the reinstalled host restarted")
     wait_group(ec, lambda g: g["Status"] == "available", "the group after the reboot")
 

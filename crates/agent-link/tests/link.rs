@@ -105,6 +105,59 @@ async fn an_agent_whose_certificate_is_not_the_pinned_one_is_refused() {
 }
 
 #[tokio::test]
+async fn an_impostor_presenting_the_agents_certificate_without_its_key_is_refused() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    // The agent's certificate is public (it is sent in every handshake); its key is
+    // not. An impostor sends the right certificate and signs with its own key.
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_, pin) = serve(SECRET, one.path()).await;
+    LinkIdentity::load_or_create(&two.path().join("agent"), &[]).unwrap();
+    let cert = CertificateDer::from_pem_file(one.path().join("agent/link.crt")).unwrap();
+    let wrong_key = PrivateKeyDer::from_pem_file(two.path().join("agent/link.key")).unwrap();
+    assert_eq!(Fingerprint::of(&cert), pin);
+    let signer = rustls::crypto::ring::sign::any_supported_type(&wrong_key).unwrap();
+    let resolver =
+        rustls::sign::SingleCertAndKey::from(rustls::sign::CertifiedKey::new(vec![cert], signer));
+    let config =
+        rustls::ServerConfig::builder_with_provider(larder_agent_link::pinning::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let impostor = listener.local_addr().unwrap();
+    let (stop, _rx) = tokio::sync::mpsc::channel(1);
+    let app = larder_agent_link::router(
+        LocalAgent::new(two.path().join("nodes")),
+        Verifier::new(LinkSecret::new(SECRET)),
+        AgentInfo {
+            pid: 1,
+            zone: "impostor".into(),
+            advertise_host: "127.0.0.1".into(),
+            version: "test".into(),
+            epoch: "e2".into(),
+            fingerprint: pin.to_string(),
+            handshakes: 0,
+            refused_handshakes: 0,
+        },
+        stop,
+        Arc::new(LinkStats::default()),
+    );
+    tokio::spawn(larder_agent_link::serve_tls(
+        listener,
+        Arc::new(config),
+        app,
+        Arc::new(LinkStats::default()),
+    ));
+    let err = RemoteAgent::connect(impostor, LinkSecret::new(SECRET), pin)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.to_lowercase().contains("signature"), "{err}");
+}
+
+#[tokio::test]
 async fn a_plain_http_client_gets_nothing_from_the_agent() {
     let dir = tempfile::tempdir().unwrap();
     let (addr, pin) = serve(SECRET, dir.path()).await;

@@ -18,6 +18,8 @@ mod settle;
 #[cfg(test)]
 mod failover_tests;
 #[cfg(test)]
+mod host_join_tests;
+#[cfg(test)]
 mod test_harness;
 #[cfg(test)]
 mod workflow_tests;
