@@ -5,6 +5,9 @@
 //! Endpoints are records too (see `endpoints`): what each was told, in order.
 
 mod endpoints;
+mod host;
+
+pub use host::FakeHost;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,18 +35,21 @@ pub enum FakeProcess {
 }
 
 /// A fake node's replication role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FakeRole {
     /// Accepts writes.
     Primary,
-    /// Follows the node on this port.
-    ReplicaOf(u16),
+    /// Follows the node at this address (host and port: on several hosts, nodes
+    /// share port numbers).
+    ReplicaOf(HostPort),
 }
 
 /// One fake node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeNode {
-    /// Listening port (how replicas name their primary).
+    /// The address it is reached at (its spec's bind address, as a client dials it).
+    pub host: String,
+    /// Listening port (with `host`, how replicas name their primary).
     pub port: u16,
     /// Process state.
     pub process: FakeProcess,
@@ -61,6 +67,19 @@ impl FakeNode {
     fn answers(&self) -> bool {
         self.process == FakeProcess::Running
     }
+
+    /// Where replicas name it.
+    pub fn at(&self) -> HostPort {
+        HostPort {
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+
+    /// Whether it follows `primary` over a working link.
+    fn streams_from(&self, primary: &HostPort) -> bool {
+        self.answers() && self.link && self.role == FakeRole::ReplicaOf(primary.clone())
+    }
 }
 
 #[derive(Default)]
@@ -77,6 +96,8 @@ struct State {
     endpoints: FakeEndpoints,
     /// Starts still to be refused, by node key (an engine that exits at startup).
     refused_starts: HashMap<String, u32>,
+    /// Host addresses whose nodes the other hosts cannot reach (see [`FakeHost`]).
+    isolated: std::collections::HashSet<String>,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -95,12 +116,17 @@ fn refused(node: &NodeRef) -> AgentError {
     }
 }
 
-/// The primary port a spec's `replicaof` directive names, if any.
+/// The primary a spec's `replicaof` directive names, if any.
 fn spec_role(spec: &NodeSpec) -> FakeRole {
     spec.extra_config
         .iter()
         .find(|(k, _)| k == "replicaof")
-        .and_then(|(_, v)| v.split_whitespace().nth(1)?.parse().ok())
+        .and_then(|(_, v)| {
+            let mut words = v.split_whitespace();
+            let host = words.next()?.to_string();
+            let port = words.next()?.parse().ok()?;
+            Some(HostPort { host, port })
+        })
         .map_or(FakeRole::Primary, FakeRole::ReplicaOf)
 }
 
@@ -251,15 +277,15 @@ impl FakeAgent {
 
 /// Replicas with a working link to a live primary have its offset.
 fn catch_up(s: &mut State) {
-    let primaries: HashMap<u16, i64> = s
+    let primaries: HashMap<HostPort, i64> = s
         .nodes
         .values()
         .filter(|n| n.answers() && n.role == FakeRole::Primary)
-        .map(|n| (n.port, n.offset))
+        .map(|n| (n.at(), n.offset))
         .collect();
     for n in s.nodes.values_mut().filter(|n| n.answers() && n.link) {
-        if let FakeRole::ReplicaOf(p) = n.role {
-            if let Some(off) = primaries.get(&p) {
+        if let FakeRole::ReplicaOf(p) = &n.role {
+            if let Some(off) = primaries.get(p) {
                 n.offset = *off;
             }
         }
@@ -299,6 +325,7 @@ fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> Result<AgentReply, Agen
         .is_some_and(|n| n.process != FakeProcess::Dead);
     if fresh || !running {
         let node = FakeNode {
+            host: spec.connect_host().to_string(),
             port: spec.port,
             process: FakeProcess::Running,
             role: spec_role(spec),
@@ -351,24 +378,17 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             }
             Ok(Done)
         }
-        AgentRequest::PortFree { port, .. } => Ok(Flag(
-            !s.nodes
-                .values()
-                .any(|n| n.port == port && n.process != FakeProcess::Dead),
-        )),
+        AgentRequest::PortFree { bind, port } => Ok(Flag(!s.nodes.values().any(|n| {
+            n.host == crate::connect_host(&bind) && n.port == port && n.process != FakeProcess::Dead
+        }))),
         AgentRequest::Ping { node, .. } => Ok(Flag(node_mut(s, &node).is_ok())),
         AgentRequest::ReplicationInfo { node } => {
-            let host = node.host.clone();
             let n = node_mut(s, &node)?.clone();
-            // One fake host: every replica is at the address the caller named.
             let online_replicas: Vec<HostPort> = s
                 .nodes
                 .values()
-                .filter(|r| r.answers() && r.link && r.role == FakeRole::ReplicaOf(n.port))
-                .map(|r| HostPort {
-                    host: host.clone(),
-                    port: r.port,
-                })
+                .filter(|r| r.streams_from(&n.at()))
+                .map(FakeNode::at)
                 .collect();
             let info = match n.role {
                 FakeRole::Primary => ReplicationInfo {
@@ -379,10 +399,10 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
                     sync_in_progress: true,
                     online_replicas: online_replicas.clone(),
                 },
-                FakeRole::ReplicaOf(port) => ReplicationInfo {
+                FakeRole::ReplicaOf(primary) => ReplicationInfo {
                     role: ReplicationRole::Replica,
                     offset: n.offset,
-                    primary: Some(HostPort { host, port }),
+                    primary: Some(primary),
                     link_up: n.link,
                     sync_in_progress: !n.link,
                     online_replicas,
@@ -393,10 +413,8 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         AgentRequest::Replication { node, change } => {
             let n = node_mut(s, &node)?;
             match change {
-                ReplicationChange::Attach { primary } => n.role = FakeRole::ReplicaOf(primary.port),
-                ReplicationChange::AttachSource { source } => {
-                    n.role = FakeRole::ReplicaOf(source.port)
-                }
+                ReplicationChange::Attach { primary } => n.role = FakeRole::ReplicaOf(primary),
+                ReplicationChange::AttachSource { source } => n.role = FakeRole::ReplicaOf(source),
                 ReplicationChange::Promote => n.role = FakeRole::Primary,
                 ReplicationChange::PauseWrites { .. } => n.paused = true,
                 ReplicationChange::Unpause => n.paused = false,
@@ -404,20 +422,13 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             Ok(Done)
         }
         AgentRequest::StreamingReplicas { node, .. } => {
-            let port = node_mut(s, &node)?.port;
-            let streaming = s
-                .nodes
-                .values()
-                .filter(|r| r.answers() && r.link && r.role == FakeRole::ReplicaOf(port))
-                .count();
+            let at = node_mut(s, &node)?.at();
+            let streaming = s.nodes.values().filter(|r| r.streams_from(&at)).count();
             Ok(AgentReply::Count(streaming))
         }
         AgentRequest::ConfigSet { node, .. } => node_mut(s, &node).map(|_| Done),
         AgentRequest::ProbeSource { source, .. } => {
-            let answers = s
-                .nodes
-                .values()
-                .any(|n| n.port == source.port && n.answers());
+            let answers = s.nodes.values().any(|n| n.at() == source && n.answers());
             Ok(endpoints::source_check(answers))
         }
         AgentRequest::LegacyDiscoveryKey { ref node, .. } => {
@@ -435,8 +446,17 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
     }
 }
 
-impl NodeAgent for FakeAgent {
-    fn call(&self, request: AgentRequest) -> AgentFuture<'_> {
+impl FakeAgent {
+    /// Serves `request` as the agent of host `origin` (`None`: the control plane's
+    /// own) would: a probe of a node on a host cut off from the others gets no
+    /// answer unless it comes from that host.
+    fn call_from(&self, origin: Option<&str>, request: AgentRequest) -> AgentFuture<'_> {
+        if let AgentRequest::Ping { node, .. } = &request {
+            let cut_off = self.state().isolated.contains(&node.host);
+            if cut_off && origin != Some(node.host.as_str()) {
+                return Box::pin(async { Ok(AgentReply::Flag(false)) });
+            }
+        }
         let reply = self.serve(request);
         Box::pin(async move {
             match reply {
@@ -445,6 +465,12 @@ impl NodeAgent for FakeAgent {
                 None => std::future::pending().await,
             }
         })
+    }
+}
+
+impl NodeAgent for FakeAgent {
+    fn call(&self, request: AgentRequest) -> AgentFuture<'_> {
+        self.call_from(None, request)
     }
 
     fn is_running(&self, key: &str) -> bool {

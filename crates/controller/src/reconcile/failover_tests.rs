@@ -62,7 +62,7 @@ fn assert_one_primary(h: &Harness, old: &str) -> String {
     assert_eq!(primary.process, FakeProcess::Running);
     for m in g.members.iter().filter(|m| **m != g.primary) {
         let n = h.node(m);
-        assert_eq!(n.role, FakeRole::ReplicaOf(primary.port), "{m}");
+        assert_eq!(n.role, FakeRole::ReplicaOf(primary.at()), "{m}");
         assert_eq!(n.process, FakeProcess::Running, "{m}");
     }
     assert_eq!(h.fake.max_primaries(), 1, "two primaries at once");

@@ -20,6 +20,8 @@ mod failover_tests;
 #[cfg(test)]
 mod host_join_tests;
 #[cfg(test)]
+mod host_tests;
+#[cfg(test)]
 mod test_harness;
 #[cfg(test)]
 mod workflow_tests;

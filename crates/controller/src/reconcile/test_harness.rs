@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use larder_agent::fake::{FakeAgent, FakeNode};
+use larder_agent::fake::{FakeAgent, FakeHost, FakeNode};
+use larder_agent::NodeAgent;
 use larder_endpoints::KernelSplice;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use larder_model::requests::{CreateCacheCluster, CreateReplicationGroup};
 use larder_model::{CacheCluster, Engine, NodeType, ReplicationGroup, ReplicationGroupStatus};
 use tempfile::TempDir;
 
+use crate::hosts::HostAnnouncement;
 use crate::{Controller, EngineCatalog, EngineVersion, RetryPolicy, Settings};
 
 /// The replication group every harness test uses.
@@ -24,7 +26,12 @@ pub(super) struct Harness {
     pub(super) fake: Arc<FakeAgent>,
     controller: Option<Controller>,
     retry: RetryPolicy,
+    /// Joined hosts (none: every node on the control plane's own host).
+    pub(super) hosts: Vec<Arc<FakeHost>>,
 }
+
+/// The zones of the joined hosts of [`Harness::with_hosts`], one each.
+const HOST_ZONES: [&str; 3] = ["zone-a", "zone-b", "zone-c"];
 
 /// Node step attempts in harness tests: four, with no pause, so a test runs through
 /// every attempt at once.
@@ -34,9 +41,16 @@ pub(super) const QUICK_RETRY: RetryPolicy = RetryPolicy {
     max_backoff: Duration::ZERO,
 };
 
-fn build(dir: &TempDir, fake: &Arc<FakeAgent>, retry: RetryPolicy) -> Controller {
+fn build(
+    dir: &TempDir,
+    fake: &Arc<FakeAgent>,
+    retry: RetryPolicy,
+    hosts: &[Arc<FakeHost>],
+) -> Controller {
     let store = larder_store::open_embedded(&dir.path().join("larder.redb")).expect("store");
     let mut settings = Settings::new("us-east-1");
+    // With joined hosts, nodes go there only (one zone each), as with --no-local-nodes.
+    settings.local_nodes = hosts.is_empty();
     // The endpoints are real listeners on loopback; never touch the host's cgroups.
     settings.endpoint_kernel_splice = KernelSplice::Off;
     settings.node_retry = retry;
@@ -46,7 +60,24 @@ fn build(dir: &TempDir, fake: &Arc<FakeAgent>, retry: RetryPolicy) -> Controller
             EngineVersion::new(Engine::Memcached, "1.6.21"),
         ],
     };
-    Controller::new(store, settings, engines, fake.clone())
+    let c = Controller::new(store, settings, engines, fake.clone());
+    if !hosts.is_empty() {
+        let hosts = hosts.to_vec();
+        c.set_connector(Arc::new(move |link: String, _fingerprint: String| {
+            let found = hosts
+                .iter()
+                .find(|h| link_of(h.address()) == link)
+                .map(|h| h.clone() as Arc<dyn NodeAgent>);
+            Box::pin(async move { found.ok_or(larder_agent::AgentError::Unreachable(link)) })
+        }))
+        .expect("connector");
+    }
+    c
+}
+
+/// Where a fake host's agent "listens".
+fn link_of(address: &str) -> String {
+    format!("{address}:7800")
 }
 
 impl Harness {
@@ -54,12 +85,64 @@ impl Harness {
     pub(super) fn new(retry: RetryPolicy) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = FakeAgent::new();
-        let controller = Some(build(&dir, &fake, retry));
+        let controller = Some(build(&dir, &fake, retry, &[]));
         Harness {
             dir,
             fake,
             controller,
             retry,
+            hosts: Vec::new(),
+        }
+    }
+
+    /// A settled group of `members` nodes with automatic failover on, spread over
+    /// three joined hosts in three zones (none on the control plane's host).
+    pub(super) async fn with_hosts(members: i64) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = FakeAgent::new();
+        let hosts: Vec<_> = (1..=HOST_ZONES.len())
+            .map(|i| FakeHost::new(&fake, &format!("10.0.0.{i}")))
+            .collect();
+        let controller = Some(build(&dir, &fake, QUICK_RETRY, &hosts));
+        let h = Harness {
+            dir,
+            fake,
+            controller,
+            retry: QUICK_RETRY,
+            hosts,
+        };
+        for (host, zone) in h.hosts.iter().zip(HOST_ZONES) {
+            let a = HostAnnouncement {
+                link: link_of(host.address()),
+                zone: zone.to_string(),
+                address: host.address().to_string(),
+                // A fake host has no certificate; any well-formed pin will do.
+                fingerprint: "ab".repeat(32),
+            };
+            h.controller().register_host(a).await.expect("join");
+        }
+        h.create_group(members);
+        h.settle().await;
+        h
+    }
+
+    /// The joined host member cluster `id`'s node is on.
+    pub(super) fn host_of(&self, id: &str) -> Arc<FakeHost> {
+        let (_, n) = self.controller().member_node(id).expect("member");
+        let at = n.host.expect("a node on a joined host");
+        let h = self.hosts.iter().find(|h| h.address() == at);
+        h.expect("a harness host").clone()
+    }
+
+    /// One round of the health loop: hosts judged, every group's primary probed, a
+    /// failover started for a primary that is gone (or whose host is lost).
+    pub(super) async fn health_round(&self) {
+        let c = self.controller();
+        c.check_hosts().await;
+        for g in c.store().list_replication_groups().expect("groups") {
+            if let Some((_, true)) = c.probe_primary(&g).await {
+                c.start_automatic_failover(&g.id, &g.primary, "test");
+            }
         }
     }
 
@@ -164,7 +247,20 @@ impl Harness {
     pub(super) fn restart(&mut self) {
         self.controller = None;
         self.fake.recover();
-        self.controller = Some(build(&self.dir, &self.fake, self.retry));
+        self.controller = Some(build(&self.dir, &self.fake, self.retry, &self.hosts));
+    }
+
+    /// After [`Harness::restart`]: waits until every joined host is dialled again
+    /// (the connector runs in the background, as the binary's does).
+    pub(super) async fn redialled(&self) {
+        for _ in 0..1000 {
+            let hosts = self.controller().hosts().all();
+            if hosts.iter().all(|h| h.dialled) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("hosts not dialled again");
     }
 
     /// The group as stored.
