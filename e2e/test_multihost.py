@@ -347,3 +347,80 @@ def test_a_host_cut_off_during_a_delete_retires_the_deleted_groups_endpoints_on_
     fleet.net.mend("h3")
     # h3 missed the delete; told which groups exist once it answers, it retires them.
     wait_until(lambda: not listens(), 30, what="h3 to retire the deleted group's endpoints")
+
+
+def _pinned(fleet, name: str) -> str:
+    """The SHA-256 of the certificate `name`'s agent keeps, as the control plane lists it."""
+    import hashlib
+    import ssl
+    pem = (fleet.data_dir(name) / "agent" / "link.crt").read_text()
+    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+
+
+def _presented(addr: str, port: int) -> str:
+    """The SHA-256 of the certificate the link port presents to a TLS client."""
+    import hashlib
+    import socket
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((addr, port), timeout=3) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+
+
+def _plain_http(addr: str, port: int) -> bytes:
+    """What the link port answers to a plain HTTP request."""
+    import socket
+    with socket.create_connection((addr, port), timeout=3) as s:
+        s.sendall(b"GET /v1/info HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        out = b""
+        try:
+            while chunk := s.recv(4096):
+                out += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+        return out
+
+
+def test_the_link_is_tls_pinned_by_the_signed_join_and_a_reinstalled_agent_is_pinned_again(fleet):
+    from multihost import AGENT_PORT
+    hosts = fleet.joined()
+    for name, h in fleet.hosts.items():
+        # The control plane pins the certificate the agent keeps, and that is what
+        # the agent's link port presents; a plain HTTP request gets no HTTP answer.
+        assert hosts[h.addr]["fingerprint"] == _pinned(fleet, name)
+        assert _presented(h.addr, AGENT_PORT) == _pinned(fleet, name)
+        assert b"HTTP/1" not in _plain_http(h.addr, AGENT_PORT)
+    ec = fleet.client()
+    g = create_group(ec)
+    # A replica's host is reinstalled: its agent stops (its node keeps running), loses
+    # its key and makes a new one. The next signed join carries the new fingerprint;
+    # the control plane pins it and speaks to the agent again, which adopts its node.
+    replica = next(m for m in members(g).values() if m["CurrentRole"] == "replica")
+    addr = replica["ReadEndpoint"]["Address"]
+    victim = fleet.host_of(addr)
+    old = hosts[addr]["fingerprint"]
+    fleet.agents[victim].terminate()
+    fleet.agents[victim].wait(10)
+    for f in ("link.crt", "link.key"):
+        (fleet.data_dir(victim) / "agent" / f).unlink()
+    fleet.start_agent(victim)
+    wait_until(lambda: fleet.joined()[addr]["fingerprint"] not in ("", old)
+               and fleet.joined()[addr]["health"] == "healthy", 30, what="the new certificate pinned")
+    assert fleet.joined()[addr]["fingerprint"] == _pinned(fleet, victim)
+    assert _presented(addr, AGENT_PORT) == _pinned(fleet, victim)
+    # Calls reach the reinstalled agent: a change to the group is carried out on it.
+    node = redis.Redis(host=addr, port=replica["ReadEndpoint"]["Port"], socket_timeout=2)
+    before = node.info("server")["run_id"]
+    ec.reboot_cache_cluster(CacheClusterId=replica["CacheClusterId"], CacheNodeIdsToReboot=["0001"])
+    wait_until(lambda: _run_id(node) not in (None, before), 60, what="the node on the reinstalled host restarted")
+    wait_group(ec, lambda g: g["Status"] == "available", "the group after the reboot")
+
+
+def _run_id(node) -> str | None:
+    try:
+        return node.info("server")["run_id"]
+    except redis.RedisError:
+        return None

@@ -1,5 +1,5 @@
 //! The control plane's side of the link: [`RemoteAgent`] implements [`NodeAgent`]
-//! over HTTP/JSON, and keeps the agent's latest [`Observation`] from a long poll so
+//! over HTTP/JSON in TLS (the agent's certificate pinned), and keeps the agent's latest [`Observation`] from a long poll so
 //! `is_running` costs no round trip.
 
 use std::net::SocketAddr;
@@ -10,6 +10,7 @@ use bytes::Bytes;
 use larder_agent::{AgentError, AgentFuture, AgentReply, AgentRequest, NodeAgent, Observation};
 
 use crate::auth::LinkSecret;
+use crate::identity::Fingerprint;
 use crate::signed::SignedClient;
 use crate::wire::{AgentInfo, CallResult, Observed, CALL_PATH, INFO_PATH, OBSERVE_PATH, STOP_PATH};
 
@@ -75,12 +76,17 @@ fn changes_processes(request: &AgentRequest) -> bool {
 }
 
 impl RemoteAgent {
-    /// Connects to the agent at `addr`: reads its first observation (so no node
-    /// looks dead before the agent has said anything) and starts the long poll.
-    pub async fn connect(addr: SocketAddr, secret: LinkSecret) -> Result<RemoteAgent, AgentError> {
+    /// Connects to the agent at `addr` whose certificate is `pin`: reads its first
+    /// observation (so no node looks dead before the agent has said anything) and
+    /// starts the long poll.
+    pub async fn connect(
+        addr: SocketAddr,
+        secret: LinkSecret,
+        pin: Fingerprint,
+    ) -> Result<RemoteAgent, AgentError> {
         let agent = RemoteAgent {
             inner: Arc::new(Inner {
-                link: SignedClient::new(addr, secret),
+                link: SignedClient::pinned(addr, secret, pin),
                 observed: RwLock::new(Observed {
                     epoch: String::new(),
                     observation: Observation::default(),

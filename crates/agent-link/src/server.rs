@@ -1,5 +1,5 @@
 //! The agent's side of the link: an HTTP/JSON service over a [`LocalAgent`], every
-//! request authenticated before its body is parsed.
+//! request authenticated before its body is parsed. [`crate::serve_tls`] serves it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use larder_agent::{AgentRequest, LocalAgent, NodeAgent};
 use tokio::sync::mpsc;
 
 use crate::auth::{now_secs, SignedParts, Verifier, DATE_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
+use crate::listener::LinkStats;
 use crate::wire::{
     AgentInfo, CallResult, Observed, CALL_PATH, INFO_PATH, MAX_BODY, MAX_WAIT_MS, OBSERVE_PATH,
     STOP_PATH,
@@ -25,21 +26,24 @@ struct Served {
     verifier: Arc<Verifier>,
     info: AgentInfo,
     stop: mpsc::Sender<()>,
+    stats: Arc<LinkStats>,
 }
 
 /// The router of an agent: `stop` receives one message when a caller asks the agent
-/// to stop its nodes and exit.
+/// to stop its nodes and exit; `stats` are its listener's, reported by `/v1/info`.
 pub fn router(
     agent: LocalAgent,
     verifier: Verifier,
     info: AgentInfo,
     stop: mpsc::Sender<()>,
+    stats: Arc<LinkStats>,
 ) -> Router {
     let served = Served {
         agent,
         verifier: Arc::new(verifier),
         info,
         stop,
+        stats,
     };
     Router::new()
         .route(CALL_PATH, post(call_handler))
@@ -136,7 +140,10 @@ async fn observe_handler(
 }
 
 async fn info_handler(State(s): State<Served>) -> Response {
-    axum::Json(s.info.clone()).into_response()
+    let mut info = s.info.clone();
+    info.handshakes = s.stats.handshakes();
+    info.refused_handshakes = s.stats.refused();
+    axum::Json(info).into_response()
 }
 
 async fn stop_handler(State(s): State<Served>) -> Response {

@@ -1,25 +1,43 @@
 //! A pooled HTTP client whose every request is signed with the installation's
-//! secret: the control plane uses it to call agents, agents use it to join their
-//! control plane, and `larder agents` to ask it about them.
+//! secret: the control plane uses it to call agents (over TLS, the agent's
+//! certificate pinned), agents use it to join their control plane, and `larder
+//! agents` to ask it about them (both on the control plane's API listener).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use larder_agent::AgentError;
 
 use crate::auth::{now_secs, LinkSecret, SignedParts, DATE_HEADER, NONCE_HEADER, SIGNATURE_HEADER};
+use crate::identity::Fingerprint;
+use crate::pinning::pinned_client_config;
+
+/// How long an unused connection stays in the pool: longer than the slowest
+/// steady-state cadence of calls to an agent (restart policies are sent again every
+/// 60 s), so an idle link reuses its connections instead of paying a handshake.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// How requests reach the peer.
+#[derive(Clone)]
+enum Transport {
+    /// Plain HTTP: the control plane's API listener.
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    /// TLS to an agent whose certificate is pinned.
+    Pinned(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
 
 /// Signed requests to one peer.
 #[derive(Clone)]
 pub struct SignedClient {
     addr: SocketAddr,
     secret: LinkSecret,
-    http: Client<HttpConnector, Full<Bytes>>,
+    transport: Transport,
 }
 
 impl std::fmt::Debug for SignedClient {
@@ -29,15 +47,38 @@ impl std::fmt::Debug for SignedClient {
 }
 
 impl SignedClient {
-    /// A client of the peer at `addr`.
+    /// A client of the control plane's API listener at `addr` (plain HTTP: the
+    /// signature authenticates, nothing is hidden).
     pub fn new(addr: SocketAddr, secret: LinkSecret) -> SignedClient {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        connector.set_nodelay(true);
         let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
-        SignedClient { addr, secret, http }
+            .pool_idle_timeout(POOL_IDLE)
+            .build(tcp_connector());
+        SignedClient {
+            addr,
+            secret,
+            transport: Transport::Plain(http),
+        }
+    }
+
+    /// A client of the agent at `addr` over TLS, talking only to the certificate
+    /// whose fingerprint is `pin`.
+    pub fn pinned(addr: SocketAddr, secret: LinkSecret, pin: Fingerprint) -> SignedClient {
+        let mut tcp = tcp_connector();
+        // The connector sees `https://` URIs; the TCP part must let them through.
+        tcp.enforce_http(false);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*pinned_client_config(pin)).clone())
+            .https_only()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build(tls);
+        SignedClient {
+            addr,
+            secret,
+            transport: Transport::Pinned(http),
+        }
     }
 
     /// The peer's address.
@@ -63,9 +104,13 @@ impl SignedClient {
             nonce: &nonce,
             body: &body,
         });
+        let scheme = match self.transport {
+            Transport::Plain(_) => "http",
+            Transport::Pinned(_) => "https",
+        };
         let request = http::Request::builder()
             .method(method)
-            .uri(format!("http://{}{path}", self.addr))
+            .uri(format!("{scheme}://{}{path}", self.addr))
             .header(DATE_HEADER, &date)
             .header(NONCE_HEADER, &nonce)
             .header(SIGNATURE_HEADER, signature)
@@ -74,11 +119,11 @@ impl SignedClient {
             .map_err(|e| AgentError::Unreachable(e.to_string()))?;
         let unreachable = |e: String| AgentError::Unreachable(format!("{}: {e}", self.addr));
         let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
+            let response = match &self.transport {
+                Transport::Plain(c) => c.request(request).await,
+                Transport::Pinned(c) => c.request(request).await,
+            }
+            .map_err(|e| unreachable(error_chain(&e)))?;
             let status = response.status();
             let bytes = response
                 .into_body()
@@ -96,4 +141,24 @@ impl SignedClient {
             .await
             .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
     }
+}
+
+fn tcp_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    connector.set_nodelay(true);
+    connector
+}
+
+/// The error with its causes: hyper's own text ("client error (Connect)") hides
+/// what went wrong, such as a certificate that does not match its pin.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

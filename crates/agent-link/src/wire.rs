@@ -42,6 +42,10 @@ pub struct JoinRequest {
     pub zone: String,
     /// The address its nodes and endpoints are reached at.
     pub address: String,
+    /// The SHA-256 fingerprint of the certificate it serves the link with: the
+    /// control plane accepts that certificate alone. The join is signed, so only a
+    /// holder of the installation's secret can name it.
+    pub fingerprint: String,
 }
 
 /// Who an agent is.
@@ -57,4 +61,15 @@ pub struct AgentInfo {
     pub version: String,
     /// The observation epoch (changes when the agent restarts).
     pub epoch: String,
+    /// The fingerprint of the certificate it serves the link with.
+    #[serde(default)]
+    pub fingerprint: String,
+    /// TLS handshakes its listener completed since it started (a control plane
+    /// keeps its connections, so this barely grows on a steady link).
+    #[serde(default)]
+    pub handshakes: u64,
+    /// Connections its listener refused in the handshake (plain HTTP, a wrong or
+    /// silent peer).
+    #[serde(default)]
+    pub refused_handshakes: u64,
 }

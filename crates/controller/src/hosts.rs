@@ -24,6 +24,9 @@ pub struct HostAnnouncement {
     pub zone: String,
     /// The address its nodes and endpoints are reached at.
     pub address: String,
+    /// The SHA-256 fingerprint (64 hex digits) of the certificate it serves the
+    /// link with.
+    pub fingerprint: String,
 }
 
 /// How a host looks from the control plane now (`larder agents`).
@@ -43,11 +46,19 @@ pub struct HostStatus {
     pub last_contact_ms: u64,
     /// Nodes placed on it.
     pub nodes: usize,
+    /// The fingerprint of the agent's link certificate that the control plane
+    /// pins (empty for the local agent, pinned from its data dir).
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
-/// Dials a joined agent at its link address.
+/// Dials a joined agent at its link address (first argument), accepting only the
+/// certificate whose fingerprint is the second.
 pub type Connector = Arc<
-    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Arc<dyn NodeAgent>, AgentError>> + Send>>
+    dyn Fn(
+            String,
+            String,
+        ) -> Pin<Box<dyn Future<Output = Result<Arc<dyn NodeAgent>, AgentError>> + Send>>
         + Send
         + Sync,
 >;
@@ -200,9 +211,21 @@ impl crate::Controller {
             return;
         };
         let controller = self.clone();
+        // A signed join may have replaced this record (a new link or certificate)
+        // and dialled it: then this older dial has nothing left to do.
+        let superseded = |controller: &crate::Controller, host: &Host| {
+            controller
+                .hosts()
+                .get(Some(&host.id))
+                .is_none_or(|e| e.dialled || e.host != *host)
+        };
         tokio::spawn(async move {
             loop {
-                match connect(host.link.clone()).await {
+                if superseded(&controller, &host) {
+                    return;
+                }
+                match connect(host.link.clone(), host.fingerprint.clone()).await {
+                    Ok(_) if superseded(&controller, &host) => return,
                     Ok(agent) => {
                         tracing::info!(host = %host.id, link = %host.link, "agent connected");
                         controller.hosts().put(HostEntry {
@@ -241,8 +264,11 @@ impl crate::Controller {
         self.hosts().local().agent.contact_age()
     }
 
-    /// An agent announces itself (again). A new host, or one whose link, zone or
-    /// address changed, is stored and dialled; an unchanged one costs nothing.
+    /// An agent announces itself (again). A new host, or one whose link, zone,
+    /// address or certificate changed, is stored and dialled; an unchanged one costs
+    /// nothing. A new certificate (the agent was reinstalled and made a new key) is
+    /// trusted because the announcement is signed with the installation's secret:
+    /// the agent is dialled with the new pin, the old one is no longer accepted.
     pub async fn register_host(&self, a: HostAnnouncement) -> Result<(), Fault> {
         let invalid = |why: &str| Fault::InvalidParameterValue(why.to_string());
         if a.address.is_empty() || a.address == LOCAL_HOST || a.zone.is_empty() {
@@ -251,9 +277,21 @@ impl crate::Controller {
         if a.link.parse::<std::net::SocketAddr>().is_err() {
             return Err(invalid("an agent's link must be addr:port"));
         }
+        if a.fingerprint.len() != 64 || !a.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(
+                "an agent's certificate fingerprint must be 64 hex digits",
+            ));
+        }
+        let fingerprint = a.fingerprint.to_ascii_lowercase();
         if let Some(known) = self.hosts().get(Some(&a.address)) {
-            if known.host.link == a.link && known.host.zones == [a.zone.clone()] {
+            if known.host.link == a.link
+                && known.host.zones == [a.zone.clone()]
+                && known.host.fingerprint == fingerprint
+            {
                 return Ok(());
+            }
+            if !known.host.fingerprint.is_empty() && known.host.fingerprint != fingerprint {
+                tracing::warn!(host = %a.address, old = %known.host.fingerprint, new = %fingerprint, "agent presents a new link certificate in a signed join; pinning the new one");
             }
         }
         let host = Host {
@@ -262,13 +300,14 @@ impl crate::Controller {
             link: a.link.clone(),
             address: a.address.clone(),
             joined: chrono::Utc::now(),
+            fingerprint,
         };
         self.store().put_host(&host)?;
         let connect = self
             .hosts()
             .connector()
             .ok_or_else(|| Fault::Internal("this control plane cannot dial agents".into()))?;
-        let agent = connect(host.link.clone())
+        let agent = connect(host.link.clone(), host.fingerprint.clone())
             .await
             .map_err(|e| invalid(&format!("cannot reach the agent at {}: {e}", host.link)))?;
         tracing::info!(host = %host.id, zone = %a.zone, link = %host.link, "agent joined");
@@ -306,6 +345,7 @@ impl crate::Controller {
                     },
                     last_contact_ms: age.map(|a| a.as_millis() as u64).unwrap_or(0),
                     nodes,
+                    fingerprint: e.host.fingerprint.clone(),
                 }
             })
             .collect())

@@ -78,6 +78,7 @@ impl Controller {
                         link: "local".into(),
                         address: settings.advertise_host.clone(),
                         joined: chrono::Utc::now(),
+                        fingerprint: String::new(),
                     },
                     agent,
                 ),

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use larder_agent::LocalAgent;
-use larder_agent_link::{AgentInfo, LinkSecret, RemoteAgent, Verifier};
+use larder_agent_link::{AgentInfo, Fingerprint, LinkIdentity, LinkSecret, RemoteAgent, Verifier};
 
 use crate::agent_files::{AgentFiles, Announced};
 
@@ -83,8 +83,15 @@ pub async fn connect(data_dir: &std::path::Path) -> Result<Option<RemoteAgent>, 
     let Some(announced) = files.announced() else {
         return Ok(None);
     };
+    let pin: Fingerprint = announced.fingerprint.parse().map_err(|_| {
+        format!(
+            "the agent at {} (pid {}) serves the link without TLS (an older larder): stop it \
+             with SIGTERM (its nodes keep running) and start again",
+            announced.listen, announced.pid
+        )
+    })?;
     let secret = LinkSecret::load_or_create(&files.secret()).map_err(|e| e.to_string())?;
-    match RemoteAgent::connect(announced.listen, secret).await {
+    match RemoteAgent::connect(announced.listen, secret, pin).await {
         Ok(agent) => Ok(Some(agent)),
         Err(e) => {
             tracing::debug!(listen = %announced.listen, error = %e, "announced agent does not answer");
@@ -111,6 +118,12 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let listen = listener.local_addr().map_err(|e| e.to_string())?;
+    let identity = LinkIdentity::load_or_create(files.dir(), &certificate_names(&args, listen))
+        .map_err(|e| format!("the link's certificate in {}: {e}", files.dir().display()))?;
+    let fingerprint = identity.fingerprint().to_string();
+    let tls = identity
+        .server_config()
+        .map_err(|e| format!("the link's certificate: {e}"))?;
     let pid = std::process::id();
     let info = AgentInfo {
         pid,
@@ -118,21 +131,36 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         advertise_host: args.advertise_host.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         epoch: uuid::Uuid::new_v4().simple().to_string(),
+        fingerprint: fingerprint.clone(),
+        handshakes: 0,
+        refused_handshakes: 0,
     };
     let (stop_tx, mut stop_rx) = tokio::sync::mpsc::channel(1);
     let secret_for_join = secret.clone();
-    let app = larder_agent_link::router(agent.clone(), Verifier::new(secret), info, stop_tx);
+    let stats = std::sync::Arc::new(larder_agent_link::LinkStats::default());
+    let app = larder_agent_link::router(
+        agent.clone(),
+        Verifier::new(secret),
+        info,
+        stop_tx,
+        stats.clone(),
+    );
     files
-        .announce(&Announced { listen, pid })
+        .announce(&Announced {
+            listen,
+            pid,
+            fingerprint: fingerprint.clone(),
+        })
         .map_err(|e| format!("cannot write {}: {e}", files.dir().display()))?;
-    tracing::info!(%listen, zone = %args.zone, data_dir = %data_dir.display(), "larder agent serving");
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    tracing::info!(%listen, zone = %args.zone, %fingerprint, data_dir = %data_dir.display(), "larder agent serving (TLS)");
+    let server = tokio::spawn(larder_agent_link::serve_tls(listener, tls, app, stats));
     if let Some(join) = &args.join {
         let control_plane = crate::agent_join::parse_join(join)?;
         let request = larder_agent_link::JoinRequest {
             link: crate::agent_join::link_address(listen, &args.advertise_host),
             zone: args.zone.clone(),
             address: args.advertise_host.clone(),
+            fingerprint,
         };
         tokio::spawn(crate::agent_join::announce_forever(
             control_plane,
@@ -157,6 +185,18 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     }
     // Long polls of a control plane may still be open: leave without waiting for them.
     std::process::exit(0);
+}
+
+/// The names the agent's certificate carries: the advertised address and the
+/// address it listens on (for a person or `openssl s_client` reading it; the control
+/// plane checks the fingerprint, not a name).
+fn certificate_names(args: &RunArgs, listen: SocketAddr) -> Vec<String> {
+    let mut names = vec![args.advertise_host.clone()];
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
+    }
+    names.dedup();
+    names
 }
 
 async fn terminate_signal() {

@@ -1,6 +1,8 @@
 //! Where a host's agent keeps what others need to find and trust it, under
-//! `<data-dir>/agent/`: the link secret (0600), a lock that keeps a second agent off
-//! the same data dir, and `agent.json` naming the address and pid it serves on.
+//! `<data-dir>/agent/`: the link secret (0600), the link's certificate and key
+//! (`link.crt`, `link.key` 0600), a lock that keeps a second agent off the same data
+//! dir, and `agent.json` naming the address, pid and certificate fingerprint it
+//! serves on.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,10 @@ pub struct Announced {
     pub listen: SocketAddr,
     /// Its pid.
     pub pid: u32,
+    /// The SHA-256 fingerprint of the certificate it serves the link with (empty
+    /// from an agent older than the TLS link).
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 impl AgentFiles {

@@ -47,7 +47,7 @@ pub async fn run(args: AgentsArgs) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "{:<18} {:<28} {:<22} {:<16} {:<12} {:>6} {:>10}",
+        "{:<18} {:<28} {:<22} {:<16} {:<12} {:>6} {:>10}  CERT",
         "HOST", "ZONES", "LINK", "ADDRESS", "HEALTH", "NODES", "CONTACT"
     );
     for h in hosts {
@@ -56,8 +56,10 @@ pub async fn run(args: AgentsArgs) -> Result<(), String> {
         } else {
             h.zones.join(",")
         };
+        // The first 16 hex digits tell certificates apart; `--json` has them all.
+        let cert = h.fingerprint.get(..16).unwrap_or("-");
         println!(
-            "{:<18} {:<28} {:<22} {:<16} {:<12} {:>6} {:>8}ms",
+            "{:<18} {:<28} {:<22} {:<16} {:<12} {:>6} {:>8}ms  {cert}",
             h.id, zones, h.link, h.address, h.health, h.nodes, h.last_contact_ms
         );
     }

@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::Router;
 use larder_agent::NodeAgent;
 use larder_agent_link::{
-    authenticate, JoinRequest, LinkSecret, RemoteAgent, Verifier, AGENTS_PATH,
+    authenticate, Fingerprint, JoinRequest, LinkSecret, RemoteAgent, Verifier, AGENTS_PATH,
 };
 use larder_controller::{Connector, Controller, HostAnnouncement};
 
@@ -38,6 +38,7 @@ async fn join(State(controller): State<Controller>, body: Bytes) -> Response {
         link: request.link,
         zone: request.zone,
         address: request.address,
+        fingerprint: request.fingerprint,
     };
     match controller.register_host(announcement).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -52,15 +53,19 @@ async fn list(State(controller): State<Controller>) -> Response {
     }
 }
 
-/// Dials joined agents over the link with the installation's secret.
+/// Dials joined agents over the link with the installation's secret, each pinned to
+/// the certificate fingerprint its signed join named.
 pub fn connector(secret: LinkSecret) -> Connector {
-    Arc::new(move |link: String| {
+    Arc::new(move |link: String, fingerprint: String| {
         let secret = secret.clone();
         Box::pin(async move {
-            let addr = link
+            let unreachable =
+                |e: String| larder_agent::AgentError::Unreachable(format!("{link}: {e}"));
+            let addr = link.parse().map_err(|e| unreachable(format!("{e}")))?;
+            let pin: Fingerprint = fingerprint
                 .parse()
-                .map_err(|e| larder_agent::AgentError::Unreachable(format!("{link}: {e}")))?;
-            let agent = RemoteAgent::connect(addr, secret).await?;
+                .map_err(|e| unreachable(format!("{e}; the agent must join again")))?;
+            let agent = RemoteAgent::connect(addr, secret, pin).await?;
             Ok(Arc::new(agent) as Arc<dyn NodeAgent>)
         })
     })

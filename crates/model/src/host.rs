@@ -24,4 +24,9 @@ pub struct Host {
     pub address: String,
     /// When the agent first joined.
     pub joined: DateTime<Utc>,
+    /// The SHA-256 fingerprint of the certificate the agent serves the link with, as
+    /// its last signed join named it; the control plane accepts no other. Empty in a
+    /// record from before the TLS link: such a host is dialled again once it joins.
+    #[serde(default)]
+    pub fingerprint: String,
 }

@@ -20,6 +20,8 @@ mod snapshots;
 #[cfg(test)]
 mod failover_tests;
 #[cfg(test)]
+mod host_join_tests;
+#[cfg(test)]
 mod host_tests;
 #[cfg(test)]
 mod snapshot_tests;

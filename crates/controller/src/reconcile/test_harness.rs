@@ -64,7 +64,7 @@ fn build(
     let c = Controller::new(store, settings, engines, fake.clone());
     if !hosts.is_empty() {
         let hosts = hosts.to_vec();
-        c.set_connector(Arc::new(move |link: String| {
+        c.set_connector(Arc::new(move |link: String, _fingerprint: String| {
             let found = hosts
                 .iter()
                 .find(|h| link_of(h.address()) == link)
@@ -117,6 +117,8 @@ impl Harness {
                 link: link_of(host.address()),
                 zone: zone.to_string(),
                 address: host.address().to_string(),
+                // A fake host has no certificate; any well-formed pin will do.
+                fingerprint: "ab".repeat(32),
             };
             h.controller().register_host(a).await.expect("join");
         }
