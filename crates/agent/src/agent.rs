@@ -55,6 +55,8 @@ struct Inner {
     supervision: crate::supervise::Supervision,
     /// The endpoints this agent serves, with their state file in the nodes root.
     endpoints: EndpointHost,
+    /// Connections to redis nodes kept for the commands asked for on every pass.
+    conns: crate::node_conn::NodeConns,
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -97,6 +99,7 @@ impl LocalAgent {
                 starting: Mutex::new(HashSet::new()),
                 secret: OnceLock::new(),
                 endpoints: EndpointHost::new(&root),
+                conns: Default::default(),
                 supervision: crate::supervise::Supervision::load(&root),
                 root,
             }),
@@ -112,6 +115,11 @@ impl LocalAgent {
     /// The endpoints this agent serves.
     pub(crate) fn endpoints(&self) -> &EndpointHost {
         &self.inner.endpoints
+    }
+
+    /// The connections kept to redis nodes.
+    pub(crate) fn conns(&self) -> &crate::node_conn::NodeConns {
+        &self.inner.conns
     }
 
     /// The secret of Larder's own user ([`crate::ADMIN_USER`]) on redis nodes, kept

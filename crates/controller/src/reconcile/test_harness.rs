@@ -128,7 +128,7 @@ impl Harness {
     pub(super) async fn tick(&self) {
         let c = self.controller();
         for cluster in c.store().list_clusters().expect("clusters") {
-            c.pass(cluster, false).await;
+            c.pass(cluster).await;
         }
         for g in c.store().list_replication_groups().expect("groups") {
             c.group_step(&g).await;
@@ -190,7 +190,7 @@ impl Harness {
         let c = self.controller();
         for _ in 0..100 {
             for cluster in c.store().list_clusters().expect("clusters") {
-                c.pass(cluster, false).await;
+                c.pass(cluster).await;
             }
             let g = self.group();
             c.group_step(&g).await;
