@@ -184,6 +184,7 @@ def main() -> int:
     print("\n".join(table))
     if args.record:
         info = machine_info()
+        loads = ", ".join(f"{r['load']:.1f}" for r in rows)
         label = f" ({args.label})" if args.label else ""
         lines = ["", f"## Idle fleet: control plane + agent CPU, DescribeCacheClusters{label}, "
                  f"{dt.datetime.now().strftime('%Y-%m-%d %H:%M')}", "",
@@ -195,7 +196,7 @@ def main() -> int:
                  f"round trips, {args.describe_rounds} calls each, after the window.",
                  f"Machine: {info['nproc']} cores, {info['cpu']}, Linux {info['kernel']}; "
                  f"redis-server {info['redis']}, memcached {info['memcached']}; "
-                 f"load at the windows: {', '.join(f'{r['load']:.1f}' for r in rows)}.", "",
+                 f"load at the windows: {loads}.", "",
                  *table]
         print(f"recorded in {append_section(lines)}", file=sys.stderr)
     return 0
