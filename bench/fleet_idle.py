@@ -122,9 +122,11 @@ def measure(daemon, window: float, describe_rounds: int) -> dict:
     after = {p: cpu_seconds(p) for p in before}
     took = time.monotonic() - t0
     pct = lambda p: (after[p] - before[p]) / took * 100  # noqa: E731
-    eng = sum(after[p] - before[p] for p in engines) / took * 100
+    # An engine that exited in the window (restarted by someone) reads 0 at the end.
+    gone = [p for p in engines if after[p] == 0.0]
+    eng = sum(after[p] - before[p] for p in engines if p not in gone) / took * 100
     row = {"processes": len(engines), "server_pct": pct(server), "agent_pct": pct(agent),
-           "engines_pct": eng, "load": os.getloadavg()[0]}
+           "engines_pct": eng, "engines_gone": len(gone), "load": os.getloadavg()[0]}
     row["larder_pct"] = row["server_pct"] + row["agent_pct"]
     row.update(describe_latency(daemon.client(), describe_rounds))
     return row

@@ -140,10 +140,7 @@ impl Controller {
     pub(super) fn probe_primaries(&self, groups: Vec<ReplicationGroup>) -> (Verdicts, Asked) {
         let timeout_ms = self.settings().health_check_timeout.as_millis() as u64;
         let mut decided = Vec::new();
-        let mut by_host: HashMap<
-            Option<String>,
-            Vec<(ReplicationGroup, Box<CacheCluster>, NodeRef)>,
-        > = HashMap::new();
+        let mut by_host: HashMap<Option<String>, Vec<Pending>> = HashMap::new();
         for g in groups {
             match self.probe_plan(&g) {
                 Probe::Decided(verdict) => decided.push((g, verdict)),
@@ -204,6 +201,8 @@ impl Controller {
     }
 }
 
+/// A group whose primary is to be pinged: the group, the primary's cluster, its node.
+type Pending = (ReplicationGroup, Box<CacheCluster>, NodeRef);
 /// Groups and the verdicts of their primaries' probes.
 pub(super) type Verdicts = Vec<(ReplicationGroup, Option<Failure>)>;
 /// Probes under way, one task per host.
@@ -237,7 +236,7 @@ fn ping_verdict(
 /// One `PING` call per node, concurrently: for an agent that does not know `PingNodes`.
 async fn ping_each(
     agent: std::sync::Arc<dyn larder_agent::NodeAgent>,
-    probes: Vec<(ReplicationGroup, Box<CacheCluster>, NodeRef)>,
+    probes: Vec<Pending>,
     timeout_ms: u64,
 ) -> Verdicts {
     let mut pings = tokio::task::JoinSet::new();
