@@ -122,8 +122,8 @@ def measure(daemon, window: float, describe_rounds: int) -> dict:
     after = {p: cpu_seconds(p) for p in before}
     took = time.monotonic() - t0
     pct = lambda p: (after[p] - before[p]) / took * 100  # noqa: E731
-    # An engine that exited in the window (restarted by someone) reads 0 at the end.
-    gone = [p for p in engines if after[p] == 0.0]
+    # An engine that exited in the window (restarted by someone) is not counted.
+    gone = [p for p in engines if not Path(f"/proc/{p}").exists()]
     eng = sum(after[p] - before[p] for p in engines if p not in gone) / took * 100
     row = {"processes": len(engines), "server_pct": pct(server), "agent_pct": pct(agent),
            "engines_pct": eng, "engines_gone": len(gone), "load": os.getloadavg()[0]}
