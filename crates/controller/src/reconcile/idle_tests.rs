@@ -1,10 +1,13 @@
 //! What a settled fleet asks of its agents: nothing per pass that did not change,
 //! and one call per host for what is checked periodically.
 
-use larder_agent::AgentRequest;
+use std::sync::Arc;
+
+use larder_agent::fake::FakeAgent;
+use larder_agent::{AgentError, AgentFuture, AgentRequest, NodeAgent};
 use larder_model::{ClusterStatus, Engine};
 
-use super::test_harness::{Harness, QUICK_RETRY};
+use super::test_harness::{Harness, GROUP, QUICK_RETRY};
 
 fn count(h: &Harness, what: impl Fn(&AgentRequest) -> bool) -> usize {
     h.fake.requests().iter().filter(|r| what(r)).count()
@@ -90,4 +93,61 @@ async fn the_primaries_of_a_host_are_probed_in_one_call_with_the_same_verdicts()
     assert_eq!(count(&h, batch), batches + 2);
     assert_eq!(count(&h, single), singles);
     let _ = c;
+}
+
+/// An agent from before `PingNodes` and `LegacyDiscoveryKeys`: it refuses them as
+/// the link refuses a request it cannot parse.
+struct OlderAgent(Arc<FakeAgent>);
+
+impl NodeAgent for OlderAgent {
+    fn call(&self, request: AgentRequest) -> AgentFuture<'_> {
+        if matches!(
+            request,
+            AgentRequest::PingNodes { .. } | AgentRequest::LegacyDiscoveryKeys { .. }
+        ) {
+            return Box::pin(async {
+                Err(AgentError::Unreachable(
+                    "127.0.0.1:1: 400 Bad Request: unknown variant `PingNodes`".into(),
+                ))
+            });
+        }
+        self.0.call(request)
+    }
+
+    fn is_running(&self, key: &str) -> bool {
+        self.0.is_running(key)
+    }
+}
+
+#[tokio::test]
+async fn an_older_agent_is_probed_and_refreshed_node_by_node() {
+    let h = Harness::with_agent(QUICK_RETRY, |fake| Arc::new(OlderAgent(fake)));
+    h.create_group(2);
+    h.settle().await;
+    h.create_cluster("mc", Engine::Memcached, 1);
+    h.tick_until("available", |h| {
+        h.cluster("mc")
+            .is_some_and(|c| c.status == ClusterStatus::Available)
+    })
+    .await;
+    let g = h.group();
+    assert_eq!(g.id, GROUP);
+    h.fake.set(&h.key(&g.primary), |n| {
+        n.process = larder_agent::fake::FakeProcess::Hung
+    });
+    let (decided, mut asked) = h.controller().probe_primaries(vec![g]);
+    assert!(decided.is_empty());
+    let mut verdicts = Vec::new();
+    while let Some(done) = asked.join_next().await {
+        verdicts.extend(done.expect("probe task"));
+    }
+    assert_eq!(verdicts.len(), 1);
+    assert_eq!(verdicts[0].1.as_ref().map(|(_, dead)| *dead), Some(false));
+    assert_eq!(count(&h, |r| matches!(r, AgentRequest::Ping { .. })), 1);
+    h.fake.evict_legacy_key("mc-0001");
+    h.controller().refresh_legacy_keys().await;
+    assert!(
+        h.fake.legacy_key("mc-0001").is_some(),
+        "rewritten by a single call"
+    );
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use larder_agent::fake::{FakeAgent, FakeNode};
+use larder_agent::NodeAgent;
 use larder_endpoints::KernelSplice;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ pub(super) struct Harness {
     dir: TempDir,
     /// The nodes, shared by every controller the harness builds.
     pub(super) fake: Arc<FakeAgent>,
+    /// What the controller talks to: the fake, or a wrapper around it.
+    agent: Arc<dyn NodeAgent>,
     controller: Option<Controller>,
     retry: RetryPolicy,
 }
@@ -34,7 +37,7 @@ pub(super) const QUICK_RETRY: RetryPolicy = RetryPolicy {
     max_backoff: Duration::ZERO,
 };
 
-fn build(dir: &TempDir, fake: &Arc<FakeAgent>, retry: RetryPolicy) -> Controller {
+fn build(dir: &TempDir, agent: &Arc<dyn NodeAgent>, retry: RetryPolicy) -> Controller {
     let store = larder_store::open_embedded(&dir.path().join("larder.redb")).expect("store");
     let mut settings = Settings::new("us-east-1");
     // The endpoints are real listeners on loopback; never touch the host's cgroups.
@@ -46,18 +49,29 @@ fn build(dir: &TempDir, fake: &Arc<FakeAgent>, retry: RetryPolicy) -> Controller
             EngineVersion::new(Engine::Memcached, "1.6.21"),
         ],
     };
-    Controller::new(store, settings, engines, fake.clone())
+    Controller::new(store, settings, engines, agent.clone())
 }
 
 impl Harness {
     /// A controller with no resources whose node steps retry as `retry` says.
     pub(super) fn new(retry: RetryPolicy) -> Harness {
+        Harness::with_agent(retry, |fake| fake)
+    }
+
+    /// A controller that talks to the fake through `wrap` (an agent of another
+    /// version, say).
+    pub(super) fn with_agent(
+        retry: RetryPolicy,
+        wrap: impl FnOnce(Arc<FakeAgent>) -> Arc<dyn NodeAgent>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = FakeAgent::new();
-        let controller = Some(build(&dir, &fake, retry));
+        let agent = wrap(fake.clone());
+        let controller = Some(build(&dir, &agent, retry));
         Harness {
             dir,
             fake,
+            agent,
             controller,
             retry,
         }
@@ -164,7 +178,7 @@ impl Harness {
     pub(super) fn restart(&mut self) {
         self.controller = None;
         self.fake.recover();
-        self.controller = Some(build(&self.dir, &self.fake, self.retry));
+        self.controller = Some(build(&self.dir, &self.agent, self.retry));
     }
 
     /// The group as stored.
