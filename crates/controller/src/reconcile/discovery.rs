@@ -132,31 +132,44 @@ impl Controller {
         }
         self.ensure_config_endpoint(&c).await;
         let cfg = self.discovery_config(&c);
-        let changed = self
+        let published = self
             .inner
             .published_versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), cfg.version)
-            != Some(cfg.version);
-        if changed {
-            for n in c
-                .nodes
-                .iter()
-                .filter(|n| c.published_members.contains(&n.cache_node_id))
-            {
-                let node = self.node_ref(&c, n);
-                let written = self.agent_of(n).legacy_discovery_key(&node, &cfg).await;
-                log_legacy_key(id, &n.cache_node_id, written);
-            }
+            .get(id)
+            .copied();
+        if published == Some(cfg.version) {
+            return bumped;
+        }
+        // The periodic refresh may be writing this cluster's keys right now: only one
+        // writer at a time, so an older document never lands after a newer one. When
+        // it is busy, the version stays unrecorded and the next pass writes it.
+        let Some(_writing) = self.claim(legacy_key_claim(id)) else {
+            return bumped;
+        };
+        self.inner
+            .published_versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), cfg.version);
+        for n in c
+            .nodes
+            .iter()
+            .filter(|n| c.published_members.contains(&n.cache_node_id))
+        {
+            let node = self.node_ref(&c, n);
+            let written = self.agent_of(n).legacy_discovery_key(&node, &cfg).await;
+            log_legacy_key(id, &n.cache_node_id, written);
         }
         bumped
     }
 
     /// Rewrites the legacy key on every published memcached node that lost it (an
     /// eviction, a node restarted empty): one call per host for all its nodes, not
-    /// one per node. A cluster whose pass runs now is left to the next refresh, as
-    /// when this was part of each pass, so the two never write the key at once.
+    /// one per node. A cluster whose pass is writing its keys now is left to the next
+    /// refresh, so the two never write them at once; the cluster's passes are not held
+    /// up meanwhile (a hung node must not stall every memcached cluster's workflow).
     pub(crate) async fn refresh_legacy_keys(&self) {
         let Ok(clusters) = self.store().list_clusters() else {
             return;
@@ -175,7 +188,7 @@ impl Controller {
             {
                 continue;
             }
-            let Some(guard) = self.claim(c.id.clone()) else {
+            let Some(guard) = self.claim(legacy_key_claim(&c.id)) else {
                 continue;
             };
             claimed.push(guard);
@@ -201,6 +214,11 @@ impl Controller {
         while hosts.join_next().await.is_some() {}
         drop(claimed);
     }
+}
+
+/// The in-flight key of whoever writes a cluster's legacy discovery keys.
+fn legacy_key_claim(id: &str) -> String {
+    format!("legacy-keys:{id}")
 }
 
 /// One legacy key to keep current.

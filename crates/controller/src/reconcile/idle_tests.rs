@@ -151,3 +151,30 @@ async fn an_older_agent_is_probed_and_refreshed_node_by_node() {
         "rewritten by a single call"
     );
 }
+
+#[tokio::test]
+async fn a_pass_leaves_the_legacy_keys_to_the_refresh_writing_them_and_writes_them_next() {
+    let h = Harness::new(QUICK_RETRY);
+    h.create_cluster("mc", Engine::Memcached, 1);
+    let refresh = h
+        .controller()
+        .claim("legacy-keys:mc".into())
+        .expect("nobody writes yet");
+    h.tick_until("available", |h| {
+        h.cluster("mc")
+            .is_some_and(|c| c.status == ClusterStatus::Available)
+    })
+    .await;
+    assert_eq!(
+        h.fake.legacy_key("mc-0001"),
+        None,
+        "written beside the refresh"
+    );
+    drop(refresh);
+    h.tick().await;
+    let written = h
+        .fake
+        .legacy_key("mc-0001")
+        .expect("written by the next pass");
+    assert_eq!(written.nodes.len(), 1);
+}
