@@ -6,7 +6,7 @@
 //! cannot be altered (body included), and one seen before is refused: the agent
 //! remembers nonces for as long as it accepts a request's time.
 
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -117,11 +117,47 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// The nonces of accepted requests, forgotten in the order they were accepted.
+///
+/// A nonce must be remembered while its request's time is still acceptable: until
+/// `date + MAX_SKEW`. A request is accepted only while `date <= now + MAX_SKEW`, so
+/// keeping it until `accepted + 2 * MAX_SKEW` is enough, and those instants
+/// grow with acceptance order: expiry pops from the front and never scans (a full
+/// scan on every call made the agent's cost grow with its call rate).
+#[derive(Debug, Default)]
+struct Nonces {
+    set: HashSet<String>,
+    /// (forget at, nonce), in acceptance order.
+    order: VecDeque<(u64, String)>,
+}
+
+impl Nonces {
+    fn expire(&mut self, now: u64) {
+        while let Some((at, _)) = self.order.front() {
+            // `at` is the last second the nonce must be remembered.
+            if *at >= now {
+                break;
+            }
+            if let Some((_, nonce)) = self.order.pop_front() {
+                self.set.remove(&nonce);
+            }
+        }
+    }
+
+    fn insert(&mut self, nonce: &str, now: u64) {
+        // A clock that stepped back must not put an entry before an earlier one's
+        // expiry: keep the order monotonic (it only keeps the nonce longer).
+        let at = (now + 2 * MAX_SKEW.as_secs()).max(self.order.back().map_or(0, |b| b.0));
+        self.set.insert(nonce.to_string());
+        self.order.push_back((at, nonce.to_string()));
+    }
+}
+
 /// The agent's side: checks signatures and remembers nonces.
 #[derive(Debug)]
 pub struct Verifier {
     secret: LinkSecret,
-    seen: Mutex<HashMap<String, u64>>,
+    seen: Mutex<Nonces>,
 }
 
 impl Verifier {
@@ -129,7 +165,7 @@ impl Verifier {
     pub fn new(secret: LinkSecret) -> Verifier {
         Verifier {
             secret,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Nonces::default()),
         }
     }
 
@@ -154,17 +190,14 @@ impl Verifier {
             return Err(AuthError::Signature);
         }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let horizon = now.saturating_sub(MAX_SKEW.as_secs());
-        if seen.len() >= MAX_NONCES / 2 {
-            seen.retain(|_, &mut t| t + MAX_SKEW.as_secs() >= horizon);
-        }
-        if seen.contains_key(parts.nonce) {
+        seen.expire(now);
+        if seen.set.contains(parts.nonce) {
             return Err(AuthError::Replay);
         }
-        if seen.len() >= MAX_NONCES {
+        if seen.set.len() >= MAX_NONCES {
             return Err(AuthError::Busy);
         }
-        seen.insert(parts.nonce.to_string(), date);
+        seen.insert(parts.nonce, now);
         Ok(())
     }
 }
@@ -219,6 +252,45 @@ mod tests {
         assert_eq!(
             v.check(&parts(&date, "short", b"x"), "00", now),
             Err(AuthError::Malformed(NONCE_HEADER))
+        );
+    }
+
+    #[test]
+    fn nonces_are_kept_while_their_time_is_acceptable_and_then_forgotten() {
+        let secret = LinkSecret::new("s3cret-s3cret-s3cret-s3cret-s3cret");
+        let v = Verifier::new(secret.clone());
+        let now = 1_800_000_000u64;
+        // Dated as far ahead as the skew allows: acceptable until now + 120.
+        let ahead = (now + 60).to_string();
+        let nonce = "0123456789abcdef0123";
+        let sig = secret.sign(&parts(&ahead, nonce, b"x"));
+        assert_eq!(v.check(&parts(&ahead, nonce, b"x"), &sig, now), Ok(()));
+        for later in [now + 1, now + 119, now + 120] {
+            assert_eq!(
+                v.check(&parts(&ahead, nonce, b"x"), &sig, later),
+                Err(AuthError::Replay),
+                "replayed at +{}",
+                later - now
+            );
+        }
+        let mut seen = v.seen.lock().unwrap();
+        seen.expire(now + 120);
+        assert_eq!(seen.set.len(), 1);
+        seen.expire(now + 121);
+        assert!(seen.set.is_empty() && seen.order.is_empty());
+    }
+
+    #[test]
+    fn a_clock_stepping_back_keeps_the_expiry_order() {
+        let mut n = Nonces::default();
+        n.insert("a", 1000);
+        n.insert("b", 900);
+        n.expire(1120);
+        assert_eq!(n.set.len(), 2);
+        n.expire(1121);
+        assert!(
+            n.set.is_empty(),
+            "b expires no earlier than a, never before it"
         );
     }
 }

@@ -50,7 +50,9 @@ impl std::fmt::Debug for RemoteAgent {
 /// timeout, not the margin of a slow call.
 fn budget(request: &AgentRequest) -> Duration {
     let (named, margin) = match request {
-        AgentRequest::Ping { timeout_ms, .. } => (*timeout_ms, PROBE_MARGIN),
+        AgentRequest::Ping { timeout_ms, .. } | AgentRequest::PingNodes { timeout_ms, .. } => {
+            (*timeout_ms, PROBE_MARGIN)
+        }
         // Read-only and asked on every pass: a cut link must not hold a pass (and
         // the failover waiting behind it) for the margin of a slow call.
         AgentRequest::ReplicationInfo { .. } => (0, QUERY_BUDGET),

@@ -58,6 +58,8 @@ struct Inner {
     supervision: crate::supervise::Supervision,
     /// The endpoints this agent serves, with their state file in the nodes root.
     endpoints: EndpointHost,
+    /// Connections to redis nodes kept for the commands asked for on every pass.
+    conns: crate::node_conn::NodeConns,
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -101,6 +103,7 @@ impl LocalAgent {
                 secret: OnceLock::new(),
                 snapshot_lock: tokio::sync::Mutex::new(()),
                 endpoints: EndpointHost::new(&root),
+                conns: Default::default(),
                 supervision: crate::supervise::Supervision::load(&root),
                 root,
             }),
@@ -116,6 +119,11 @@ impl LocalAgent {
     /// The endpoints this agent serves.
     pub(crate) fn endpoints(&self) -> &EndpointHost {
         &self.inner.endpoints
+    }
+
+    /// The connections kept to redis nodes.
+    pub(crate) fn conns(&self) -> &crate::node_conn::NodeConns {
+        &self.inner.conns
     }
 
     /// The secret of Larder's own user ([`crate::ADMIN_USER`]) on redis nodes, kept

@@ -116,6 +116,10 @@ impl EndpointHost {
                 served.groups.insert(id.clone(), running);
             }
         }
+        if served.saved.groups.get(&id) == Some(&spec) {
+            // Already saved: no copy of the whole state to find that out.
+            return Ok(());
+        }
         let mut next = served.saved.clone();
         next.groups.insert(id, spec);
         self.save(&mut served, next)
@@ -149,6 +153,10 @@ impl EndpointHost {
                 let running = start_config(&spec).await?;
                 served.configs.insert(id.clone(), running);
             }
+        }
+        if served.saved.configs.get(&id) == Some(&spec) {
+            // Already saved: no copy of the whole state to find that out.
+            return Ok(());
         }
         let mut next = served.saved.clone();
         next.configs.insert(id, spec);

@@ -101,6 +101,15 @@ pub enum AgentRequest {
         /// Upper bound of the probe.
         timeout_ms: u64,
     },
+    /// Health probes of several nodes at once, each one as [`AgentRequest::Ping`]
+    /// and all concurrently: one call per host and health interval instead of one
+    /// per group primary. Replies [`AgentReply::Flags`], one per node, in order.
+    PingNodes {
+        /// The nodes.
+        nodes: Vec<NodeRef>,
+        /// Upper bound of each probe (they run together).
+        timeout_ms: u64,
+    },
     /// The node's replication state. Replies [`AgentReply::Replication`].
     ReplicationInfo {
         /// The node.
@@ -163,6 +172,14 @@ pub enum AgentRequest {
         node: NodeRef,
         /// The membership to publish.
         config: DiscoveryConfig,
+    },
+    /// [`AgentRequest::LegacyDiscoveryKey`] for several nodes at once, all
+    /// concurrently: the periodic refresh of every memcached node of a host in one
+    /// call. Replies [`AgentReply::Flags`] in order: whether each key had to be
+    /// written (`false` too for a node that could not be reached).
+    LegacyDiscoveryKeys {
+        /// Each memcached node with the membership it should publish.
+        keys: Vec<(NodeRef, DiscoveryConfig)>,
     },
     /// Retire every endpoint of a group or cluster not named here and not asked for
     /// within `grace_ms`: what a host kept of deletions it missed. Replies
@@ -308,6 +325,8 @@ pub enum AgentReply {
     Pid(u32),
     /// A yes/no answer.
     Flag(bool),
+    /// A yes/no answer per item asked about, in order.
+    Flags(Vec<bool>),
     /// A count.
     Count(usize),
     /// Replication state.
@@ -419,7 +438,14 @@ mod tests {
             },
             AgentRequest::LegacyDiscoveryKey {
                 node: node(),
-                config,
+                config: config.clone(),
+            },
+            AgentRequest::LegacyDiscoveryKeys {
+                keys: vec![(node(), config)],
+            },
+            AgentRequest::PingNodes {
+                nodes: vec![node()],
+                timeout_ms: 250,
             },
             AgentRequest::ProbeSource {
                 source: HostPort {

@@ -169,3 +169,50 @@ pub(crate) async fn admin_query<T: redis::FromRedisValue>(
 fn is_unknown_command(e: &redis::RedisError) -> bool {
     e.code() == Some("ERR") && e.detail().is_some_and(|d| d.starts_with("unknown command"))
 }
+
+/// Connections to nodes kept between the commands the control plane asks for
+/// several times a second (`PING`, `INFO replication`): a connection and its AUTH
+/// per probe cost the agent and the node more than the command itself. A cached
+/// connection that fails is dropped and the command tried once on a new one, so an
+/// answer means the same as before: the node answers a fresh connection too.
+#[derive(Debug, Default)]
+pub(crate) struct NodeConns {
+    held: std::sync::Mutex<std::collections::HashMap<String, MultiplexedConnection>>,
+}
+
+impl NodeConns {
+    fn cached(&self, node: &NodeAddr) -> Option<MultiplexedConnection> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.get(&node.addr).cloned()
+    }
+
+    /// Drops the connection to `node` (it failed, or its command timed out and may
+    /// still be queued on it).
+    pub(crate) fn forget(&self, node: &NodeAddr) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&node.addr);
+    }
+
+    /// Runs `command` on the held connection to `node`, or on a new one.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        node: &NodeAddr,
+        command: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        if let Some(mut conn) = self.cached(node) {
+            match command.query_async(&mut conn).await {
+                Ok(v) => return Ok(v),
+                Err(_) => self.forget(node),
+            }
+        }
+        let mut conn = connect(node).await?;
+        let v = command.query_async(&mut conn).await?;
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node.addr.clone(), conn);
+        Ok(v)
+    }
+}

@@ -6,18 +6,17 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::interface::{HostPort, ReplicationInfo, ReplicationRole};
-use crate::node_conn::{admin_query, connect, NodeAddr};
+use crate::node_conn::{admin_query, connect, NodeAddr, NodeConns};
 use crate::REPLICA_USER;
 
 /// `INFO replication` as key/value pairs.
 pub(crate) async fn info_replication(
+    conns: &NodeConns,
     addr: &NodeAddr,
 ) -> redis::RedisResult<HashMap<String, String>> {
-    let mut conn = connect(addr).await?;
-    let text: String = redis::cmd("INFO")
-        .arg("replication")
-        .query_async(&mut conn)
-        .await?;
+    let mut info = redis::cmd("INFO");
+    info.arg("replication");
+    let text: String = conns.query(addr, &info).await?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once(':'))
@@ -135,10 +134,10 @@ pub(crate) async fn unpause(addr: &NodeAddr) -> redis::RedisResult<()> {
 /// `PING` with a short timeout: the health probe.
 /// A node that refuses Larder's credentials still answered, so it counts as alive:
 /// failing it over (and fencing it) would not fix the credentials, only lose data.
-pub(crate) async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
+pub(crate) async fn ping(conns: &NodeConns, addr: &NodeAddr, timeout: Duration) -> bool {
     let attempt = async {
-        let mut conn = match connect(addr).await {
-            Ok(conn) => conn,
+        match conns.query::<String>(addr, &redis::cmd("PING")).await {
+            Ok(pong) => Some(pong),
             Err(e) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
                 // Logged once: the health loop probes every 100 ms.
                 static LOGGED: std::sync::atomic::AtomicBool =
@@ -146,16 +145,20 @@ pub(crate) async fn ping(addr: &NodeAddr, timeout: Duration) -> bool {
                 if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
                     tracing::error!(node = %addr, error = %e, "node refuses Larder's credentials; it cannot be managed");
                 }
-                return Some(String::new());
+                Some(String::new())
             }
-            Err(_) => return None,
-        };
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .ok()
+            Err(_) => None,
+        }
     };
-    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(_)))
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Some(_)) => true,
+        Ok(None) => false,
+        Err(_) => {
+            // The PING may still be queued on the connection: start afresh next time.
+            conns.forget(addr);
+            false
+        }
+    }
 }
 
 /// How many replicas have the replication stream flowing: a `PUBLISH` on a private

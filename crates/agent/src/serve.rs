@@ -119,11 +119,26 @@ impl LocalAgent {
             AgentRequest::Ping { node, timeout_ms } => {
                 let addr = self.node_addr(&node);
                 let timeout = Duration::from_millis(timeout_ms);
-                Ok(Flag(redis_ops::ping(&addr, timeout).await))
+                Ok(Flag(redis_ops::ping(self.conns(), &addr, timeout).await))
+            }
+            AgentRequest::PingNodes { nodes, timeout_ms } => {
+                let timeout = Duration::from_millis(timeout_ms);
+                let mut probes = tokio::task::JoinSet::new();
+                for (i, node) in nodes.iter().enumerate() {
+                    let (me, addr) = (self.clone(), self.node_addr(node));
+                    probes.spawn(
+                        async move { (i, redis_ops::ping(me.conns(), &addr, timeout).await) },
+                    );
+                }
+                let mut flags = vec![false; nodes.len()];
+                while let Some(Ok((i, up))) = probes.join_next().await {
+                    flags[i] = up;
+                }
+                Ok(AgentReply::Flags(flags))
             }
             AgentRequest::ReplicationInfo { node } => {
                 let addr = self.node_addr(&node);
-                let info = redis_ops::info_replication(&addr)
+                let info = redis_ops::info_replication(self.conns(), &addr)
                     .await
                     .map_err(node_error(&addr))?;
                 Ok(AgentReply::Replication(redis_ops::replication_info(&info)))
@@ -192,6 +207,26 @@ impl LocalAgent {
                         node: addr,
                         message: e.to_string(),
                     })
+            }
+            AgentRequest::LegacyDiscoveryKeys { keys } => {
+                let mut checks = tokio::task::JoinSet::new();
+                for (i, (node, config)) in keys.into_iter().enumerate() {
+                    checks.spawn(async move {
+                        let addr = host_port(&node.host, node.port);
+                        match ensure_legacy_discovery_key(&addr, &config).await {
+                            Ok(written) => (i, written),
+                            Err(e) => {
+                                tracing::debug!(node = %node.key, error = %e, "legacy discovery key not written");
+                                (i, false)
+                            }
+                        }
+                    });
+                }
+                let mut flags = vec![false; checks.len()];
+                while let Some(Ok((i, written))) = checks.join_next().await {
+                    flags[i] = written;
+                }
+                Ok(AgentReply::Flags(flags))
             }
             AgentRequest::ProbeSource { source, timeout_ms } => {
                 let limit = Duration::from_millis(timeout_ms);

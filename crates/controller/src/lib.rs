@@ -48,6 +48,10 @@ struct Inner {
     published_versions: Mutex<HashMap<String, u64>>,
     /// The endpoint request last sent per replication group, and when.
     sent_endpoints: Mutex<HashMap<String, (larder_agent::GroupEndpointSpec, std::time::Instant)>>,
+    /// The configuration endpoint request last sent to the local agent per memcached
+    /// cluster, and when.
+    sent_config_endpoints:
+        Mutex<HashMap<String, (larder_agent::ConfigEndpointSpec, std::time::Instant)>>,
     /// The restart policy last sent to the agent per node key, and when.
     sent_policies: Mutex<HashMap<String, (larder_agent::RestartPolicy, std::time::Instant)>>,
     /// When each host was last told which endpoints exist (`RetainEndpoints`).
@@ -91,6 +95,7 @@ impl Controller {
                 retained: Mutex::new(HashMap::new()),
                 sent_policies: Mutex::new(HashMap::new()),
                 sent_endpoints: Mutex::new(HashMap::new()),
+                sent_config_endpoints: Mutex::new(HashMap::new()),
             }),
         }
     }

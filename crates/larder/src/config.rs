@@ -52,6 +52,9 @@ pub struct ServerArgs {
     /// Most cache nodes this host runs [default: 300].
     #[arg(long, env = "LARDER_MAX_NODES")]
     pub max_nodes: Option<u32>,
+    /// Most cache clusters this host runs [default: 300].
+    #[arg(long, env = "LARDER_MAX_CLUSTERS")]
+    pub max_clusters: Option<u32>,
     /// How often replication group primaries are health-checked, in ms [default: 100].
     #[arg(long, env = "LARDER_HEALTH_CHECK_INTERVAL_MS")]
     pub health_check_interval_ms: Option<u64>,
@@ -127,6 +130,7 @@ struct FileConfig {
     node_bind: Option<String>,
     availability_zones: Option<String>,
     max_nodes: Option<u32>,
+    max_clusters: Option<u32>,
     health_check_interval_ms: Option<u64>,
     health_check_failures: Option<u32>,
     endpoint_multiplexing: Option<String>,
@@ -221,6 +225,9 @@ impl ServerArgs {
         }
         if let Some(m) = self.max_nodes.or(file.max_nodes) {
             settings.max_nodes = m;
+        }
+        if let Some(m) = self.max_clusters.or(file.max_clusters) {
+            settings.max_clusters = m;
         }
         if let Some(ms) = self
             .health_check_interval_ms

@@ -3,6 +3,7 @@
 
 pub mod backend;
 mod hosts;
+mod memo;
 pub mod records;
 pub mod redb_backend;
 mod snapshots;

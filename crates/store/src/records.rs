@@ -4,10 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use larder_model::{CacheCluster, Event, Fault, Tag};
+use larder_model::{CacheCluster, Event, Fault, ReplicationGroup, Tag};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::backend::{Backend, StoreError, Table, Txn};
+use crate::memo::Memo;
 
 impl From<StoreError> for Fault {
     fn from(e: StoreError) -> Fault {
@@ -34,6 +35,10 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, Stor
 pub struct Store {
     backend: Arc<dyn Backend>,
     event_seq: Arc<AtomicU64>,
+    /// Moves on every commit; the memos are valid for one value of it.
+    generation: Arc<AtomicU64>,
+    clusters: Arc<Memo<CacheCluster>>,
+    pub(crate) groups: Arc<Memo<ReplicationGroup>>,
 }
 
 /// What a closure passed to [`Store::update_cluster`] may do besides editing the record.
@@ -50,7 +55,33 @@ impl Store {
         Store {
             backend,
             event_seq: Arc::new(AtomicU64::new(0)),
+            generation: Arc::new(AtomicU64::new(0)),
+            clusters: Arc::new(Memo::new(Table::CacheClusters)),
+            groups: Arc::new(Memo::new(Table::ReplicationGroups)),
         }
+    }
+
+    /// Runs `f` in a backend transaction that commits when it returns `Ok(true)`;
+    /// every write to the store goes through here, so the memos see it.
+    pub(crate) fn commit(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Txn) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut wrote = false;
+        let r = self.backend.transact(&mut |txn| {
+            let commit = f(txn)?;
+            wrote = commit;
+            Ok(commit)
+        });
+        if wrote {
+            // Also after a failed commit: a memo rebuilt for nothing costs little.
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
+        r
+    }
+
+    pub(crate) fn generation(&self) -> &AtomicU64 {
+        &self.generation
     }
 
     fn event_key(&self, e: &Event) -> String {
@@ -69,6 +100,11 @@ impl Store {
 
     pub(crate) fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
+    }
+
+    /// Every cluster as of the last commit, decoded once per commit.
+    fn cluster_records(&self) -> Result<Arc<crate::memo::Records<CacheCluster>>, Fault> {
+        self.clusters.get(self.backend(), &self.generation)
     }
 
     /// One record from a consistent snapshot.
@@ -104,12 +140,43 @@ impl Store {
 
     /// One cluster by id.
     pub fn get_cluster(&self, id: &str) -> Result<Option<CacheCluster>, Fault> {
+        if let Some(all) = self.clusters.current(&self.generation) {
+            return Ok(all.get(id).map(|(_, c)| c.clone()));
+        }
         self.read_one(Table::CacheClusters, id)
     }
 
     /// Every cluster, ordered by id.
     pub fn list_clusters(&self) -> Result<Vec<CacheCluster>, Fault> {
-        self.read_all(Table::CacheClusters)
+        Ok(self
+            .cluster_records()?
+            .values()
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    /// Up to `limit` clusters with ids after `after` (all when `None`) that `keep`
+    /// accepts, in id order, and whether more follow: one page costs the page, not a
+    /// copy of every cluster.
+    pub fn clusters_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        keep: &dyn Fn(&CacheCluster) -> bool,
+    ) -> Result<(Vec<CacheCluster>, bool), Fault> {
+        use std::ops::Bound;
+        let all = self.cluster_records()?;
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        let mut matching = all
+            .range::<str, _>((start, Bound::Unbounded))
+            .map(|(_, (_, c))| c)
+            .filter(|c| keep(c));
+        let page: Vec<CacheCluster> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        Ok((page, more))
     }
 
     /// Inserts a new cluster with its tags and events; fails with
@@ -165,9 +232,33 @@ impl Store {
         })
     }
 
+    /// [`Store::update_cluster`] for a change that is a pure function of the record
+    /// (no side effects, no deletion): `f` is tried on the record as of the last
+    /// commit first, and the write transaction is opened only when it changes the
+    /// record or queues events. The reconcile loop's settle checks find nothing to
+    /// do on almost every pass; they must not each take the store's write lock.
+    pub fn update_cluster_pure<T>(
+        &self,
+        id: &str,
+        f: impl Fn(&mut CacheCluster, &mut Vec<Event>) -> T,
+    ) -> Result<T, Fault> {
+        if let Some(all) = self.clusters.current(&self.generation) {
+            let Some((_, before)) = all.get(id) else {
+                return Err(Fault::CacheClusterNotFound(id.to_string()));
+            };
+            let mut trial = before.clone();
+            let mut events = Vec::new();
+            let v = f(&mut trial, &mut events);
+            if trial == *before && events.is_empty() {
+                return Ok(v);
+            }
+        }
+        self.update_cluster(id, |c, change| Ok(f(c, &mut change.events)))
+    }
+
     /// Records events that belong to no record change.
     pub fn append_events(&self, events: &[Event]) -> Result<(), Fault> {
-        self.backend.transact(&mut |txn| {
+        self.commit(&mut |txn| {
             self.put_events(txn, events)?;
             Ok(true)
         })?;
@@ -182,7 +273,7 @@ impl Store {
     /// Drops events older than `cutoff` (ElastiCache keeps 14 days).
     pub fn prune_events(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<(), Fault> {
         let limit = format!("{:020}", cutoff.timestamp_nanos_opt().unwrap_or_default());
-        self.backend.transact(&mut |txn| {
+        self.commit(&mut |txn| {
             let old: Vec<String> = txn
                 .scan(Table::Events)?
                 .into_iter()

@@ -127,7 +127,7 @@ impl Store {
         mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Fault>,
     ) -> Result<T, Fault> {
         let mut result: Option<Result<T, Fault>> = None;
-        self.backend().transact(&mut |txn| {
+        self.commit(&mut |txn| {
             let mut tx = Tx {
                 txn,
                 events: Vec::new(),
@@ -151,11 +151,19 @@ impl Store {
 
     /// One replication group.
     pub fn get_replication_group(&self, id: &str) -> Result<Option<ReplicationGroup>, Fault> {
+        if let Some(all) = self.groups.current(self.generation()) {
+            return Ok(all.get(id).map(|(_, g)| g.clone()));
+        }
         self.read_one(Table::ReplicationGroups, id)
     }
 
-    /// Every replication group, ordered by id.
+    /// Every replication group, ordered by id (decoded once per commit).
     pub fn list_replication_groups(&self) -> Result<Vec<ReplicationGroup>, Fault> {
-        self.read_all(Table::ReplicationGroups)
+        Ok(self
+            .groups
+            .get(self.backend(), self.generation())?
+            .values()
+            .map(|(_, g)| g.clone())
+            .collect())
     }
 }

@@ -167,3 +167,111 @@ fn unchanged_update_writes_nothing_and_still_answers() {
         .map(|_| store.get_cluster("c1").unwrap().unwrap().status);
     assert_eq!(changed, Ok(ClusterStatus::Available));
 }
+
+#[test]
+fn reads_after_any_commit_see_it_though_records_are_kept_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_embedded(&dir.path().join("larder.redb")).unwrap();
+    for id in ["c1", "c2"] {
+        store
+            .create_cluster(&cluster(id), None, &[], &no_check)
+            .unwrap();
+    }
+    assert_eq!(store.list_clusters().unwrap().len(), 2);
+    assert_eq!(
+        store.get_cluster("c1").unwrap().unwrap().status,
+        ClusterStatus::Creating
+    );
+    store
+        .update_cluster("c1", |c, _| {
+            c.status = ClusterStatus::Available;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        store.get_cluster("c1").unwrap().unwrap().status,
+        ClusterStatus::Available
+    );
+    store
+        .transaction(|tx| {
+            let mut c = tx.cluster("c2")?.unwrap();
+            c.status = ClusterStatus::Deleting;
+            tx.put_cluster(&c)
+        })
+        .unwrap();
+    let all = store.list_clusters().unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.status).collect::<Vec<_>>(),
+        vec![ClusterStatus::Available, ClusterStatus::Deleting]
+    );
+    store
+        .update_cluster("c2", |_, ch| {
+            ch.delete_with_tags_arn = Some("arn:c2".into());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.get_cluster("c2").unwrap(), None);
+    assert_eq!(store.list_clusters().unwrap().len(), 1);
+}
+
+#[test]
+fn a_pure_update_that_changes_nothing_writes_nothing_and_one_that_does_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_embedded(&dir.path().join("larder.redb")).unwrap();
+    store
+        .create_cluster(&cluster("c1"), None, &[], &no_check)
+        .unwrap();
+    store.list_clusters().unwrap();
+    let same = store.update_cluster_pure("c1", |c, _| c.status).unwrap();
+    assert_eq!(same, ClusterStatus::Creating);
+    assert!(store.list_events().unwrap().is_empty());
+    let moved = store
+        .update_cluster_pure("c1", |c, events| {
+            c.status = ClusterStatus::Available;
+            events.push(Event::cache_cluster(&c.id, "Cache cluster created"));
+            true
+        })
+        .unwrap();
+    assert!(moved);
+    assert_eq!(
+        store.get_cluster("c1").unwrap().unwrap().status,
+        ClusterStatus::Available
+    );
+    assert_eq!(store.list_events().unwrap().len(), 1);
+    assert_eq!(
+        store.update_cluster_pure("nope", |_, _| ()),
+        Err(Fault::CacheClusterNotFound("nope".into()))
+    );
+}
+
+#[test]
+fn a_page_starts_after_its_marker_and_says_whether_more_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_embedded(&dir.path().join("larder.redb")).unwrap();
+    for id in ["c1", "c2", "c3", "c4", "c5"] {
+        let mut c = cluster(id);
+        if id == "c4" {
+            c.replication_group_id = Some("g".into());
+        }
+        store.create_cluster(&c, None, &[], &no_check).unwrap();
+    }
+    let ids = |page: &[CacheCluster]| page.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let (page, more) = store.clusters_page(None, 2, &|_| true).unwrap();
+    assert_eq!(
+        (ids(&page), more),
+        (vec!["c1".to_string(), "c2".into()], true)
+    );
+    let (page, more) = store.clusters_page(Some("c2"), 2, &|_| true).unwrap();
+    assert_eq!(
+        (ids(&page), more),
+        (vec!["c3".to_string(), "c4".into()], true)
+    );
+    let standalone = |c: &CacheCluster| c.replication_group_id.is_none();
+    let (page, more) = store.clusters_page(Some("c2"), 2, &standalone).unwrap();
+    assert_eq!(
+        (ids(&page), more),
+        (vec!["c3".to_string(), "c5".into()], false)
+    );
+    let (page, more) = store.clusters_page(Some("c5"), 2, &|_| true).unwrap();
+    assert!(page.is_empty() && !more);
+}

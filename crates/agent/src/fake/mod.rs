@@ -203,6 +203,11 @@ impl FakeAgent {
         self.state().endpoints.legacy_keys.get(key).cloned()
     }
 
+    /// Drops the legacy discovery document node `key` holds (an eviction).
+    pub fn evict_legacy_key(&self, key: &str) {
+        self.state().endpoints.legacy_keys.remove(key);
+    }
+
     /// Sets what `InstalledEngines` answers (nothing until set).
     pub fn set_engines(&self, engines: Vec<InstalledEngine>) {
         self.state().endpoints.engines = engines;
@@ -420,6 +425,9 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             n.host == crate::connect_host(&bind) && n.port == port && n.process != FakeProcess::Dead
         }))),
         AgentRequest::Ping { node, .. } => Ok(Flag(node_mut(s, &node).is_ok())),
+        AgentRequest::PingNodes { nodes, .. } => Ok(AgentReply::Flags(
+            nodes.iter().map(|n| node_mut(s, n).is_ok()).collect(),
+        )),
         AgentRequest::ReplicationInfo { node } => {
             let n = node_mut(s, &node)?.clone();
             let online_replicas: Vec<HostPort> = s
@@ -468,6 +476,15 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         AgentRequest::ProbeSource { source, .. } => {
             let answers = s.nodes.values().any(|n| n.at() == source && n.answers());
             Ok(endpoints::source_check(answers))
+        }
+        AgentRequest::LegacyDiscoveryKeys { keys } => {
+            let mut flags = Vec::new();
+            for (node, config) in keys {
+                let one = AgentRequest::LegacyDiscoveryKey { node, config };
+                let written = apply(s, one).is_ok_and(|r| r == Flag(true));
+                flags.push(written);
+            }
+            Ok(AgentReply::Flags(flags))
         }
         AgentRequest::LegacyDiscoveryKey { ref node, .. } => {
             node_mut(s, node)?;

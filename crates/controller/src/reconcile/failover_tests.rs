@@ -250,7 +250,7 @@ async fn a_deleted_group_retires_its_endpoints() {
     c.delete_replication_group(GROUP, false).expect("delete");
     for _ in 0..20 {
         for cluster in c.store().list_clusters().expect("clusters") {
-            c.pass(cluster, false).await;
+            c.pass(cluster).await;
         }
         match c.store().get_replication_group(GROUP).expect("store") {
             Some(g) => {

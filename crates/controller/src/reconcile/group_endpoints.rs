@@ -212,5 +212,13 @@ impl Controller {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|k, _| !k.ends_with(&suffix));
+        if host_id == LOCAL_HOST {
+            // Configuration endpoints run on the control plane's own host.
+            self.inner
+                .sent_config_endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
     }
 }

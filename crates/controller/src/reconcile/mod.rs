@@ -24,6 +24,8 @@ mod host_join_tests;
 #[cfg(test)]
 mod host_tests;
 #[cfg(test)]
+mod idle_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod test_harness;
@@ -67,13 +69,17 @@ impl Controller {
         let mut last_legacy = Instant::now();
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         loop {
-            self.spawn_passes(last_legacy.elapsed() >= LEGACY_KEY_EVERY);
+            self.spawn_passes();
             let me = self.clone();
             self.spawn_once("hosts:retain-endpoints".into(), async move {
                 me.retain_endpoints().await
             });
             if last_legacy.elapsed() >= LEGACY_KEY_EVERY {
                 last_legacy = Instant::now();
+                let me = self.clone();
+                self.spawn_once("discovery:legacy-keys".into(), async move {
+                    me.refresh_legacy_keys().await
+                });
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = Instant::now();
@@ -90,7 +96,7 @@ impl Controller {
         }
     }
 
-    fn spawn_passes(&self, refresh_legacy_keys: bool) {
+    fn spawn_passes(&self) {
         let clusters = match self.store().list_clusters() {
             Ok(c) => c,
             Err(e) => {
@@ -134,9 +140,7 @@ impl Controller {
         }
         for c in clusters {
             let me = self.clone();
-            self.spawn_once(c.id.clone(), async move {
-                me.pass(c, refresh_legacy_keys).await
-            });
+            self.spawn_once(c.id.clone(), async move { me.pass(c).await });
         }
     }
 
@@ -147,18 +151,8 @@ impl Controller {
         key: String,
         work: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
-        let fresh = self
-            .inner
-            .inflight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.clone());
-        if !fresh {
+        let Some(guard) = self.claim(key) else {
             return;
-        }
-        let guard = InflightGuard {
-            controller: self.clone(),
-            key,
         };
         tokio::spawn(async move {
             let _guard = guard;
@@ -166,8 +160,23 @@ impl Controller {
         });
     }
 
+    /// Takes `key` in the in-flight set, unless work under it is running; freed when
+    /// the guard drops.
+    fn claim(&self, key: String) -> Option<InflightGuard> {
+        let fresh = self
+            .inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        fresh.then(|| InflightGuard {
+            controller: self.clone(),
+            key,
+        })
+    }
+
     /// Drives one cluster until no step makes progress.
-    async fn pass(&self, mut cluster: CacheCluster, mut refresh_legacy_keys: bool) {
+    async fn pass(&self, mut cluster: CacheCluster) {
         loop {
             if cluster.status.is_failed() {
                 // Terminal: nothing is tried until DeleteCacheCluster.
@@ -183,8 +192,7 @@ impl Controller {
                 }
                 self.ensure_config_endpoint(&cluster).await;
                 let mut progressed = self.node_steps(&cluster).await;
-                progressed |= self.sync_discovery(&cluster.id, refresh_legacy_keys).await;
-                refresh_legacy_keys = false;
+                progressed |= self.sync_discovery(&cluster.id).await;
                 progressed |= self.finish_if_settled(&cluster.id);
                 progressed
             };
@@ -200,9 +208,7 @@ impl Controller {
 
     /// Moves a cluster whose nodes are all available back to `available`.
     fn finish_if_settled(&self, id: &str) -> bool {
-        let done = self
-            .store()
-            .update_cluster(id, |c, change| Ok(settle::settle(c, &mut change.events)));
+        let done = self.store().update_cluster_pure(id, settle::settle);
         done.unwrap_or(false)
     }
 

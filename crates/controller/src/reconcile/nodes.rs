@@ -288,6 +288,7 @@ impl Controller {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&c.id);
+        self.forget_config_endpoint(&c.id);
         let arn = self.settings().cluster_arn(&c.id);
         let r = self.store().update_cluster(&c.id, |c, change| {
             change.delete_with_tags_arn = Some(arn.clone());

@@ -24,6 +24,8 @@ pub(super) struct Harness {
     dir: TempDir,
     /// The nodes, shared by every controller the harness builds.
     pub(super) fake: Arc<FakeAgent>,
+    /// What the controller talks to: the fake, or a wrapper around it.
+    agent: Arc<dyn NodeAgent>,
     controller: Option<Controller>,
     retry: RetryPolicy,
     /// Joined hosts (none: every node on the control plane's own host).
@@ -43,7 +45,7 @@ pub(super) const QUICK_RETRY: RetryPolicy = RetryPolicy {
 
 fn build(
     dir: &TempDir,
-    fake: &Arc<FakeAgent>,
+    agent: &Arc<dyn NodeAgent>,
     retry: RetryPolicy,
     hosts: &[Arc<FakeHost>],
 ) -> Controller {
@@ -61,7 +63,7 @@ fn build(
             EngineVersion::new(Engine::Memcached, "1.6.21"),
         ],
     };
-    let c = Controller::new(store, settings, engines, fake.clone());
+    let c = Controller::new(store, settings, engines, agent.clone());
     if !hosts.is_empty() {
         let hosts = hosts.to_vec();
         c.set_connector(Arc::new(move |link: String, _fingerprint: String| {
@@ -84,12 +86,23 @@ fn link_of(address: &str) -> String {
 impl Harness {
     /// A controller with no resources whose node steps retry as `retry` says.
     pub(super) fn new(retry: RetryPolicy) -> Harness {
+        Harness::with_agent(retry, |fake| fake)
+    }
+
+    /// A controller that talks to the fake through `wrap` (an agent of another
+    /// version, say).
+    pub(super) fn with_agent(
+        retry: RetryPolicy,
+        wrap: impl FnOnce(Arc<FakeAgent>) -> Arc<dyn NodeAgent>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = FakeAgent::new();
-        let controller = Some(build(&dir, &fake, retry, &[]));
+        let agent = wrap(fake.clone());
+        let controller = Some(build(&dir, &agent, retry, &[]));
         Harness {
             dir,
             fake,
+            agent,
             controller,
             retry,
             hosts: Vec::new(),
@@ -104,10 +117,12 @@ impl Harness {
         let hosts: Vec<_> = (1..=HOST_ZONES.len())
             .map(|i| FakeHost::new(&fake, &format!("10.0.0.{i}")))
             .collect();
-        let controller = Some(build(&dir, &fake, QUICK_RETRY, &hosts));
+        let agent: Arc<dyn NodeAgent> = fake.clone();
+        let controller = Some(build(&dir, &agent, QUICK_RETRY, &hosts));
         let h = Harness {
             dir,
             fake,
+            agent,
             controller,
             retry: QUICK_RETRY,
             hosts,
@@ -214,7 +229,7 @@ impl Harness {
     pub(super) async fn tick(&self) {
         let c = self.controller();
         for cluster in c.store().list_clusters().expect("clusters") {
-            c.pass(cluster, false).await;
+            c.pass(cluster).await;
         }
         for g in c.store().list_replication_groups().expect("groups") {
             c.group_step(&g).await;
@@ -258,7 +273,7 @@ impl Harness {
     pub(super) fn restart(&mut self) {
         self.controller = None;
         self.fake.recover();
-        self.controller = Some(build(&self.dir, &self.fake, self.retry, &self.hosts));
+        self.controller = Some(build(&self.dir, &self.agent, self.retry, &self.hosts));
     }
 
     /// After [`Harness::restart`]: waits until every joined host is dialled again
@@ -297,7 +312,7 @@ impl Harness {
         let c = self.controller();
         for _ in 0..100 {
             for cluster in c.store().list_clusters().expect("clusters") {
-                c.pass(cluster, false).await;
+                c.pass(cluster).await;
             }
             let g = self.group();
             c.group_step(&g).await;

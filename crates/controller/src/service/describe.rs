@@ -77,17 +77,12 @@ impl Controller {
             });
         }
         // The marker is the last id returned, so deleting or adding clusters between
-        // pages neither skips nor repeats any (the store lists in id order).
+        // pages neither skips nor repeats any (the store lists in id order). Only the
+        // page is copied out of the store, whatever the fleet's size.
         let size = page_size(max_records);
-        let mut rest: Vec<CacheCluster> = self
-            .store()
-            .list_clusters()?
-            .into_iter()
-            .filter(|c| marker.is_none_or(|m| c.id.as_str() > m))
-            .filter(|c| !standalone_only || c.replication_group_id.is_none())
-            .collect();
-        let more = rest.len() > size;
-        rest.truncate(size);
+        let (rest, more) = self.store().clusters_page(marker, size, &|c| {
+            !standalone_only || c.replication_group_id.is_none()
+        })?;
         let marker = if more {
             rest.last().map(|c| c.id.clone())
         } else {
