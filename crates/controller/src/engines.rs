@@ -26,6 +26,8 @@ impl EngineVersion {
             Engine::Redis if major == "2" || major == "3" || major == "4" || major == "5" => {
                 format!("redis{major}.{minor}")
             }
+            // ElastiCache names the 6 family for its minor versions together.
+            Engine::Redis if major == "6" => "redis6.x".to_string(),
             Engine::Redis => format!("redis{major}"),
             Engine::Valkey => format!("valkey{major}"),
         };
@@ -109,6 +111,10 @@ mod tests {
     fn families_and_matching() {
         let r = EngineVersion::new(Engine::Redis, "7.0.15");
         assert_eq!(r.family, "redis7");
+        assert_eq!(
+            EngineVersion::new(Engine::Redis, "6.2.14").family,
+            "redis6.x"
+        );
         assert!(r.matches("7.0") && r.matches("7") && r.matches("7.0.15"));
         assert!(!r.matches("7.1") && !r.matches("7.0.1"));
         let m = EngineVersion::new(Engine::Memcached, "1.6.18");

@@ -78,6 +78,15 @@ pub enum Fault {
     /// No cache parameter group with this name.
     #[error("CacheParameterGroup {0} not found.")]
     CacheParameterGroupNotFound(String),
+    /// A cache parameter group with this name exists already.
+    #[error("Parameter group {0} already exists.")]
+    CacheParameterGroupAlreadyExists(String),
+    /// More custom parameter groups than the service allows.
+    #[error("{0}")]
+    CacheParameterGroupQuotaExceeded(String),
+    /// The parameter group cannot change now (a cluster uses it).
+    #[error("{0}")]
+    InvalidCacheParameterGroupState(String),
     /// No cache subnet group with this name.
     #[error("CacheSubnetGroup {0} not found.")]
     CacheSubnetGroupNotFound(String),

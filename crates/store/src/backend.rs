@@ -20,11 +20,13 @@ pub enum Table {
     Hosts,
     /// SnapshotName → snapshot record (settings, files, progress).
     Snapshots,
+    /// CacheParameterGroupName → custom parameter group (defaults are not stored).
+    CacheParameterGroups,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::CacheClusters,
         Table::ReplicationGroups,
         Table::Events,
@@ -32,6 +34,7 @@ impl Table {
         Table::Meta,
         Table::Hosts,
         Table::Snapshots,
+        Table::CacheParameterGroups,
     ];
 
     /// The table's stable name on disk.
@@ -44,6 +47,7 @@ impl Table {
             Table::Meta => "meta",
             Table::Hosts => "hosts",
             Table::Snapshots => "snapshots",
+            Table::CacheParameterGroups => "cache_parameter_groups",
         }
     }
 }

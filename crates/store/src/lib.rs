@@ -4,6 +4,7 @@
 pub mod backend;
 mod hosts;
 mod memo;
+mod parameter_groups;
 pub mod records;
 pub mod redb_backend;
 mod snapshots;

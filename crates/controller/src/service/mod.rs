@@ -10,6 +10,7 @@ mod failover;
 mod lifecycle;
 mod migration;
 mod modify;
+mod parameter_groups;
 mod replicas;
 mod replication_groups;
 mod snapshots;
@@ -18,6 +19,7 @@ mod tags;
 pub use describe::{paginate, ClusterPage, EventFilter};
 pub(crate) use failover::retype_members;
 pub use modify::NodeChanges;
+pub use parameter_groups::Page;
 pub(crate) use replication_groups::{group_event, new_member, require_group_available};
 pub(crate) use snapshots::snapshot_event;
 pub use snapshots::{SnapshotFilter, SnapshotPage};
@@ -92,6 +94,7 @@ mod tests {
         ("migration.rs", include_str!("migration.rs")),
         ("mod.rs", include_str!("mod.rs")),
         ("modify.rs", include_str!("modify.rs")),
+        ("parameter_groups.rs", include_str!("parameter_groups.rs")),
         ("replicas.rs", include_str!("replicas.rs")),
         (
             "replication_groups.rs",

@@ -27,6 +27,12 @@ impl Controller {
                     return Err(Fault::SnapshotNotFound(id));
                 }
             }
+            "parametergroup" => {
+                if !here {
+                    return Err(Fault::CacheParameterGroupNotFound(id));
+                }
+                self.parameter_group(&id)?;
+            }
             other => {
                 return Err(Fault::InvalidParameterCombination(format!(
                     "Tagging {other} resources is not supported by Larder yet."
