@@ -118,7 +118,9 @@ impl Params {
             .collect()
     }
 
-    fn list_field(&self, name: &str, member: &str, field: &str) -> Vec<(u32, String)> {
+    /// One field of a structure list sent as `Name.Member.N.Field`, as (N, value) in
+    /// N order.
+    pub fn list_field(&self, name: &str, member: &str, field: &str) -> Vec<(u32, String)> {
         let mut out: Vec<(u32, String)> = self
             .map
             .iter()

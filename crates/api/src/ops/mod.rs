@@ -6,6 +6,7 @@ mod catalog;
 mod events;
 mod group_rules;
 mod migration;
+mod parameter_groups;
 mod render;
 mod replication_groups;
 mod snapshots;
@@ -176,6 +177,48 @@ pub static OPERATIONS: &[Operation] = &[
         params: snapshots::DELETE,
         rules: snapshots::DELETE_RULES,
         handler: snapshots::delete,
+    },
+    Operation {
+        name: "CreateCacheParameterGroup",
+        params: parameter_groups::CREATE,
+        rules: parameter_groups::CREATE_RULES,
+        handler: parameter_groups::create,
+    },
+    Operation {
+        name: "DescribeCacheParameterGroups",
+        params: parameter_groups::DESCRIBE_GROUPS,
+        rules: parameter_groups::DESCRIBE_GROUPS_RULES,
+        handler: parameter_groups::describe_groups,
+    },
+    Operation {
+        name: "DescribeCacheParameters",
+        params: parameter_groups::DESCRIBE_PARAMETERS,
+        rules: parameter_groups::DESCRIBE_PARAMETERS_RULES,
+        handler: parameter_groups::describe_parameters,
+    },
+    Operation {
+        name: "DescribeEngineDefaultParameters",
+        params: parameter_groups::ENGINE_DEFAULTS,
+        rules: parameter_groups::ENGINE_DEFAULTS_RULES,
+        handler: parameter_groups::engine_defaults,
+    },
+    Operation {
+        name: "ModifyCacheParameterGroup",
+        params: parameter_groups::MODIFY,
+        rules: parameter_groups::MODIFY_RULES,
+        handler: parameter_groups::modify,
+    },
+    Operation {
+        name: "ResetCacheParameterGroup",
+        params: parameter_groups::RESET,
+        rules: parameter_groups::RESET_RULES,
+        handler: parameter_groups::reset,
+    },
+    Operation {
+        name: "DeleteCacheParameterGroup",
+        params: parameter_groups::DELETE,
+        rules: parameter_groups::DELETE_RULES,
+        handler: parameter_groups::delete,
     },
     Operation {
         name: "AddTagsToResource",

@@ -117,6 +117,12 @@ impl<'a> Validated<'a> {
         self.params.list(name, member)
     }
 
+    /// One field of a structure list sent as `Name.Member.N.Field`, as (N, value).
+    pub fn list_field(&self, name: &str, member: &str, field: &str) -> Vec<(u32, String)> {
+        self.kind(name);
+        self.params.list_field(name, member, field)
+    }
+
     /// Tags sent as `Name.Tag.N.Key` / `.Value`.
     pub fn tags(&self, name: &str) -> Vec<Tag> {
         self.kind(name);

@@ -22,6 +22,7 @@ impl Controller {
             .engines()
             .resolve(engine, req.engine_version.as_deref())?
             .clone();
+        self.refuse_unapplied_parameter_group(req.cache_parameter_group_name.as_deref())?;
         let parameter_group = check_parameter_group(
             req.cache_parameter_group_name.as_deref(),
             &version.default_parameter_group(),

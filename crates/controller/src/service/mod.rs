@@ -38,12 +38,16 @@ fn require_available(c: &CacheCluster) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Checks a requested parameter group: Larder has only each family's default group.
+/// Checks a requested parameter group against the engine's family default, after
+/// `refuse_unapplied_parameter_group` refused unknown and custom names: another
+/// family's default does not fit the engine.
 fn check_parameter_group(requested: Option<&str>, default: &str) -> Result<String, Fault> {
-    match requested {
+    match requested.map(str::to_ascii_lowercase) {
         None => Ok(default.to_string()),
-        Some(name) if name == default => Ok(name.to_string()),
-        Some(name) => Err(Fault::CacheParameterGroupNotFound(name.to_string())),
+        Some(name) if name == default => Ok(name),
+        Some(name) => Err(Fault::InvalidParameterCombination(format!(
+            "Parameter group {name} is not of the engine's family; use {default}."
+        ))),
     }
 }
 

@@ -57,6 +57,35 @@ impl Controller {
             .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))
     }
 
+    /// Refuses a CacheParameterGroupName on a create or modify that Larder would not
+    /// honour, before anything is written: an unknown name answers
+    /// `CacheParameterGroupNotFound`; a custom group or a cluster-mode default is
+    /// refused rather than recorded and ignored, since Larder does not yet start
+    /// nodes with a group's values. A plain default passes (its family is checked
+    /// against the engine by the caller).
+    pub(crate) fn refuse_unapplied_parameter_group(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<(), Fault> {
+        let Some(name) = requested else {
+            return Ok(());
+        };
+        let g = self.parameter_group(&name.to_ascii_lowercase())?;
+        if !g.is_default() {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Parameter group {} is a custom group; Larder does not apply custom parameter groups to caches yet (use default.{}).",
+                g.name, g.family
+            )));
+        }
+        if g.values.get("cluster-enabled").is_some_and(|v| v == "yes") {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Parameter group {} turns on cluster mode, which Larder does not support yet.",
+                g.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Creates an empty custom group of a family Larder has a table for.
     pub fn create_cache_parameter_group(
         &self,
