@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
+import redis
 
-from harness import error_code
+from harness import describe, error_code, node_endpoints, wait_gone, wait_status, wait_until
 
 
 def refused(call, **kw) -> botocore.exceptions.ClientError:
@@ -192,18 +193,121 @@ def test_quota_of_150_custom_groups(ec):
 
 
 def test_caches_refuse_groups_larder_would_not_apply(ec):
-    ec.create_cache_parameter_group(CacheParameterGroupName="custom", CacheParameterGroupFamily="redis7",
+    ec.create_cache_parameter_group(CacheParameterGroupName="mc-custom", CacheParameterGroupFamily="memcached1.6",
                                     Description="d")
-    base = dict(CacheClusterId="c1", Engine="redis", CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
-    for group, code in [("custom", "InvalidParameterCombination"),
-                        ("default.redis7.cluster.on", "InvalidParameterCombination"),
-                        ("default.memcached1.6", "InvalidParameterCombination"),
-                        ("missing", "CacheParameterGroupNotFound")]:
-        e = refused(ec.create_cache_cluster, CacheParameterGroupName=group, **base)
+    ec.create_cache_parameter_group(CacheParameterGroupName="unapplied", CacheParameterGroupFamily="redis7",
+                                    Description="d")
+    ec.modify_cache_parameter_group(CacheParameterGroupName="unapplied", ParameterNameValues=[
+        {"ParameterName": "close-on-replica-write", "ParameterValue": "no"}])
+    ec.create_cache_parameter_group(CacheParameterGroupName="clustered", CacheParameterGroupFamily="redis7",
+                                    Description="d")
+    ec.modify_cache_parameter_group(CacheParameterGroupName="clustered", ParameterNameValues=[
+        {"ParameterName": "cluster-enabled", "ParameterValue": "yes"}])
+    redis = dict(Engine="redis", CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    memcached = dict(Engine="memcached", CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    cases = [(redis, "unapplied", "InvalidParameterCombination"),
+             (redis, "clustered", "InvalidParameterCombination"),
+             (redis, "default.redis7.cluster.on", "InvalidParameterCombination"),
+             (redis, "default.memcached1.6", "InvalidParameterCombination"),
+             (redis, "mc-custom", "InvalidParameterCombination"),
+             (redis, "missing", "CacheParameterGroupNotFound"),
+             (memcached, "mc-custom", "InvalidParameterCombination"),
+             (memcached, "default.redis7", "InvalidParameterCombination")]
+    for base, group, code in cases:
+        e = refused(ec.create_cache_cluster, CacheClusterId="c1", CacheParameterGroupName=group, **base)
         assert error_code(e) == code, (group, e)
-        e = refused(ec.create_replication_group, ReplicationGroupId="rg1", ReplicationGroupDescription="d",
-                    Engine="redis", CacheNodeType="cache.t4g.micro", NumCacheClusters=1,
-                    CacheParameterGroupName=group)
-        assert error_code(e) == code, (group, e)
+        if base is redis:
+            e = refused(ec.create_replication_group, ReplicationGroupId="rg1", ReplicationGroupDescription="d",
+                        Engine="redis", CacheNodeType="cache.t4g.micro", NumCacheClusters=1,
+                        CacheParameterGroupName=group)
+            assert error_code(e) == code, (group, e)
     assert ec.describe_cache_clusters()["CacheClusters"] == []
     assert ec.describe_replication_groups()["ReplicationGroups"] == []
+
+
+def config_get(addr, name: str) -> str:
+    r = redis.Redis(host=addr[0], port=addr[1], socket_timeout=5)
+    try:
+        return r.config_get(name)[name]
+    finally:
+        r.close()
+
+
+def run_id(addr) -> str | None:
+    try:
+        r = redis.Redis(host=addr[0], port=addr[1], socket_timeout=2)
+        try:
+            return r.info("server")["run_id"]
+        finally:
+            r.close()
+    except redis.RedisError:
+        return None
+
+
+@pytest.mark.larder_args("--allow-restricted-commands")
+def test_nodes_start_with_their_custom_group_values(ec):
+    ec.create_cache_parameter_group(CacheParameterGroupName="tuned", CacheParameterGroupFamily="redis7",
+                                    Description="d")
+    ec.modify_cache_parameter_group(CacheParameterGroupName="tuned", ParameterNameValues=[
+        {"ParameterName": "maxmemory-policy", "ParameterValue": "allkeys-lfu"},
+        {"ParameterName": "timeout", "ParameterValue": "123"},
+        {"ParameterName": "notify-keyspace-events", "ParameterValue": "KEA"},
+        {"ParameterName": "reserved-memory-percent", "ParameterValue": "50"},
+    ])
+    ec.create_cache_cluster(CacheClusterId="c1", Engine="redis", CacheNodeType="cache.t4g.micro",
+                            NumCacheNodes=1, CacheParameterGroupName="tuned")
+    ec.create_replication_group(ReplicationGroupId="rg1", ReplicationGroupDescription="d", Engine="redis",
+                                CacheNodeType="cache.t4g.micro", NumCacheClusters=2,
+                                CacheParameterGroupName="Tuned")
+    c = wait_status(ec, "c1")
+    assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "tuned"
+    wait_until(lambda: ec.describe_replication_groups(ReplicationGroupId="rg1")["ReplicationGroups"][0]["Status"]
+               == "available", timeout=90, what="rg1 available")
+    members = ec.describe_replication_groups(ReplicationGroupId="rg1")["ReplicationGroups"][0]["MemberClusters"]
+    nodes = [node_endpoints(wait_status(ec, m))["0001"] for m in ["c1", *members]]
+    assert len(nodes) == 3
+    half = 536870912 // 2
+    for addr in nodes:
+        assert config_get(addr, "maxmemory-policy") == "allkeys-lfu", addr
+        assert config_get(addr, "timeout") == "123", addr
+        assert set(config_get(addr, "notify-keyspace-events")) == set("AKE"), addr
+        assert config_get(addr, "maxmemory") == str(half), addr
+    # A default group leaves redis with ElastiCache's defaults.
+    ec.create_cache_cluster(CacheClusterId="plain", Engine="redis", CacheNodeType="cache.t4g.micro",
+                            NumCacheNodes=1)
+    plain = node_endpoints(wait_status(ec, "plain"))["0001"]
+    assert config_get(plain, "maxmemory-policy") == "volatile-lru"
+    assert config_get(plain, "timeout") == "0"
+
+    # In use: changes (which would have to reach the running nodes) and deletion are refused.
+    before = all_parameters(ec, "tuned")
+    e = refused(ec.modify_cache_parameter_group, CacheParameterGroupName="tuned",
+                ParameterNameValues=[{"ParameterName": "timeout", "ParameterValue": "5"}])
+    assert error_code(e) == "InvalidCacheParameterGroupState"
+    e = refused(ec.reset_cache_parameter_group, CacheParameterGroupName="tuned", ResetAllParameters=True)
+    assert error_code(e) == "InvalidCacheParameterGroupState"
+    e = refused(ec.delete_cache_parameter_group, CacheParameterGroupName="tuned")
+    assert error_code(e) == "InvalidCacheParameterGroupState"
+    assert all_parameters(ec, "tuned") == before
+    # Switching a running cache's group is not done yet: refused, not ignored.
+    e = refused(ec.modify_cache_cluster, CacheClusterId="plain", CacheParameterGroupName="tuned",
+                ApplyImmediately=True)
+    assert error_code(e) == "InvalidParameterCombination"
+    e = refused(ec.modify_replication_group, ReplicationGroupId="rg1", CacheParameterGroupName="default.redis7",
+                ApplyImmediately=True)
+    assert error_code(e) == "InvalidParameterCombination"
+    assert describe(ec, "plain")["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7"
+
+    # A rebooted node comes back with the group's values.
+    first_run = run_id(nodes[0])
+    ec.reboot_cache_cluster(CacheClusterId="c1", CacheNodeIdsToReboot=["0001"])
+    wait_until(lambda: run_id(nodes[0]) not in (None, first_run), timeout=60, what="c1's node restarted")
+    wait_status(ec, "c1", timeout=60)
+    assert config_get(nodes[0], "timeout") == "123"
+
+    ec.delete_cache_cluster(CacheClusterId="c1")
+    ec.delete_replication_group(ReplicationGroupId="rg1")
+    wait_gone(ec, "c1")
+    for m in members:
+        wait_gone(ec, m)
+    ec.delete_cache_parameter_group(CacheParameterGroupName="tuned")

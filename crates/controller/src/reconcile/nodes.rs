@@ -10,15 +10,18 @@ impl Controller {
     /// The agent's view of a node, with memory from `node_type`.
     pub(crate) fn node_spec(&self, c: &CacheCluster, n: &CacheNode, node_type: &str) -> NodeSpec {
         let maxmemory_bytes = NodeType::find(node_type)
-            .map(|t| t.maxmemory_bytes(self.settings().reserved_memory_percent))
-            .unwrap_or(64 << 20);
+            .map(|t| t.maxmemory_bytes(self.reserved_memory_percent(c)))
+            .unwrap_or(64 << 20)
+            // `maxmemory 0` would mean no limit at all (reserved-memory-percent 100).
+            .max(1 << 20);
         NodeSpec {
             key: c.node_key(&n.cache_node_id),
             engine: c.engine,
             port: n.port,
             bind: self.node_bind(n),
             maxmemory_bytes,
-            extra_config: self.replication_config(c),
+            // The group's values first: replication is the service's own setting.
+            extra_config: [self.parameter_config(c), self.replication_config(c)].concat(),
             command_limits: self.settings().command_limits(),
             // Nodes run without persistence; a snapshot restore would name its file here.
             initial_data: larder_agent::InitialData::Empty,

@@ -6,7 +6,7 @@ use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, PendingModifiedValues,
 };
 
-use super::{check_common_settings, check_parameter_group, CommonSettings};
+use super::{check_common_settings, CommonSettings};
 use crate::Controller;
 
 impl Controller {
@@ -22,11 +22,8 @@ impl Controller {
             .engines()
             .resolve(engine, req.engine_version.as_deref())?
             .clone();
-        self.refuse_unapplied_parameter_group(req.cache_parameter_group_name.as_deref())?;
-        let parameter_group = check_parameter_group(
-            req.cache_parameter_group_name.as_deref(),
-            &version.default_parameter_group(),
-        )?;
+        let parameter_group =
+            self.resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?;
         let restore = match &req.snapshot_name {
             Some(name) => Some(self.restore_source(name)?),
             None => None,

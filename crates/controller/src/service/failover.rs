@@ -5,7 +5,7 @@ use larder_model::{
     ClusterStatus, Failover, Fault, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
-use super::{check_parameter_group, group_event, require_group_available};
+use super::{check_same_parameter_group, group_event, require_group_available};
 use crate::Controller;
 use larder_store::Tx;
 
@@ -105,9 +105,10 @@ impl Controller {
                     ));
                 }
             }
-            let family_default =
-                crate::EngineVersion::new(g.engine, &g.engine_version).default_parameter_group();
-            check_parameter_group(req.cache_parameter_group_name.as_deref(), &family_default)?;
+            check_same_parameter_group(
+                req.cache_parameter_group_name.as_deref(),
+                &g.cache_parameter_group_name,
+            )?;
             let automatic_failover = req.automatic_failover.unwrap_or(g.automatic_failover);
             let multi_az = req.multi_az.unwrap_or(if automatic_failover {
                 g.multi_az

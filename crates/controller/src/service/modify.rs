@@ -9,7 +9,7 @@ use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow, NodeStatus,
 };
 
-use super::{check_parameter_group, require_available};
+use super::{check_same_parameter_group, require_available};
 use crate::placement::Placer;
 use crate::{Controller, Settings};
 
@@ -168,9 +168,10 @@ impl Controller {
                     ));
                 }
             }
-            let family_default =
-                crate::EngineVersion::new(c.engine, &c.engine_version).default_parameter_group();
-            check_parameter_group(req.cache_parameter_group_name.as_deref(), &family_default)?;
+            check_same_parameter_group(
+                req.cache_parameter_group_name.as_deref(),
+                &c.cache_parameter_group_name,
+            )?;
             let engine = c.engine;
             let requested = NodeChanges {
                 num_cache_nodes: req.num_cache_nodes,

@@ -3,11 +3,13 @@
 //! Values are checked against the family's table (`larder_model::parameters`)
 //! before anything is written.
 
-use larder_model::{arn, parameters, CacheParameterGroup, Engine, Fault, ParameterView, Tag};
+use larder_model::{
+    arn, parameters, CacheCluster, CacheParameterGroup, Engine, Fault, ParameterView, Tag,
+};
 use larder_model::{ParameterDef, ParameterSource};
 
 use super::paginate;
-use crate::Controller;
+use crate::{Controller, EngineVersion};
 
 /// A page of parameter groups or parameters.
 pub struct Page<T> {
@@ -57,24 +59,37 @@ impl Controller {
             .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))
     }
 
-    /// Refuses a CacheParameterGroupName on a create or modify that Larder would not
-    /// honour, before anything is written: an unknown name answers
-    /// `CacheParameterGroupNotFound`; a custom group or a cluster-mode default is
-    /// refused rather than recorded and ignored, since Larder does not yet start
-    /// nodes with a group's values. A plain default passes (its family is checked
-    /// against the engine by the caller).
+    /// Checks that a CacheParameterGroupName on a modify names a group that exists
+    /// (`CacheParameterGroupNotFound` otherwise), before any transaction; whether
+    /// it is the cache's own group is checked against the record.
     pub(crate) fn refuse_unapplied_parameter_group(
         &self,
         requested: Option<&str>,
     ) -> Result<(), Fault> {
+        match requested {
+            Some(name) => self.parameter_group(&name.to_ascii_lowercase()).map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// The parameter group a new cache of `version` runs with: its family's default,
+    /// or the named group, which must exist and be of the engine's family. Cluster
+    /// mode groups are refused (Larder has no cluster mode yet), and so are custom
+    /// memcached groups (their values are not yet given to memcached's command line),
+    /// rather than recorded and ignored.
+    pub(crate) fn resolve_parameter_group(
+        &self,
+        requested: Option<&str>,
+        version: &EngineVersion,
+    ) -> Result<String, Fault> {
         let Some(name) = requested else {
-            return Ok(());
+            return Ok(version.default_parameter_group());
         };
         let g = self.parameter_group(&name.to_ascii_lowercase())?;
-        if !g.is_default() {
+        if g.family != version.family {
             return Err(Fault::InvalidParameterCombination(format!(
-                "Parameter group {} is a custom group; Larder does not apply custom parameter groups to caches yet (use default.{}).",
-                g.name, g.family
+                "Parameter group {} is of family {}, but engine {} {} needs family {}.",
+                g.name, g.family, version.engine, version.version, version.family
             )));
         }
         if g.values.get("cluster-enabled").is_some_and(|v| v == "yes") {
@@ -83,7 +98,58 @@ impl Controller {
                 g.name
             )));
         }
-        Ok(())
+        if let Some(k) = g
+            .values
+            .keys()
+            .find(|k| parameters::is_unapplied_service_parameter(k))
+        {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Parameter group {} sets {k}, which Larder does not apply to nodes yet.",
+                g.name
+            )));
+        }
+        if !g.is_default() && version.engine == Engine::Memcached {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Parameter group {} is a custom memcached group; Larder applies custom groups to redis and valkey only so far.",
+                g.name
+            )));
+        }
+        Ok(g.name)
+    }
+
+    /// The share of a node's memory kept out of its dataset: the group's
+    /// `reserved-memory-percent`, else the daemon's setting.
+    pub(crate) fn reserved_memory_percent(&self, c: &CacheCluster) -> u64 {
+        self.store()
+            .get_parameter_group(&c.cache_parameter_group_name)
+            .ok()
+            .flatten()
+            .and_then(|g| g.values.get("reserved-memory-percent")?.parse().ok())
+            .unwrap_or(self.settings().reserved_memory_percent)
+    }
+
+    /// The configuration directives a node of `c` starts with from its custom
+    /// parameter group: the values users set that are redis directives. Default
+    /// groups add nothing (the agent's config already has ElastiCache's defaults).
+    pub(crate) fn parameter_config(&self, c: &CacheCluster) -> Vec<(String, String)> {
+        if c.engine == Engine::Memcached || c.cache_parameter_group_name.starts_with("default.") {
+            return Vec::new();
+        }
+        match self
+            .store()
+            .get_parameter_group(&c.cache_parameter_group_name)
+        {
+            Ok(Some(g)) => g
+                .values
+                .into_iter()
+                .filter(|(k, _)| parameters::is_redis_directive(k))
+                .collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(cache_cluster_id = %c.id, error = %e, "parameter group unreadable; starting with defaults");
+                Vec::new()
+            }
+        }
     }
 
     /// Creates an empty custom group of a family Larder has a table for.
@@ -180,15 +246,40 @@ impl Controller {
         changes: &[(String, String)],
     ) -> Result<(), Fault> {
         self.parameter_group(name)?.refuse_default("modified")?;
-        self.store()
-            .update_parameter_group(name, |g| g.modify(changes))
+        self.change_unused_group(name, |g| g.modify(changes))
     }
 
     /// Returns a custom group's named parameters, or all of them, to their defaults.
     pub fn reset_cache_parameter_group(&self, name: &str, names: &[String]) -> Result<(), Fault> {
         self.parameter_group(name)?.refuse_default("reset")?;
-        self.store()
-            .update_parameter_group(name, |g| g.reset(names))
+        self.change_unused_group(name, |g| g.reset(names))
+    }
+
+    /// Changes a custom group that no cache uses, in one transaction. A change to a
+    /// group in use would have to reach the running nodes (dynamic parameters at
+    /// once, static ones at a reboot), which Larder does not do yet: refused.
+    fn change_unused_group(
+        &self,
+        name: &str,
+        f: impl Fn(&mut CacheParameterGroup) -> Result<(), Fault>,
+    ) -> Result<(), Fault> {
+        self.store().transaction(|tx| {
+            let mut g = tx
+                .parameter_group(name)?
+                .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))?;
+            if let Some(c) = tx
+                .clusters()?
+                .into_iter()
+                .find(|c| c.cache_parameter_group_name == name)
+            {
+                return Err(Fault::InvalidCacheParameterGroupState(format!(
+                    "Parameter group {name} is in use by cache cluster {}; Larder does not yet apply changes to running caches.",
+                    c.id
+                )));
+            }
+            f(&mut g)?;
+            tx.put_parameter_group(&g)
+        })
     }
 
     /// Deletes a custom group no cluster uses, with its tags.

@@ -8,7 +8,7 @@ use larder_model::{
     PendingModifiedValues, ReplicationGroup, ReplicationGroupStatus, SourceType,
 };
 
-use super::{check_common_settings, check_parameter_group, CommonSettings};
+use super::{check_common_settings, CommonSettings};
 use crate::placement::NodePlace;
 use crate::Controller;
 
@@ -126,11 +126,8 @@ impl Controller {
                 .resolve(engine, req.engine_version.as_deref())?
                 .clone(),
         };
-        self.refuse_unapplied_parameter_group(req.cache_parameter_group_name.as_deref())?;
-        let parameter_group = check_parameter_group(
-            req.cache_parameter_group_name.as_deref(),
-            &version.default_parameter_group(),
-        )?;
+        let parameter_group =
+            self.resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?;
         let CommonSettings { window, tags } =
             check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 

@@ -177,6 +177,22 @@ impl ParameterDef {
     }
 }
 
+/// Whether a redis parameter is also a redis configuration directive of the same
+/// name and meaning, so a group's value can be written into a node's config.
+pub fn is_redis_directive(name: &str) -> bool {
+    !redis::SERVICE_ONLY.contains(&name)
+        && redis::PARAMETERS
+            .iter()
+            .any(|d| d.name == name && d.modifiable)
+}
+
+/// Service parameters whose values Larder does not act on yet: a cache cannot use a
+/// group that sets them (it would be accepted and ignored).
+pub fn is_unapplied_service_parameter(name: &str) -> bool {
+    redis::SERVICE_ONLY.contains(&name)
+        && !matches!(name, "reserved-memory-percent" | "cluster-enabled")
+}
+
 /// The engine major version a MinimumEngineVersion names.
 fn major(version: &str) -> u32 {
     version

@@ -4,7 +4,7 @@
 //! replication source) are listed as `system` and cannot be changed, as on the
 //! service; `reserved-memory-percent` and `cluster-enabled` are the service's own.
 
-use super::{choice, decimal, int, system, DataType, ParameterDef, NOW, REBOOT, UNBOUNDED, YES_NO};
+use super::{choice, int, system, DataType, ParameterDef, NOW, REBOOT, UNBOUNDED, YES_NO};
 
 /// The eviction policies redis accepts.
 const POLICIES: &[&str] = &[
@@ -16,6 +16,21 @@ const POLICIES: &[&str] = &[
     "allkeys-random",
     "volatile-ttl",
     "noeviction",
+];
+
+/// Parameters of the service itself (or spelled differently from redis' own
+/// directives): kept in the group, never written into a node's configuration.
+pub(super) const SERVICE_ONLY: &[&str] = &[
+    "reserved-memory-percent",
+    "reserved-memory",
+    "cluster-enabled",
+    "close-on-replica-write",
+    "client-output-buffer-limit-normal-hard-limit",
+    "client-output-buffer-limit-normal-soft-limit",
+    "client-output-buffer-limit-normal-soft-seconds",
+    "client-output-buffer-limit-pubsub-hard-limit",
+    "client-output-buffer-limit-pubsub-soft-limit",
+    "client-output-buffer-limit-pubsub-soft-seconds",
 ];
 
 /// The table.
@@ -484,14 +499,6 @@ pub(super) static PARAMETERS: &[ParameterDef] = &[
         NOW,
         "5.0.0",
         "Entries in one node of a stream",
-    ),
-    decimal(
-        "lua-replicate-commands-ratio",
-        "1",
-        (0.0, 1.0),
-        NOW,
-        "7.0.4",
-        "Share of script effects replicated as commands rather than the script",
     ),
     // Set by the service on each node.
     system(
