@@ -311,3 +311,34 @@ def test_nodes_start_with_their_custom_group_values(ec):
     for m in members:
         wait_gone(ec, m)
     ec.delete_cache_parameter_group(CacheParameterGroupName="tuned")
+
+
+@pytest.mark.larder_args("--allow-restricted-commands")
+def test_groups_survive_a_restart_and_a_grown_group_keeps_its_primarys(larder, ec):
+    ec.create_cache_parameter_group(CacheParameterGroupName="kept", CacheParameterGroupFamily="redis7",
+                                    Description="kept across restarts")
+    ec.modify_cache_parameter_group(CacheParameterGroupName="kept", ParameterNameValues=[
+        {"ParameterName": "timeout", "ParameterValue": "77"}])
+    ec.create_cache_cluster(CacheClusterId="seed", Engine="redis", CacheNodeType="cache.t4g.micro",
+                            NumCacheNodes=1, CacheParameterGroupName="kept")
+    wait_status(ec, "seed")
+
+    larder.restart(extra_args=["--allow-restricted-commands"])
+    user = by_name(all_parameters(ec, "kept", Source="user"))
+    assert {k: v["ParameterValue"] for k, v in user.items()} == {"timeout": "77"}
+    assert ec.describe_cache_parameter_groups(CacheParameterGroupName="kept")["CacheParameterGroups"][0][
+        "Description"] == "kept across restarts"
+
+    e = refused(ec.create_replication_group, ReplicationGroupId="grown", ReplicationGroupDescription="d",
+                PrimaryClusterId="seed", NumCacheClusters=2, CacheParameterGroupName="default.redis7")
+    assert error_code(e) == "InvalidParameterCombination"
+    ec.create_replication_group(ReplicationGroupId="grown", ReplicationGroupDescription="d",
+                                PrimaryClusterId="seed", NumCacheClusters=2)
+    wait_until(lambda: ec.describe_replication_groups(ReplicationGroupId="grown")["ReplicationGroups"][0]["Status"]
+               == "available", timeout=90, what="grown available")
+    members = ec.describe_replication_groups(ReplicationGroupId="grown")["ReplicationGroups"][0]["MemberClusters"]
+    assert len(members) == 2
+    for m in members:
+        c = wait_status(ec, m)
+        assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "kept", m
+        assert config_get(node_endpoints(c)["0001"], "timeout") == "77", m

@@ -126,8 +126,25 @@ impl Controller {
                 .resolve(engine, req.engine_version.as_deref())?
                 .clone(),
         };
-        let parameter_group =
-            self.resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?;
+        // A group grown from a cluster keeps that cluster's parameter group: its
+        // primary already runs with those values, so another one would split them.
+        let parameter_group = match &existing_primary {
+            Some(p) => {
+                let own = &p.cache_parameter_group_name;
+                let named = self
+                    .resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?;
+                if req.cache_parameter_group_name.is_some() && &named != own {
+                    return Err(Fault::InvalidParameterCombination(format!(
+                        "Cache cluster {} uses parameter group {own}; the replication group grown from it must too.",
+                        p.id
+                    )));
+                }
+                own.clone()
+            }
+            None => {
+                self.resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?
+            }
+        };
         let CommonSettings { window, tags } =
             check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 
