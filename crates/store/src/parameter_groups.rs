@@ -1,5 +1,6 @@
 //! Custom cache parameter group records. Creation checks the name and the quota
-//! inside the transaction; a change is read, checked and written in one.
+//! inside the transaction; changes are made by the controller in its own
+//! transactions (a group in use may not change).
 
 use larder_model::parameter_group::PARAMETER_GROUP_QUOTA;
 use larder_model::{CacheParameterGroup, Fault};
@@ -55,26 +56,6 @@ impl Store {
     pub fn list_parameter_groups(&self) -> Result<Vec<CacheParameterGroup>, Fault> {
         self.read_all(Table::CacheParameterGroups)
     }
-
-    /// Reads a custom group, lets `f` change it, and writes it back in one
-    /// transaction; `f` failing commits nothing.
-    pub fn update_parameter_group<T>(
-        &self,
-        name: &str,
-        mut f: impl FnMut(&mut CacheParameterGroup) -> Result<T, Fault>,
-    ) -> Result<T, Fault> {
-        self.transaction(|tx| {
-            let before = tx
-                .parameter_group(name)?
-                .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))?;
-            let mut g = before.clone();
-            let v = f(&mut g)?;
-            if g != before {
-                tx.put_parameter_group(&g)?;
-            }
-            Ok(v)
-        })
-    }
 }
 
 #[cfg(test)]
@@ -121,24 +102,5 @@ mod tests {
             store.list_parameter_groups().unwrap().len(),
             PARAMETER_GROUP_QUOTA
         );
-    }
-
-    #[test]
-    fn a_failed_update_changes_nothing() {
-        let (_dir, store) = store();
-        store
-            .transaction(|tx| tx.create_parameter_group(&group("a")))
-            .unwrap();
-        let r = store.update_parameter_group("a", |g| {
-            g.values.insert("timeout".into(), "5".into());
-            Err::<(), _>(Fault::InvalidParameterValue("no".into()))
-        });
-        assert!(r.is_err());
-        assert!(store
-            .get_parameter_group("a")
-            .unwrap()
-            .unwrap()
-            .values
-            .is_empty());
     }
 }
