@@ -139,6 +139,11 @@ def test_refusals_change_nothing(ec):
                                               Description="d"), "CacheParameterGroupAlreadyExists"),
         (ec.create_cache_parameter_group, dict(CacheParameterGroupName="other", CacheParameterGroupFamily="redis99",
                                               Description="d"), "InvalidParameterValue"),
+        (ec.create_cache_parameter_group, dict(CacheParameterGroupName="other", CacheParameterGroupFamily="redis7",
+                                              Description="d" * 256), "InvalidParameterValue"),
+        (ec.create_cache_parameter_group, dict(CacheParameterGroupName="default.mine",
+                                              CacheParameterGroupFamily="redis7", Description="d"),
+         "InvalidParameterValue"),
         # One bad entry among good ones: nothing is applied.
         (modify, dict(CacheParameterGroupName="pg", ParameterNameValues=[
             {"ParameterName": "timeout", "ParameterValue": "60"},

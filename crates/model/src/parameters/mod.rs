@@ -365,6 +365,22 @@ mod tests {
     }
 
     #[test]
+    fn only_redis_directives_reach_a_node_config() {
+        assert!(is_redis_directive("maxmemory-policy") && is_redis_directive("timeout"));
+        for service in [
+            "reserved-memory-percent",
+            "cluster-enabled",
+            "close-on-replica-write",
+        ] {
+            assert!(!is_redis_directive(service), "{service}");
+        }
+        // Not modifiable, so never from a group.
+        assert!(!is_redis_directive("port") && !is_redis_directive("replicaof"));
+        assert!(is_unapplied_service_parameter("reserved-memory"));
+        assert!(!is_unapplied_service_parameter("reserved-memory-percent"));
+    }
+
+    #[test]
     fn redis6_has_no_redis7_only_parameters() {
         let six = of_family("redis6.x");
         assert!(!six.iter().any(|d| d.name == "latency-tracking"));
