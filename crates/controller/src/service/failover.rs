@@ -92,7 +92,7 @@ impl Controller {
                 )));
             }
         }
-        self.refuse_unapplied_parameter_group(req.cache_parameter_group_name.as_deref())?;
+        self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
         let out = self.store().transaction(|tx| {
             let mut g = tx
                 .replication_group(&id)?

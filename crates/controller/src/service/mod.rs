@@ -39,7 +39,7 @@ fn require_available(c: &CacheCluster) -> Result<(), Fault> {
 }
 
 /// A modify may name the cache's own parameter group (after
-/// `refuse_unapplied_parameter_group` found it exists); switching groups would need
+/// `require_existing_parameter_group` found it exists); switching groups would need
 /// the new values applied to running nodes, which Larder does not do yet.
 fn check_same_parameter_group(requested: Option<&str>, current: &str) -> Result<(), Fault> {
     match requested.map(str::to_ascii_lowercase) {

@@ -157,7 +157,7 @@ impl Controller {
         let view = self.placement_view(Some(&id))?;
         let (others, placer) = (&view.clusters, &view.placer);
         let max_nodes = settings.max_nodes as usize;
-        self.refuse_unapplied_parameter_group(req.cache_parameter_group_name.as_deref())?;
+        self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
             super::refuse_member(c)?;

@@ -62,7 +62,7 @@ impl Controller {
     /// Checks that a CacheParameterGroupName on a modify names a group that exists
     /// (`CacheParameterGroupNotFound` otherwise), before any transaction; whether
     /// it is the cache's own group is checked against the record.
-    pub(crate) fn refuse_unapplied_parameter_group(
+    pub(crate) fn require_existing_parameter_group(
         &self,
         requested: Option<&str>,
     ) -> Result<(), Fault> {
