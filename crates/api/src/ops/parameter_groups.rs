@@ -64,13 +64,26 @@ pub const RESET: &[Param] = &[
 
 pub const DELETE: &[Param] = &[req("CacheParameterGroupName", Str)];
 
-pub const CREATE_RULES: &[Rule] = &[];
+pub const CREATE_RULES: &[Rule] = &[short_description];
 pub const DESCRIBE_GROUPS_RULES: &[Rule] = &[];
 pub const DESCRIBE_PARAMETERS_RULES: &[Rule] = &[];
 pub const ENGINE_DEFAULTS_RULES: &[Rule] = &[];
 pub const MODIFY_RULES: &[Rule] = &[name_values];
 pub const RESET_RULES: &[Rule] = &[all_or_named];
 pub const DELETE_RULES: &[Rule] = &[];
+
+/// Longest Description kept: every group is stored and listed, so its size is bounded.
+const DESCRIPTION_MAX: usize = 255;
+
+fn short_description(v: &Validated) -> Result<(), Fault> {
+    let d = v.required("Description");
+    if d.chars().count() > DESCRIPTION_MAX {
+        return Err(Fault::InvalidParameterValue(format!(
+            "Description must be at most {DESCRIPTION_MAX} characters."
+        )));
+    }
+    Ok(())
+}
 
 /// The names given in ParameterNameValues, in N order.
 fn names(v: &Validated) -> Vec<(u32, String)> {
