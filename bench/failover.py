@@ -317,8 +317,9 @@ def summary(rounds: list[Round]) -> dict:
             "acked_med": statistics.median(r[2] for r in rounds)}
 
 
-def table(results: dict[str, dict]) -> list[str]:
-    lines = [f"| setup | rounds | kill → all {WRITERS} writers acked again, median (min–max) s "
+def table(results: dict[str, dict], fault: str = "kill") -> list[str]:
+    """The results as a markdown table; `fault` names what started each round."""
+    lines = [f"| setup | rounds | {fault} → all {WRITERS} writers acked again, median (min–max) s "
              "| acked writes lost per writer, median (max) | lost per writer, each round "
              "| lost in all rounds | acked writes per round (all writers), median |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -281,7 +281,7 @@ def record(results: dict[str, dict], rounds: int, fault: str, loads: list[float]
         f"{info['redis']}. 1-minute load average {loads[0]:.1f} at the start and {loads[1]:.1f} "
         "at the end (shared machine).",
         "",
-        *failover.table(results),
+        *failover.table(results, fault),
     ]
     ratio = failover.ratio_line(results)
     lines += ["", ratio + "." if ratio else
@@ -335,7 +335,7 @@ def main() -> int:
     failures = [f"{name} {why}" for name, whys in failed.items() for why in whys]
     print(f"\nhost failure ({args.fault}) of the primary → all {failover.WRITERS} writers acknowledged "
           f"again, {args.rounds} rounds each")
-    print("\n".join(failover.table(results)))
+    print("\n".join(failover.table(results, args.fault)))
     ratio = failover.ratio_line(results)
     if ratio:
         print(ratio)
