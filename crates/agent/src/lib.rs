@@ -27,7 +27,7 @@ pub use process::is_alive as process_is_alive;
 mod redis_ops;
 mod serve;
 mod snapshot_files;
-pub use snapshot_files::CHUNK_MAX as SNAPSHOT_CHUNK_MAX;
+pub use snapshot_files::{snapshot_file_digest, CHUNK_MAX as SNAPSHOT_CHUNK_MAX};
 mod spec;
 mod supervise;
 

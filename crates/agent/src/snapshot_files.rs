@@ -69,7 +69,9 @@ struct Paths {
     marker: PathBuf,
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<SnapshotFile> {
+/// The size and SHA-256 of the file at `path`, read in 64 KiB blocks. The control
+/// plane checks its copies with the same digest.
+pub fn snapshot_file_digest(path: &Path) -> std::io::Result<SnapshotFile> {
     let mut f = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -225,7 +227,7 @@ impl LocalAgent {
         }
         let file = paths.file.clone();
         // Hashing a large file takes a while: off the runtime's workers.
-        let meta = tokio::task::spawn_blocking(move || sha256_of(&file))
+        let meta = tokio::task::spawn_blocking(move || snapshot_file_digest(&file))
             .await
             .map_err(|e| AgentError::Io(std::io::Error::other(e)))??;
         let text = serde_json::to_vec(&meta).map_err(|e| AgentError::Io(e.into()))?;
@@ -319,7 +321,7 @@ impl LocalAgent {
             return Ok(StagedRestore { have, path: None });
         }
         let check = partial.clone();
-        let got = tokio::task::spawn_blocking(move || sha256_of(&check))
+        let got = tokio::task::spawn_blocking(move || snapshot_file_digest(&check))
             .await
             .map_err(|e| AgentError::Io(std::io::Error::other(e)))??;
         if &got != expect {

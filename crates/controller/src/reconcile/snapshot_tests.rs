@@ -8,7 +8,7 @@ use larder_model::requests::CreateSnapshot;
 use larder_model::{Engine, Fault, Snapshot, SnapshotStatus};
 use sha2::{Digest, Sha256};
 
-use super::test_harness::{Harness, GROUP, QUICK_RETRY};
+use super::test_harness::{cluster_request, Harness, GROUP, QUICK_RETRY};
 
 const NAME: &str = "nightly";
 
@@ -68,6 +68,24 @@ fn assert_complete(h: &Harness, s: &Snapshot) {
     }
 }
 
+/// Runs the loop until snapshot [`NAME`] is available.
+async fn snapshot_available(h: &Harness) {
+    h.tick_until("available", |h| {
+        status(h, NAME) == Some(SnapshotStatus::Available)
+    })
+    .await;
+}
+
+/// Creates one-node redis cluster `id` and runs the loop until it is available.
+async fn available_cluster(h: &Harness, id: &str) {
+    h.create_cluster(id, Engine::Redis, 1);
+    h.tick_until("available", |h| {
+        h.cluster(id)
+            .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_group_snapshot_is_saved_by_a_replica_and_copied_whole() {
     let h = Harness::with_group(3).await;
@@ -77,10 +95,7 @@ async fn a_group_snapshot_is_saved_by_a_replica_and_copied_whole() {
         .create_snapshot(of_group(NAME))
         .expect("create");
     assert_eq!(s.status, SnapshotStatus::Creating);
-    h.tick_until("available", |h| {
-        status(h, NAME) == Some(SnapshotStatus::Available)
-    })
-    .await;
+    snapshot_available(&h).await;
 
     let s = snapshot(&h, NAME).expect("snapshot");
     let primary = h.key(&h.group().primary);
@@ -124,10 +139,7 @@ async fn a_node_still_saving_is_asked_again_without_counting_a_failure() {
     assert_eq!(s.status, SnapshotStatus::Creating);
     assert_eq!(s.attempts, 0);
     assert!(s.node_snapshots[0].file.is_none());
-    h.tick_until("available", |h| {
-        status(h, NAME) == Some(SnapshotStatus::Available)
-    })
-    .await;
+    snapshot_available(&h).await;
     assert_eq!(snapshot(&h, NAME).expect("snapshot").attempts, 0);
     assert_eq!(
         saved_keys(&h).len(),
@@ -139,12 +151,7 @@ async fn a_node_still_saving_is_asked_again_without_counting_a_failure() {
 #[tokio::test]
 async fn a_source_that_cannot_save_fails_the_snapshot_after_its_attempts() {
     let h = Harness::new(QUICK_RETRY);
-    h.create_cluster("solo", Engine::Redis, 1);
-    h.tick_until("available", |h| {
-        h.cluster("solo")
-            .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
-    })
-    .await;
+    available_cluster(&h, "solo").await;
     h.controller()
         .create_snapshot(of_cluster(NAME, "solo"))
         .expect("create");
@@ -219,10 +226,7 @@ async fn delete_removes_the_files_then_the_record() {
     h.controller()
         .create_snapshot(of_group(NAME))
         .expect("create");
-    h.tick_until("available", |h| {
-        status(h, NAME) == Some(SnapshotStatus::Available)
-    })
-    .await;
+    snapshot_available(&h).await;
     assert!(h.snapshot_dir().join(NAME).exists());
     let s = h.controller().delete_snapshot(NAME).expect("delete");
     assert_eq!(s.status, SnapshotStatus::Deleting);
@@ -242,11 +246,7 @@ async fn a_crash_at_any_request_never_leaves_partial_data_available() {
         .controller()
         .create_snapshot(of_group(NAME))
         .expect("create");
-    clean
-        .tick_until("available", |h| {
-            status(h, NAME) == Some(SnapshotStatus::Available)
-        })
-        .await;
+    snapshot_available(&clean).await;
     let total = clean.fake.requests().len() - before;
     assert!(
         total >= 5,
@@ -292,23 +292,8 @@ async fn a_crash_at_any_request_never_leaves_partial_data_available() {
 
 /// Requests a one-node redis cluster `id` restored from snapshot [`NAME`].
 fn restore_cluster(h: &Harness, id: &str) -> Result<larder_model::CacheCluster, Fault> {
-    let req = larder_model::requests::CreateCacheCluster {
-        cache_cluster_id: id.into(),
-        engine: Engine::Redis,
-        engine_version: None,
-        cache_node_type: larder_model::NodeType::find("cache.t3.micro").expect("type"),
-        num_cache_nodes: 1,
-        cross_az: false,
-        preferred_availability_zones: Vec::new(),
-        cache_parameter_group_name: None,
-        cache_subnet_group_name: None,
-        tags: Vec::new(),
-        preferred_maintenance_window: None,
-        port: None,
-        auto_minor_version_upgrade: None,
-        snapshot_retention_limit: None,
-        snapshot_name: Some(NAME.into()),
-    };
+    let mut req = cluster_request(id, Engine::Redis, 1);
+    req.snapshot_name = Some(NAME.into());
     h.controller().create_cache_cluster(req)
 }
 
@@ -326,10 +311,7 @@ async fn a_restored_node_starts_from_the_staged_verified_file() {
     h.controller()
         .create_snapshot(of_group(NAME))
         .expect("create");
-    h.tick_until("available", |h| {
-        status(h, NAME) == Some(SnapshotStatus::Available)
-    })
-    .await;
+    snapshot_available(&h).await;
     let source = snapshot(&h, NAME).expect("snapshot").node_snapshots[0].node_key();
     restore_cluster(&h, "other-name").expect("restore");
     assert!(matches!(
@@ -366,10 +348,7 @@ async fn a_crash_during_a_restore_resumes_the_staging() {
         h.controller()
             .create_snapshot(of_group(NAME))
             .expect("create");
-        h.tick_until("available", |h| {
-            status(h, NAME) == Some(SnapshotStatus::Available)
-        })
-        .await;
+        snapshot_available(&h).await;
         restore_cluster(&h, "restored").expect("restore");
         h.fake.crash_after(n);
         let pass = async {
@@ -412,12 +391,7 @@ async fn a_crash_during_a_restore_resumes_the_staging() {
 #[tokio::test]
 async fn a_final_snapshot_is_made_before_the_nodes_go() {
     let h = Harness::new(QUICK_RETRY);
-    h.create_cluster("doomed", Engine::Redis, 1);
-    h.tick_until("available", |h| {
-        h.cluster("doomed")
-            .is_some_and(|c| c.status == larder_model::ClusterStatus::Available)
-    })
-    .await;
+    available_cluster(&h, "doomed").await;
     h.fake.write("doomed-0001", 1);
     h.fake.slow_saves("doomed-0001", 3);
     h.controller()

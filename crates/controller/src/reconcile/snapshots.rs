@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use larder_agent::{NodeRef, SnapshotSave, SNAPSHOT_CHUNK_MAX};
 use larder_model::{Fault, NodeSnapshot, Snapshot, SnapshotFile, SnapshotStatus};
-use sha2::{Digest, Sha256};
 
 use crate::retry::AfterFailure;
 use crate::service::snapshot_event;
@@ -57,26 +56,6 @@ pub(crate) fn local_file(dir: &Path, snapshot: &str, ns: &NodeSnapshot) -> PathB
 
 fn partial_of(file: &Path) -> PathBuf {
     file.with_extension("rdb.partial")
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<SnapshotFile> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        hasher.update(&buf[..n]);
-    }
-    Ok(SnapshotFile {
-        size,
-        sha256: hex::encode(hasher.finalize()),
-    })
 }
 
 fn remove_if_there(path: &Path) -> std::io::Result<()> {
@@ -246,7 +225,7 @@ impl Controller {
         out.sync_all().map_err(io)?;
         drop(out);
         let check = partial.clone();
-        let got = tokio::task::spawn_blocking(move || sha256_file(&check))
+        let got = tokio::task::spawn_blocking(move || larder_agent::snapshot_file_digest(&check))
             .await
             .map_err(|e| e.to_string())?
             .map_err(io)?;

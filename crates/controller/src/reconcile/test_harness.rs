@@ -199,23 +199,7 @@ impl Harness {
 
     /// Requests cache cluster `id` of `nodes` nodes of `engine` (not yet started).
     pub(super) fn create_cluster(&self, id: &str, engine: Engine, nodes: u32) {
-        let req = CreateCacheCluster {
-            cache_cluster_id: id.into(),
-            engine,
-            engine_version: None,
-            cache_node_type: NodeType::find("cache.t3.micro").expect("node type"),
-            num_cache_nodes: nodes,
-            cross_az: false,
-            preferred_availability_zones: Vec::new(),
-            cache_parameter_group_name: None,
-            cache_subnet_group_name: None,
-            tags: Vec::new(),
-            preferred_maintenance_window: None,
-            port: None,
-            auto_minor_version_upgrade: None,
-            snapshot_retention_limit: None,
-            snapshot_name: None,
-        };
+        let req = cluster_request(id, engine, nodes);
         self.controller().create_cache_cluster(req).expect("create");
     }
 
@@ -339,5 +323,27 @@ impl Harness {
             }
         }
         panic!("failover did not finish: {:?}", self.group().failover);
+    }
+}
+
+/// The request for cache cluster `id` of `nodes` nodes of `engine`, every option at
+/// its default.
+pub(super) fn cluster_request(id: &str, engine: Engine, nodes: u32) -> CreateCacheCluster {
+    CreateCacheCluster {
+        cache_cluster_id: id.into(),
+        engine,
+        engine_version: None,
+        cache_node_type: NodeType::find("cache.t3.micro").expect("node type"),
+        num_cache_nodes: nodes,
+        cross_az: false,
+        preferred_availability_zones: Vec::new(),
+        cache_parameter_group_name: None,
+        cache_subnet_group_name: None,
+        tags: Vec::new(),
+        preferred_maintenance_window: None,
+        port: None,
+        auto_minor_version_upgrade: None,
+        snapshot_retention_limit: None,
+        snapshot_name: None,
     }
 }
