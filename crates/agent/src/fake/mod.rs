@@ -569,13 +569,22 @@ impl FakeAgent {
     /// own) would: a probe of a node on a host cut off from the others gets no
     /// answer unless it comes from that host.
     fn call_from(&self, origin: Option<&str>, request: AgentRequest) -> AgentFuture<'_> {
-        if let AgentRequest::Ping { node, .. } = &request {
-            let cut_off = self.state().isolated.contains(&node.host);
-            if cut_off && origin != Some(node.host.as_str()) {
+        let isolated = self.state().isolated.clone();
+        let cut_off = |n: &NodeRef| isolated.contains(&n.host) && origin != Some(n.host.as_str());
+        // Probes of nodes out of the caller's reach get no answer, one or many.
+        let cut: Vec<bool> = match &request {
+            AgentRequest::Ping { node, .. } if cut_off(node) => {
                 return Box::pin(async { Ok(AgentReply::Flag(false)) });
             }
+            AgentRequest::PingNodes { nodes, .. } => nodes.iter().map(cut_off).collect(),
+            _ => Vec::new(),
+        };
+        let mut reply = self.serve(request);
+        if let Some(Ok(AgentReply::Flags(flags))) = &mut reply {
+            for (up, cut) in flags.iter_mut().zip(cut) {
+                *up &= !cut;
+            }
         }
-        let reply = self.serve(request);
         Box::pin(async move {
             match reply {
                 Some(reply) => reply,

@@ -46,7 +46,7 @@ impl Controller {
 
     /// Counts one probe's verdict; a dead primary, or one silent for
     /// `health_check_failures` probes in a row, is failed over.
-    fn count_probe(
+    pub(super) fn count_probe(
         &self,
         failures: &mut HashMap<String, u32>,
         g: ReplicationGroup,

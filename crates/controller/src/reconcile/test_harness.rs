@@ -150,15 +150,21 @@ impl Harness {
         h.expect("a harness host").clone()
     }
 
-    /// One round of the health loop: hosts judged, every group's primary probed, a
-    /// failover started for a primary that is gone (or whose host is lost).
+    /// One round of the health loop, through the loop's own probes: hosts judged,
+    /// every group's primary probed (one call per host), a failover started for a
+    /// primary that is gone or whose host is lost. A silent one counts one miss of
+    /// the several it needs, and misses are not kept from round to round.
     pub(super) async fn health_round(&self) {
         let c = self.controller();
         c.check_hosts().await;
-        for g in c.store().list_replication_groups().expect("groups") {
-            if let Some((_, true)) = c.probe_primary(&g).await {
-                c.start_automatic_failover(&g.id, &g.primary, "test");
-            }
+        let groups = c.store().list_replication_groups().expect("groups");
+        let (mut verdicts, mut asked) = c.probe_primaries(groups);
+        while let Some(done) = asked.join_next().await {
+            verdicts.extend(done.expect("a probe task"));
+        }
+        let mut misses = std::collections::HashMap::new();
+        for (g, verdict) in verdicts {
+            c.count_probe(&mut misses, g, verdict);
         }
     }
 
