@@ -56,6 +56,9 @@ pub(crate) struct Placer {
     everywhere: HashSet<u16>,
     /// Nodes per host, to fill the emptiest host of a zone first.
     load: HashMap<String, usize>,
+    /// The zones of the cluster's subnet group, when it names one: no node goes
+    /// elsewhere.
+    only: Option<Vec<String>>,
 }
 
 fn host_key(id: &Option<String>) -> String {
@@ -81,6 +84,7 @@ impl Placer {
             used: HashMap::new(),
             everywhere: endpoint_ports.into_iter().collect(),
             load: HashMap::new(),
+            only: None,
         };
         for c in clusters {
             placer.hold(c);
@@ -98,17 +102,18 @@ impl Placer {
         self.everywhere.extend(c.configuration_endpoint_port);
     }
 
-    /// The zones new nodes can go to, the configured ones first in their order.
+    /// Keeps the nodes this placer places inside `zones` (a subnet group's), or
+    /// anywhere when `None`.
+    pub fn only_zones(&mut self, zones: Option<Vec<String>>) {
+        self.only = zones;
+    }
+
+    /// The zones new nodes can go to, the configured ones first in their order,
+    /// within the subnet group's zones when one is set.
     pub fn offered_zones(&self, settings: &Settings) -> Vec<String> {
-        let mut all: Vec<String> = Vec::new();
-        for z in settings
-            .availability_zones
-            .iter()
-            .chain(self.hosts.iter().flat_map(|h| &h.zones))
-        {
-            if self.hosts.iter().any(|h| h.zones.contains(z)) && !all.contains(z) {
-                all.push(z.clone());
-            }
+        let mut all = offered(settings, &self.hosts);
+        if let Some(only) = &self.only {
+            all.retain(|z| only.contains(z));
         }
         all
     }
@@ -175,6 +180,12 @@ impl Placer {
         count: usize,
     ) -> Result<Vec<NodePlace>, Fault> {
         let zones = self.offered_zones(settings);
+        if let (Some(only), true) = (&self.only, zones.is_empty() && count > 0) {
+            return Err(Fault::InsufficientCacheClusterCapacity(format!(
+                "No host offers a zone of the cache subnet group ({}).",
+                only.join(", ")
+            )));
+        }
         if zones.is_empty() && count > 0 {
             return Err(Fault::InsufficientCacheClusterCapacity(
                 "No host offers an availability zone for new nodes: join an agent \
@@ -239,16 +250,7 @@ impl crate::Controller {
             .iter()
             .flat_map(|g| [g.primary_endpoint_port, g.reader_endpoint_port])
             .collect();
-        let hosts = self
-            .hosts()
-            .all()
-            .into_iter()
-            .map(|e| HostSlot {
-                id: (e.host.id != LOCAL_HOST).then(|| e.host.id.clone()),
-                zones: self.host_zones(&e.host),
-                reachable: e.answers(),
-            })
-            .collect();
+        let hosts = self.host_slots();
         let clusters: Vec<CacheCluster> = all
             .iter()
             .filter(|c| Some(c.id.as_str()) != except)
@@ -261,6 +263,54 @@ impl crate::Controller {
             placer,
         })
     }
+}
+
+impl crate::Controller {
+    /// [`Self::placement_view`] whose placer keeps new nodes in the zones of cache
+    /// subnet group `subnet_group` (any offered zone for none or `default`).
+    pub(crate) fn placement_view_in(
+        &self,
+        except: Option<&str>,
+        subnet_group: Option<&str>,
+    ) -> Result<PlacementView<'_>, Fault> {
+        let zones = self.subnet_zones(subnet_group)?;
+        let mut view = self.placement_view(except)?;
+        view.placer.only_zones(zones);
+        Ok(view)
+    }
+
+    /// Every host as placement sees it.
+    fn host_slots(&self) -> Vec<HostSlot> {
+        self.hosts()
+            .all()
+            .into_iter()
+            .map(|e| HostSlot {
+                id: (e.host.id != LOCAL_HOST).then(|| e.host.id.clone()),
+                zones: self.host_zones(&e.host),
+                reachable: e.answers(),
+            })
+            .collect()
+    }
+
+    /// The zones some host offers now, the configured ones first in their order.
+    pub(crate) fn offered_zones_now(&self) -> Vec<String> {
+        offered(self.settings(), &self.host_slots())
+    }
+}
+
+/// The zones of `settings` that some host offers, then the hosts' other zones.
+fn offered(settings: &Settings, hosts: &[HostSlot]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for z in settings
+        .availability_zones
+        .iter()
+        .chain(hosts.iter().flat_map(|h| &h.zones))
+    {
+        if hosts.iter().any(|h| h.zones.contains(z)) && !all.contains(z) {
+            all.push(z.clone());
+        }
+    }
+    all
 }
 
 /// Zones for `count` new nodes out of `zones`: the requested ones in order, then
@@ -364,6 +414,32 @@ mod tests {
         assert!(places.iter().all(|p| p.port == 43100), "{places:?}");
         let zones: Vec<_> = places.iter().map(|p| p.zone.as_str()).collect();
         assert_eq!(zones, ["us-east-1a", "us-east-1b", "us-east-1c"]);
+    }
+
+    #[test]
+    fn a_subnet_group_keeps_nodes_in_its_zones() {
+        let s = settings();
+        let hosts = vec![
+            host("10.0.0.11", "us-east-1a"),
+            host("10.0.0.12", "us-east-1b"),
+            host("10.0.0.13", "us-east-1c"),
+        ];
+        let mut p = Placer::new(&s, hosts, &[], []);
+        p.only_zones(Some(vec!["us-east-1c".into(), "us-east-1b".into()]));
+        let places = p.place(&s, &[], &[], true, 4).unwrap();
+        let zones: Vec<_> = places.iter().map(|p| p.zone.as_str()).collect();
+        assert_eq!(
+            zones,
+            ["us-east-1b", "us-east-1c", "us-east-1b", "us-east-1c"]
+        );
+        assert!(p.place(&s, &[], &["us-east-1a".into()], true, 1).is_err());
+        // A group whose zones no host offers gets a capacity error, not a node elsewhere.
+        p.only_zones(Some(vec!["eu-west-1a".into()]));
+        let none = p.place(&s, &[], &[], true, 1);
+        assert!(
+            matches!(none, Err(Fault::InsufficientCacheClusterCapacity(ref m)) if m.contains("subnet group")),
+            "{none:?}"
+        );
     }
 
     #[test]

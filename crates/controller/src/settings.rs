@@ -18,6 +18,9 @@ pub struct Settings {
     pub node_ports: RangeInclusive<u16>,
     /// Availability zone names this host offers.
     pub availability_zones: Vec<String>,
+    /// Subnets the operator names, with the zone each stands for (`--subnets`);
+    /// other well-formed subnet ids are mapped to a zone by a hash of the id.
+    pub subnets: Vec<(String, String)>,
     /// Whether the control plane's own host runs nodes; when not, it serves only the
     /// endpoints and every node goes to a joined agent.
     pub local_nodes: bool,
@@ -70,6 +73,7 @@ impl Settings {
                 .iter()
                 .map(|s| format!("{region}{s}"))
                 .collect(),
+            subnets: Vec::new(),
             local_nodes: true,
             max_nodes: 300,
             max_clusters: 300,

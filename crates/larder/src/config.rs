@@ -49,6 +49,10 @@ pub struct ServerArgs {
     /// Comma-separated availability zone names [default: <region>a,<region>b,<region>c].
     #[arg(long, env = "LARDER_AVAILABILITY_ZONES")]
     pub availability_zones: Option<String>,
+    /// Subnets and the availability zone each stands for, for CacheSubnetGroups:
+    /// `subnet-ID=ZONE,...` (ids not named here are mapped to a zone by a hash).
+    #[arg(long, env = "LARDER_SUBNETS")]
+    pub subnets: Option<String>,
     /// Most cache nodes this host runs [default: 300].
     #[arg(long, env = "LARDER_MAX_NODES")]
     pub max_nodes: Option<u32>,
@@ -129,6 +133,7 @@ struct FileConfig {
     advertise_host: Option<String>,
     node_bind: Option<String>,
     availability_zones: Option<String>,
+    subnets: Option<String>,
     max_nodes: Option<u32>,
     max_clusters: Option<u32>,
     health_check_interval_ms: Option<u64>,
@@ -185,6 +190,27 @@ fn parse_ports(s: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
     Ok(start..=end)
 }
 
+/// `subnet-ID=ZONE,...`: each id once, lower-cased, with a non-empty zone.
+fn parse_subnets(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, zone) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--subnets {item}: expected SUBNET-ID=ZONE"))?;
+        let (id, zone) = (id.trim().to_ascii_lowercase(), zone.trim().to_string());
+        if !id.starts_with("subnet-") || id.len() <= "subnet-".len() || zone.is_empty() {
+            return Err(format!(
+                "--subnets {item}: expected subnet-<id>=<availability zone>"
+            ));
+        }
+        if out.iter().any(|(known, _)| *known == id) {
+            return Err(format!("--subnets: {id} is named twice"));
+        }
+        out.push((id, zone));
+    }
+    Ok(out)
+}
+
 impl ServerArgs {
     /// Merges flags, environment, file and defaults.
     pub fn resolve(self) -> Result<ServerConfig, String> {
@@ -222,6 +248,9 @@ impl ServerArgs {
             if settings.availability_zones.is_empty() {
                 return Err("--availability-zones needs at least one zone".into());
             }
+        }
+        if let Some(list) = self.subnets.or(file.subnets) {
+            settings.subnets = parse_subnets(&list)?;
         }
         if let Some(m) = self.max_nodes.or(file.max_nodes) {
             settings.max_nodes = m;
@@ -514,5 +543,21 @@ mod tests {
         assert!(parse_ports("10-5").is_err());
         assert!(parse_ports("abc").is_err());
         assert!(parse_ports("0-10").is_err());
+    }
+
+    #[test]
+    fn subnets_name_a_zone_each() {
+        let s = parse_subnets("subnet-Lab1=us-east-1a, subnet-lab2=us-east-1b,").unwrap();
+        assert_eq!(
+            s,
+            vec![
+                ("subnet-lab1".to_string(), "us-east-1a".to_string()),
+                ("subnet-lab2".to_string(), "us-east-1b".to_string()),
+            ]
+        );
+        assert!(parse_subnets("subnet-a").is_err());
+        assert!(parse_subnets("net-a=us-east-1a").is_err());
+        assert!(parse_subnets("subnet-a=").is_err());
+        assert!(parse_subnets("subnet-a=z1,subnet-A=z2").is_err());
     }
 }

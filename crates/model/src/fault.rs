@@ -90,6 +90,24 @@ pub enum Fault {
     /// No cache subnet group with this name.
     #[error("CacheSubnetGroup {0} not found.")]
     CacheSubnetGroupNotFound(String),
+    /// A cache subnet group with this name exists already.
+    #[error("Cache subnet group {0} already exists.")]
+    CacheSubnetGroupAlreadyExists(String),
+    /// More subnet groups than the service allows.
+    #[error("{0}")]
+    CacheSubnetGroupQuotaExceeded(String),
+    /// More subnets in one group than the service allows.
+    #[error("{0}")]
+    CacheSubnetQuotaExceeded(String),
+    /// The subnet group is used by a cluster and cannot be deleted.
+    #[error("{0}")]
+    CacheSubnetGroupInUse(String),
+    /// A subnet id that is malformed or cannot be placed.
+    #[error("{0}")]
+    InvalidSubnet(String),
+    /// A change would remove a subnet that nodes are placed in.
+    #[error("{0}")]
+    SubnetInUse(String),
     /// A snapshot with this name exists already.
     #[error("Snapshot {0} already exists.")]
     SnapshotAlreadyExists(String),

@@ -14,6 +14,7 @@ pub mod parameters;
 pub mod replication_group;
 pub mod requests;
 pub mod snapshot;
+pub mod subnet_group;
 
 pub use arn::{Arn, Tag};
 pub use cluster::{
@@ -31,3 +32,4 @@ pub use replication_group::{
     Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
 };
 pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};
+pub use subnet_group::{CacheSubnetGroup, Subnet};

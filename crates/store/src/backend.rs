@@ -22,11 +22,13 @@ pub enum Table {
     Snapshots,
     /// CacheParameterGroupName → custom parameter group (defaults are not stored).
     CacheParameterGroups,
+    /// CacheSubnetGroupName → custom subnet group (`default` is not stored).
+    CacheSubnetGroups,
 }
 
 impl Table {
     /// Every table, for backends that create them up front.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::CacheClusters,
         Table::ReplicationGroups,
         Table::Events,
@@ -35,6 +37,7 @@ impl Table {
         Table::Hosts,
         Table::Snapshots,
         Table::CacheParameterGroups,
+        Table::CacheSubnetGroups,
     ];
 
     /// The table's stable name on disk.
@@ -48,6 +51,7 @@ impl Table {
             Table::Hosts => "hosts",
             Table::Snapshots => "snapshots",
             Table::CacheParameterGroups => "cache_parameter_groups",
+            Table::CacheSubnetGroups => "cache_subnet_groups",
         }
     }
 }

@@ -8,6 +8,7 @@ mod parameter_groups;
 pub mod records;
 pub mod redb_backend;
 mod snapshots;
+mod subnet_groups;
 pub mod tx;
 
 pub use backend::{Backend, StoreError, Table, Txn};

@@ -7,7 +7,7 @@ use larder_model::{CacheCluster, Engine, Fault};
 
 use super::render;
 use super::{p, range, req, Inert::*, Kind::*, Param, Rule, Validated};
-use super::{ENGINES, MAX_RECORDS, PORT, SUBNET_GROUPS};
+use super::{ENGINES, MAX_RECORDS, PORT};
 use crate::xml::Xml;
 
 /// Most nodes in one memcached cluster, as on ElastiCache.
@@ -34,10 +34,7 @@ pub const CREATE: &[Param] = &[
     ),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
-    p(
-        "CacheSubnetGroupName",
-        Existing(SUBNET_GROUPS, Fault::CacheSubnetGroupNotFound),
-    ),
+    p("CacheSubnetGroupName", Str),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),

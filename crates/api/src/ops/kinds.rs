@@ -45,9 +45,6 @@ pub enum Kind {
     /// Not implemented by Larder yet, so accepted only with the value that asks for
     /// nothing (`false`, `0`, `ipv4`, …); any other value is refused, never echoed.
     Inert(Inert),
-    /// The name of something Larder has only a fixed set of (for now); any other name
-    /// answers the resource's NotFound fault.
-    Existing(&'static [&'static str], fn(String) -> Fault),
 }
 
 /// The one value of a not-yet-implemented parameter that Larder can honour: the one
@@ -127,11 +124,6 @@ pub fn check(params: &Params, spec: &Param) -> Result<(), Fault> {
         Kind::Time => drop(params.timestamp(name)?),
         Kind::Unsupported => return Err(not_supported(name)),
         Kind::Inert(allowed) => check_inert(params, name, allowed)?,
-        Kind::Existing(names, not_found) => {
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(raw)) {
-                return Err(not_found(raw.to_string()));
-            }
-        }
         Kind::Tags => {
             let tags = params.tags(name);
             if tags.is_empty() {

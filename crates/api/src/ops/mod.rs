@@ -10,6 +10,7 @@ mod parameter_groups;
 mod render;
 mod replication_groups;
 mod snapshots;
+mod subnet_groups;
 mod tags;
 mod unknown;
 
@@ -38,10 +39,6 @@ pub struct Operation {
     /// What carries it out.
     pub handler: Handler,
 }
-
-/// The cache subnet groups that exist until subnet groups are implemented: `default`,
-/// the host network every node runs in (the service's default subnet group).
-pub const SUBNET_GROUPS: &[&str] = &["default"];
 
 /// The engines a cache cluster can run.
 pub const ENGINES: &[&str] = &["redis", "valkey", "memcached"];
@@ -219,6 +216,30 @@ pub static OPERATIONS: &[Operation] = &[
         params: parameter_groups::DELETE,
         rules: parameter_groups::DELETE_RULES,
         handler: parameter_groups::delete,
+    },
+    Operation {
+        name: "CreateCacheSubnetGroup",
+        params: subnet_groups::CREATE,
+        rules: subnet_groups::CREATE_RULES,
+        handler: subnet_groups::create,
+    },
+    Operation {
+        name: "DescribeCacheSubnetGroups",
+        params: subnet_groups::DESCRIBE,
+        rules: subnet_groups::DESCRIBE_RULES,
+        handler: subnet_groups::describe,
+    },
+    Operation {
+        name: "ModifyCacheSubnetGroup",
+        params: subnet_groups::MODIFY,
+        rules: subnet_groups::MODIFY_RULES,
+        handler: subnet_groups::modify,
+    },
+    Operation {
+        name: "DeleteCacheSubnetGroup",
+        params: subnet_groups::DELETE,
+        rules: subnet_groups::DELETE_RULES,
+        handler: subnet_groups::delete,
     },
     Operation {
         name: "AddTagsToResource",

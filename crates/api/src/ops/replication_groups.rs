@@ -6,7 +6,7 @@ use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
 use larder_model::{Engine, Fault, ReplicationGroup};
 
 use super::{p, range, req, Inert::*, Kind::*, Param, Validated};
-use super::{MAX_RECORDS, PORT, SUBNET_GROUPS};
+use super::{MAX_RECORDS, PORT};
 use crate::xml::Xml;
 
 /// The engines a replication group can run.
@@ -40,10 +40,7 @@ pub const CREATE: &[Param] = &[
     ),
     p("EngineVersion", Str),
     p("CacheParameterGroupName", Str),
-    p(
-        "CacheSubnetGroupName",
-        Existing(SUBNET_GROUPS, Fault::CacheSubnetGroupNotFound),
-    ),
+    p("CacheSubnetGroupName", Str),
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),

@@ -28,13 +28,14 @@ impl Controller {
             Some(name) => Some(self.restore_source(name)?),
             None => None,
         };
+        let subnet_group = self.resolve_subnet_group(req.cache_subnet_group_name.as_deref())?;
         let cross_az = req.cross_az;
         let CommonSettings { window, tags } =
             check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 
         let requested_zones = &req.preferred_availability_zones;
         let settings = self.settings();
-        let mut view = self.placement_view(None)?;
+        let mut view = self.placement_view_in(None, subnet_group.as_deref())?;
         let places = view
             .placer
             .place(settings, &[], requested_zones, cross_az, num as usize)?;
@@ -76,7 +77,7 @@ impl Controller {
             published_members: Vec::new(),
             pending: PendingModifiedValues::default(),
             security_group_ids: Vec::new(),
-            cache_subnet_group_name: req.cache_subnet_group_name.clone(),
+            cache_subnet_group_name: subnet_group,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
             snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0),
             snapshot_window: None,

@@ -14,6 +14,7 @@ mod parameter_groups;
 mod replicas;
 mod replication_groups;
 mod snapshots;
+mod subnet_groups;
 mod tags;
 
 pub use describe::{paginate, ClusterPage, EventFilter};

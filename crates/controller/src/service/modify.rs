@@ -154,7 +154,8 @@ impl Controller {
     pub fn modify_cache_cluster(&self, req: ModifyCacheCluster) -> Result<CacheCluster, Fault> {
         let id = req.cache_cluster_id.to_ascii_lowercase();
         let settings = self.settings().clone();
-        let view = self.placement_view(Some(&id))?;
+        let subnet_group = self.cluster_subnet_group(&id)?;
+        let view = self.placement_view_in(Some(&id), subnet_group.as_deref())?;
         let (others, placer) = (&view.clusters, &view.placer);
         let max_nodes = settings.max_nodes as usize;
         self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
@@ -228,7 +229,8 @@ impl Controller {
     /// Applies pending modifications of clusters whose maintenance window is open.
     pub(crate) fn apply_due_pending(&self, id: &str) -> Result<(), Fault> {
         let settings = self.settings().clone();
-        let view = self.placement_view(Some(id))?;
+        let subnet_group = self.cluster_subnet_group(id)?;
+        let view = self.placement_view_in(Some(id), subnet_group.as_deref())?;
         let placer = &view.placer;
         self.store().update_cluster(id, |c, change| {
             // A group member's pending node type belongs to its group, which applies it

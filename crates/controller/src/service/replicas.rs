@@ -15,7 +15,11 @@ impl Controller {
     ) -> Result<ReplicationGroup, Fault> {
         let id = id.to_ascii_lowercase();
         let settings = self.settings().clone();
-        let view = self.placement_view(None)?;
+        let subnet_group = self
+            .store()
+            .get_replication_group(&id)?
+            .and_then(|g| g.cache_subnet_group_name);
+        let view = self.placement_view_in(None, subnet_group.as_deref())?;
         let placer = &view.placer;
         let max_nodes = settings.max_nodes as usize;
         let out = self.store().transaction(|tx| {

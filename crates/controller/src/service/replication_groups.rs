@@ -149,7 +149,12 @@ impl Controller {
             check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
 
         let settings = self.settings().clone();
-        let mut view = self.placement_view(None)?;
+        // A group grown from a cluster keeps the cluster's subnet group unless one is named.
+        let subnet_group = match (&existing_primary, req.cache_subnet_group_name.as_deref()) {
+            (Some(p), None) => p.cache_subnet_group_name.clone(),
+            (_, named) => self.resolve_subnet_group(named)?,
+        };
+        let mut view = self.placement_view_in(None, subnet_group.as_deref())?;
         let new_members = (total - i64::from(existing_primary.is_some())) as usize;
         let existing_nodes: Vec<&CacheNode> = existing_primary
             .iter()
@@ -197,7 +202,7 @@ impl Controller {
             snapshot_window: None,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
             security_group_ids: Vec::new(),
-            cache_subnet_group_name: req.cache_subnet_group_name.clone(),
+            cache_subnet_group_name: subnet_group,
             requested_port: req.port,
             migration: None,
             pending_cache_node_type: None,

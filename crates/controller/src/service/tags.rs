@@ -33,6 +33,11 @@ impl Controller {
                 }
                 self.parameter_group(&id)?;
             }
+            "subnetgroup" => {
+                if !here || self.store().get_subnet_group(&id)?.is_none() {
+                    return Err(Fault::CacheSubnetGroupNotFound(id));
+                }
+            }
             other => {
                 return Err(Fault::InvalidParameterCombination(format!(
                     "Tagging {other} resources is not supported by Larder yet."
