@@ -62,7 +62,24 @@ pub const RESTRICTED_COMMANDS: [&str; 10] = [
 ///   including Larder's health probes (a needless failover), and `CLIENT UNPAUSE`
 ///   would lift the write pause that keeps a planned failover from losing writes.
 const CONTROL_RULES: &str = "-psync -replconf -module -failover -acl +acl|whoami +acl|cat \
-    +acl|genpass -client|kill -client|pause -client|unpause";
+    +acl|genpass";
+
+/// The CLIENT subcommands clients keep. Redis 7 takes `kill`, `pause` and `unpause`
+/// away with `-client|…`; Redis 6 cannot remove a subcommand, so there CLIENT is
+/// denied and these are added back, which leaves out the same three.
+const CLIENT_RULES_7: &str = "-client|kill -client|pause -client|unpause";
+const CLIENT_RULES_6: &str = "-client +client|caching +client|getname +client|getredir \
+    +client|id +client|info +client|list +client|no-evict +client|reply +client|setname \
+    +client|tracking +client|trackinginfo +client|unblock +client|help";
+
+/// How the node's ACL rules are written: Redis 7 (and Valkey) or Redis 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclDialect {
+    /// Redis 6.x.
+    Redis6,
+    /// Redis 7 and Valkey.
+    Redis7,
+}
 
 /// The name a restricted command has on a restricted node; only Larder's user may run it.
 pub fn admin_name(command: &str) -> String {
@@ -140,6 +157,7 @@ fn random_hex(bytes: usize) -> std::io::Result<String> {
 pub(crate) fn access_directives(
     limits: CommandLimits,
     secret: &AdminSecret,
+    dialect: AclDialect,
 ) -> Vec<(String, String)> {
     let s = secret.expose();
     let replica = secret.replica_password();
@@ -160,7 +178,10 @@ pub(crate) fn access_directives(
         CommandLimits::Unrestricted => {
             out.push(("user".into(), "default on nopass ~* &* +@all".into()));
             // Redis 7 refuses DEBUG to everyone unless enabled; test suites need it.
-            out.push(("enable-debug-command".into(), "yes".into()));
+            // Redis 6 allows it and does not know the directive.
+            if dialect == AclDialect::Redis7 {
+                out.push(("enable-debug-command".into(), "yes".into()));
+            }
         }
         CommandLimits::Restricted => {
             let denied: Vec<String> = RESTRICTED_COMMANDS
@@ -170,8 +191,12 @@ pub(crate) fn access_directives(
             out.push((
                 "user".into(),
                 format!(
-                    "default on nopass ~* &* +@all {} {CONTROL_RULES}",
-                    denied.join(" ")
+                    "default on nopass ~* &* +@all {} {CONTROL_RULES} {}",
+                    denied.join(" "),
+                    match dialect {
+                        AclDialect::Redis6 => CLIENT_RULES_6,
+                        AclDialect::Redis7 => CLIENT_RULES_7,
+                    }
                 ),
             ));
             for c in RESTRICTED_COMMANDS {
@@ -212,7 +237,7 @@ mod tests {
     #[test]
     fn restricted_default_user_denies_every_restricted_command() {
         let secret = AdminSecret::for_tests(&"s".repeat(40));
-        let d = access_directives(CommandLimits::Restricted, &secret);
+        let d = access_directives(CommandLimits::Restricted, &secret, AclDialect::Redis7);
         let default = &d
             .iter()
             .find(|(n, v)| n == "user" && v.starts_with("default "))
@@ -222,11 +247,39 @@ mod tests {
             assert!(default.contains(&format!(" -{c} ")), "{c}: {default}");
             assert!(d.contains(&("rename-command".into(), format!("{c} larder-{c}"))));
         }
-        let open = access_directives(CommandLimits::Unrestricted, &secret);
+        let open = access_directives(CommandLimits::Unrestricted, &secret, AclDialect::Redis7);
         assert!(!open.iter().any(|(n, _)| n == "rename-command"));
         assert!(config_has_admin(&format!(
             "port 1\nuser {ADMIN_USER} on >x\n"
         )));
         assert!(!config_has_admin("port 1\nuser default on nopass\n"));
+    }
+
+    #[test]
+    fn redis_6_rules_leave_out_the_same_client_subcommands_without_removing_any() {
+        let secret = AdminSecret::for_tests(&"s".repeat(40));
+        let six = access_directives(CommandLimits::Restricted, &secret, AclDialect::Redis6);
+        let default_user = |d: &[(String, String)]| {
+            d.iter()
+                .find(|(k, v)| k == "user" && v.starts_with("default "))
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        let rules = default_user(&six);
+        assert!(!rules.contains("-client|"), "{rules}");
+        assert!(rules.contains(" -client +client|"), "{rules}");
+        for kept in [
+            "+client|list",
+            "+client|setname",
+            "+client|getname",
+            "+client|id",
+        ] {
+            assert!(rules.contains(kept), "{kept}: {rules}");
+        }
+        for gone in ["+client|kill", "+client|pause", "+client|unpause"] {
+            assert!(!rules.contains(gone), "{gone}: {rules}");
+        }
+        let open = access_directives(CommandLimits::Unrestricted, &secret, AclDialect::Redis6);
+        assert!(!open.iter().any(|(k, _)| k == "enable-debug-command"));
     }
 }

@@ -252,7 +252,7 @@ impl LocalAgent {
             // Own process group: a Ctrl-C aimed at the daemon must not reach the nodes.
             .process_group(0);
         let child = command.spawn().map_err(|source| AgentError::Spawn {
-            binary: spec.engine.binary().to_string(),
+            binary: command.get_program().to_string_lossy().into_owned(),
             source,
         })?;
         let pid = child.id();
@@ -427,7 +427,7 @@ fn redis_command(spec: &NodeSpec, dir: &Path, secret: &AdminSecret) -> Result<Co
     // A config written by an older Larder may be world-readable.
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(text.as_bytes())?;
-    let mut command = Command::new(spec.engine.binary());
+    let mut command = Command::new(engine_binary(spec)?);
     command.arg(&path);
     Ok(command)
 }
@@ -437,10 +437,29 @@ fn memcached_command(spec: &NodeSpec, dir: &Path) -> Result<Command, AgentError>
     let path = config_file(dir, spec.engine);
     let args = memcached_args(spec, dir, running_as_root(), memcached_max_conns());
     std::fs::write(&path, render_args(&args))?;
-    let mut command = Command::new(spec.engine.binary());
+    let mut command = Command::new(engine_binary(spec)?);
     // Read back so that a hand-edited args file is what actually runs.
     command.args(parse_args(&std::fs::read_to_string(&path)?));
     Ok(command)
+}
+
+/// The binary that runs `spec`: the installed one of its engine version, or the
+/// engine's binary on PATH for a spec that names no version.
+fn engine_binary(spec: &NodeSpec) -> Result<std::path::PathBuf, AgentError> {
+    let Some(version) = &spec.engine_version else {
+        return Ok(spec.engine.binary().into());
+    };
+    crate::binary_for(spec.engine, version).ok_or_else(|| AgentError::Spawn {
+        binary: format!("{} {version}", spec.engine.binary()),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no {} {version} is installed on this host (PATH, or {})",
+                spec.engine.as_str(),
+                crate::ENGINE_BINARIES_ENV
+            ),
+        ),
+    })
 }
 
 /// Removes a file, treating "already gone" as success.

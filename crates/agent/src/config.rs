@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use larder_model::Engine;
 
-use crate::access::{access_directives, AdminSecret};
+use crate::access::{access_directives, AclDialect, AdminSecret};
 use crate::{AgentError, NodeSpec};
 
 /// File inside the node dir holding the engine's pid (written by us, also by redis).
@@ -121,7 +121,12 @@ pub fn redis_config(
     // file always but holds two datasets at once, more than a node type's memory.
     line("rdb-del-sync-files", "yes");
     line("repl-diskless-load", "on-empty-db");
-    for (name, value) in access_directives(spec.command_limits, secret) {
+    let acl = if spec.runs_redis_6() {
+        AclDialect::Redis6
+    } else {
+        AclDialect::Redis7
+    };
+    for (name, value) in access_directives(spec.command_limits, secret, acl) {
         line(&name, &value);
     }
     for (name, value) in &spec.extra_config {
@@ -216,6 +221,7 @@ mod tests {
         NodeSpec {
             key: "c-0001".into(),
             engine,
+            engine_version: None,
             port: 7001,
             bind: "127.0.0.1".into(),
             maxmemory_bytes: 100 * 1024 * 1024 + 5,

@@ -40,7 +40,9 @@ pub use endpoint_spec::{ConfigEndpointSpec, GroupEndpointSpec};
 pub use error::AgentError;
 #[cfg(feature = "fake")]
 pub mod fake;
-pub use installed::{installed_engines, port_is_free, InstalledEngine};
+pub use installed::{
+    binary_for, installed_engines, port_is_free, InstalledEngine, ENGINE_BINARIES_ENV,
+};
 pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
     ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,

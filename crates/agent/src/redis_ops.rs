@@ -86,8 +86,10 @@ pub(crate) async fn replicaof(
     };
     if let Some(secret) = addr.secret() {
         let password = secret.replica_password();
-        let auth = ["SET", "masteruser", REPLICA_USER, "masterauth", &password];
-        admin_query::<()>(&mut conn, "config", &auth).await?;
+        // One parameter per CONFIG SET: Redis 6 takes no more (both are idempotent).
+        for (name, value) in [("masteruser", REPLICA_USER), ("masterauth", &password)] {
+            admin_query::<()>(&mut conn, "config", &["SET", name, value]).await?;
+        }
     }
     admin_query(&mut conn, "replicaof", &[host, &port.to_string()]).await
 }
@@ -100,8 +102,9 @@ pub(crate) async fn replicaof_source(
     port: u16,
 ) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;
-    let no_auth = ["SET", "masteruser", "", "masterauth", ""];
-    admin_query::<()>(&mut conn, "config", &no_auth).await?;
+    for name in ["masteruser", "masterauth"] {
+        admin_query::<()>(&mut conn, "config", &["SET", name, ""]).await?;
+    }
     admin_query(&mut conn, "replicaof", &[host, &port.to_string()]).await
 }
 

@@ -12,6 +12,11 @@ pub struct NodeSpec {
     pub key: String,
     /// Engine the node runs.
     pub engine: Engine,
+    /// The engine version it runs (`7.0.15`): the agent starts the installed binary
+    /// of that version (or of the same major.minor, after a patch update of the
+    /// package). `None`: the engine's binary on PATH, as specs from before versions.
+    #[serde(default)]
+    pub engine_version: Option<String>,
     /// TCP port the engine listens on.
     pub port: u16,
     /// Address the engine listens on, e.g. `127.0.0.1`.
@@ -24,6 +29,18 @@ pub struct NodeSpec {
     pub command_limits: CommandLimits,
     /// The data a redis node starts with; ignored for memcached.
     pub initial_data: InitialData,
+}
+
+impl NodeSpec {
+    /// Whether the node runs a Redis 6 binary, whose ACLs cannot take a subcommand
+    /// away (`-client|kill`) and which has no `enable-debug-command`.
+    pub fn runs_redis_6(&self) -> bool {
+        self.engine == Engine::Redis
+            && self
+                .engine_version
+                .as_deref()
+                .is_some_and(|v| v.split('.').next() == Some("6"))
+    }
 }
 
 /// Which commands the users clients get (redis's `default` user) may run.

@@ -43,9 +43,10 @@ impl EngineVersion {
         format!("default.{}", self.family)
     }
 
-    /// Whether a requested version names this one: exact, or a prefix of whole parts
-    /// (`7.0` and `7` both name `7.0.15`).
+    /// Whether a requested version names this one: exact, a prefix of whole parts
+    /// (`7.0` and `7` both name `7.0.15`), or ElastiCache's `6.x` for any 6 release.
     pub fn matches(&self, requested: &str) -> bool {
+        let requested = requested.strip_suffix(".x").unwrap_or(requested);
         self.version == requested || self.version.starts_with(&format!("{requested}."))
     }
 
@@ -128,6 +129,11 @@ mod tests {
             versions: vec![EngineVersion::new(Engine::Redis, "7.0.15")],
         };
         assert!(c.resolve(Engine::Redis, Some("6.2")).is_err());
+        assert!(c.resolve(Engine::Redis, Some("6.x")).is_err());
+        assert_eq!(
+            c.resolve(Engine::Redis, Some("7.x")).unwrap().version,
+            "7.0.15"
+        );
         assert!(c.resolve(Engine::Memcached, None).is_err());
         assert_eq!(c.resolve(Engine::Redis, None).unwrap().version, "7.0.15");
     }

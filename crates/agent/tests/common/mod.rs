@@ -21,6 +21,7 @@ pub fn spec(key: &str, engine: Engine) -> NodeSpec {
     NodeSpec {
         key: key.to_string(),
         engine,
+        engine_version: None,
         port: free_port(),
         bind: "127.0.0.1".into(),
         maxmemory_bytes: 64 * 1024 * 1024,

