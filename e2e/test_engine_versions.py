@@ -132,3 +132,159 @@ def test_without_the_6_2_binary_the_version_is_refused(larder, ec):
                                 CacheNodeType="cache.t4g.micro", NumCacheNodes=1)
     assert error_code(info.value) == "InvalidParameterCombination"
     assert ec.describe_cache_clusters()["CacheClusters"] == []
+
+
+def test_a_group_upgrades_6_2_to_7_0_node_by_node_under_writes(two_versions):
+    """Replicas first, then a planned switchover, then the old primary: the writer
+    through the primary endpoint retries on a dropped connection but never gives a
+    write up, and every acknowledged write is there at the end."""
+    import threading
+
+    ec = two_versions.client()
+    ec.create_replication_group(ReplicationGroupId="up", ReplicationGroupDescription="upgrade", Engine="redis",
+                                EngineVersion="6.2", CacheNodeType="cache.t4g.micro", NumCacheClusters=3,
+                                AutomaticFailoverEnabled=True)
+    members = ("up-001", "up-002", "up-003")
+    for cid in members:
+        wait_status(ec, cid, "available", timeout=60)
+    wait_until(lambda: group(ec, "up")["Status"] == "available", timeout=60, what="up available")
+    new = next(v for e, v, _ in versions(ec) if e == "redis" and v.startswith("7.0."))
+    ep = group(ec, "up")["NodeGroups"][0]["PrimaryEndpoint"]
+
+    # Refusals first, each changing nothing.
+    for kw, code in ((dict(EngineVersion="5.0"), "InvalidParameterCombination"),
+                     (dict(EngineVersion="7.0", ApplyImmediately=False), "InvalidParameterCombination"),
+                     (dict(EngineVersion="7.0", CacheNodeType="cache.t4g.small", ApplyImmediately=True),
+                      "InvalidParameterCombination")):
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            ec.modify_replication_group(ReplicationGroupId="up", **kw)
+        assert error_code(info.value) == code, kw
+    assert group(ec, "up")["Status"] == "available"
+
+    acked: list[int] = []
+    given_up: list[tuple[int, str]] = []
+    gaps: list[float] = []
+    slowest = [0.0]  # the longest one SET took, retries included: the write interruption
+    stop = threading.Event()
+
+    def writer():
+        r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=3)
+        i = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            first_error = None
+            while True:
+                try:
+                    r.set(f"k{i}", i)
+                    break
+                except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as e:
+                    first_error = first_error or time.monotonic()
+                    if time.monotonic() - first_error > 30:
+                        given_up.append((i, repr(e)))
+                        return
+                    time.sleep(0.05)
+                    r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=3)
+            if first_error is not None:
+                gaps.append(time.monotonic() - first_error)
+            slowest[0] = max(slowest[0], time.monotonic() - started)
+            acked.append(i)
+            i += 1
+            time.sleep(0.002)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    wait_until(lambda: len(acked) > 50, timeout=20, what="writes before the upgrade")
+    ec.modify_replication_group(ReplicationGroupId="up", EngineVersion="7.0", ApplyImmediately=True)
+    assert group(ec, "up")["Status"] == "modifying"
+
+    def upgraded():
+        g = group(ec, "up")
+        return g["Status"] == "available" and all(describe(ec, c)["EngineVersion"] == new for c in members)
+
+    wait_until(upgraded, timeout=180, interval=0.5, what="the rolling upgrade")
+    time.sleep(0.5)
+    stop.set()
+    t.join(timeout=40)
+    assert not given_up, given_up
+    assert len(acked) > 100
+
+    r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+    assert r.info("server")["redis_version"] == new
+    values = r.mget([f"k{i}" for i in acked])
+    missing = [i for i, v in zip(acked, values) if v is None]
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
+    for cid in members:
+        c = describe(ec, cid)
+        assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7", c
+        (host, port), = node_endpoints(c).values()
+        assert redis.Redis(host=host, port=port).info("server")["redis_version"] == new, cid
+    messages = [e["Message"] for e in ec.describe_events(SourceIdentifier="up", SourceType="replication-group",
+                                                          Duration=60)["Events"]]
+    assert any("Engine upgraded to" in m for m in messages), messages
+    # Downgrades are refused, as on ElastiCache.
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        ec.modify_replication_group(ReplicationGroupId="up", EngineVersion="6.2", ApplyImmediately=True)
+    assert error_code(info.value) == "InvalidParameterCombination"
+    print(f"\nrolling upgrade: longest write {slowest[0] * 1000:.1f} ms, {len(gaps)} writes retried "
+          f"(longest retry {max(gaps, default=0.0):.3f} s), {len(acked)} writes")
+
+
+@pytest.mark.parametrize("crash_at", ["first replica upgraded", "switchover started"])
+def test_an_upgrade_resumes_after_the_control_plane_is_killed(request, tmp_path, crash_at):
+    """SIGKILL of `larder server` in the middle of a rolling upgrade: after a replica
+    restarted on 7.0, or right after the switchover was committed (between the two
+    moves of the upgrade). The restarted daemon finishes it and no key is lost."""
+    daemon = Larder(tmp_path, ["--workflow-step-delay-ms", "300"])
+    daemon.env_extra["LARDER_ENGINE_BINARIES"] = str(OLD_REDIS)
+    try:
+        daemon.start()
+        ec = daemon.client()
+        ec.create_replication_group(ReplicationGroupId="cr", ReplicationGroupDescription="d", Engine="redis",
+                                    EngineVersion="6.2", CacheNodeType="cache.t4g.micro", NumCacheClusters=3,
+                                    AutomaticFailoverEnabled=True)
+        members = ("cr-001", "cr-002", "cr-003")
+        for cid in members:
+            wait_status(ec, cid, "available", timeout=90)
+        wait_until(lambda: group(ec, "cr")["Status"] == "available", timeout=60, what="cr available")
+        ep = group(ec, "cr")["NodeGroups"][0]["PrimaryEndpoint"]
+        r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+        for i in range(500):
+            r.set(f"k{i}", i)
+        ec.modify_replication_group(ReplicationGroupId="cr", EngineVersion="7.0", ApplyImmediately=True)
+
+        def reached():
+            if crash_at == "first replica upgraded":
+                return any(describe(ec, c)["EngineVersion"].startswith("7.0") for c in members)
+            events = ec.describe_events(SourceIdentifier="cr", SourceType="replication-group",
+                                        Duration=60)["Events"]
+            return any("switching the primary" in e["Message"] for e in events)
+
+        wait_until(reached, timeout=90, interval=0.05, what=crash_at)
+        assert group(ec, "cr")["Status"] == "modifying", "the upgrade ended before the crash point"
+        daemon.restart()  # SIGKILL; the agent and the nodes keep running
+        ec = daemon.client()
+
+        def done():
+            g = group(ec, "cr")
+            return g["Status"] == "available" and all(
+                describe(ec, c)["EngineVersion"].startswith("7.0") for c in members)
+
+        wait_until(done, timeout=180, interval=0.5, what="the upgrade finished after the restart")
+        deadline = time.time() + 20
+        while True:
+            try:
+                r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+                values = r.mget([f"k{i}" for i in range(500)])
+                break
+            except (redis.ConnectionError, redis.TimeoutError):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert all(v == str(i).encode() for i, v in enumerate(values)), "keys lost across the upgrade"
+        primaries = [m for m in group(ec, "cr")["NodeGroups"][0]["NodeGroupMembers"] if m["CurrentRole"] == "primary"]
+        assert len(primaries) == 1
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            print(f"\n---- larder log ----\n{daemon.log_tail(60)}")
+        daemon.cleanup()

@@ -29,7 +29,8 @@ pub use node_type::NodeType;
 pub use parameter_group::{CacheParameterGroup, ParameterView};
 pub use parameters::{ChangeType, DataType, ParameterDef, ParameterSource};
 pub use replication_group::{
-    Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
+    EngineUpgrade, Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
+    UpgradeStep,
 };
 pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};
 pub use subnet_group::{CacheSubnetGroup, Subnet};

@@ -106,6 +106,34 @@ impl Failover {
     }
 }
 
+/// An engine version upgrade of a group, applied node by node so the group keeps
+/// serving writes: every replica first (one at a time, each restarted on the new
+/// binary and resynced), then a planned switchover to an upgraded replica, then the
+/// old primary. Each move is one committed change of intent, so a crash anywhere
+/// resumes where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineUpgrade {
+    /// The full version every member ends on (`7.0.15`).
+    pub target: String,
+    /// The parameter group the members run with on the new version.
+    pub parameter_group: String,
+    /// Where the upgrade is.
+    pub step: UpgradeStep,
+}
+
+/// The stages of an [`EngineUpgrade`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UpgradeStep {
+    /// Restarting replicas on the new version, one at a time.
+    Replicas,
+    /// The switchover away from `old_primary` was started; once it is done,
+    /// `old_primary` (a replica by then) is restarted on the new version.
+    OldPrimary {
+        /// The member that was primary when the replicas were done.
+        old_primary: String,
+    },
+}
+
 /// An online migration from a self-managed Redis into the group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Migration {
@@ -178,6 +206,9 @@ pub struct ReplicationGroup {
     /// A node type change waiting for the maintenance window (ApplyImmediately=false).
     #[serde(default)]
     pub pending_cache_node_type: Option<String>,
+    /// An engine upgrade in progress, node by node.
+    #[serde(default)]
+    pub upgrade: Option<EngineUpgrade>,
 }
 
 impl ReplicationGroup {

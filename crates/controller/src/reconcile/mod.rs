@@ -16,6 +16,7 @@ mod restart_policy;
 mod restore;
 mod settle;
 mod snapshots;
+mod upgrade;
 
 #[cfg(test)]
 mod failover_tests;

@@ -105,7 +105,7 @@ impl Controller {
 
     /// Points every replica at the primary and makes sure the primary is not a replica.
     /// Returns true when every replica reports a live link.
-    async fn converge_replication(
+    pub(super) async fn converge_replication(
         &self,
         g: &ReplicationGroup,
         primary_upstream: Option<(&str, u16)>,
@@ -214,6 +214,10 @@ impl Controller {
         if let Some(m) = &g.migration {
             self.sync_group_endpoints(g).await;
             return self.migration_step(g, m).await;
+        }
+        if let Some(u) = &g.upgrade {
+            self.sync_group_endpoints(g).await;
+            return self.upgrade_step(g, u).await;
         }
         if g.pending_cache_node_type.is_some() && self.apply_group_pending(&g.id) {
             return true;

@@ -98,12 +98,14 @@ impl Controller {
                 .replication_group(&id)?
                 .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
             require_group_available(&g)?;
-            if let Some(v) = &req.engine_version {
-                if !g.engine_version.starts_with(v.as_str()) {
-                    return Err(Fault::InvalidParameterCombination(
-                        "Changing the engine version is not supported by Larder yet.".into(),
-                    ));
-                }
+            let upgrade = match &req.engine_version {
+                Some(v) => self.plan_upgrade(&g, v, req.apply_immediately)?,
+                None => None,
+            };
+            if upgrade.is_some() && (req.cache_node_type.is_some() || req.primary_cluster_id.is_some()) {
+                return Err(Fault::InvalidParameterCombination(
+                    "Give EngineVersion alone: an upgrade cannot be combined with CacheNodeType or PrimaryClusterId in one call.".into(),
+                ));
             }
             check_same_parameter_group(
                 req.cache_parameter_group_name.as_deref(),
@@ -185,6 +187,17 @@ impl Controller {
                     &id,
                     format!("Primary switchover to {to} requested"),
                 ));
+            }
+            if let Some(u) = upgrade {
+                tx.event(group_event(
+                    &id,
+                    format!(
+                        "Upgrading engine from {} to {}, one node at a time",
+                        g.engine_version, u.target
+                    ),
+                ));
+                g.upgrade = Some(u);
+                g.status = ReplicationGroupStatus::Modifying;
             }
             tx.put_replication_group(&g)?;
             Ok(g)

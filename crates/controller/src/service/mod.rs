@@ -16,6 +16,7 @@ mod replication_groups;
 mod snapshots;
 mod subnet_groups;
 mod tags;
+mod upgrade;
 
 pub use describe::{paginate, ClusterPage, EventFilter};
 pub(crate) use failover::retype_members;

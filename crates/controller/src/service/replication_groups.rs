@@ -206,6 +206,7 @@ impl Controller {
             requested_port: req.port,
             migration: None,
             pending_cache_node_type: None,
+            upgrade: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();
         for (i, place) in places.into_iter().enumerate() {
