@@ -13,6 +13,7 @@ pub mod parameter_group;
 pub mod parameters;
 pub mod replication_group;
 pub mod requests;
+pub mod s3_object;
 pub mod snapshot;
 
 pub use arn::{Arn, Tag};
@@ -30,4 +31,6 @@ pub use parameters::{ChangeType, DataType, ParameterDef, ParameterSource};
 pub use replication_group::{
     Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
 };
-pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};
+pub use snapshot::{
+    NodeSnapshot, Snapshot, SnapshotExport, SnapshotFile, SnapshotSource, SnapshotStatus,
+};

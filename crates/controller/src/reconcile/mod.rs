@@ -14,7 +14,10 @@ mod nodes;
 mod replication;
 mod restart_policy;
 mod restore;
+mod restore_object;
 mod settle;
+mod snapshot_copy;
+mod snapshot_export;
 mod snapshots;
 
 #[cfg(test)]
@@ -128,7 +131,8 @@ impl Controller {
                         s.status,
                         larder_model::SnapshotStatus::Creating
                             | larder_model::SnapshotStatus::Deleting
-                    ) {
+                    ) || !s.exports.is_empty()
+                    {
                         let me = self.clone();
                         self.spawn_once(format!("snapshot:{}", s.name), async move {
                             me.snapshot_pass(&s.name).await

@@ -123,7 +123,10 @@ impl Controller {
                 self.step_delay().await;
                 let mut spec = self.node_spec(c, n, &n.node_type);
                 if let Some(r) = &n.restore_from {
-                    let path = self.stage_restore_file(&*agent, &spec.key, r).await?;
+                    let max = spec.maxmemory_bytes;
+                    let r = self.fetch_restore_object(&spec.key, r, max).await?;
+                    let path = self.stage_restore_file(&*agent, &spec.key, &r).await?;
+                    self.drop_restore_object(&spec.key, &r);
                     spec.initial_data = larder_agent::InitialData::Rdb(path);
                 }
                 agent.start_node(&spec).await.map_err(internal)?;
