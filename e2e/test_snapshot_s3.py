@@ -131,7 +131,7 @@ def test_snapshot_arns_refusals_and_failed_restores(s3_larder, moto_s3):
     ec = s3_larder.client()
     _, s3 = moto_s3
     s3.create_bucket(Bucket="seeds")
-    s3.put_object(Bucket="seeds", Key="not-rdb.rdb", Body=b"<html>not a dump</html>" * 4)
+    s3.put_object(Bucket="seeds", Key="not-rdb.rdb", Body=b"ZEDIS0010" + b"\0" * 64)
     ec.create_cache_cluster(CacheClusterId="bystander", **BASE)
     wait_status(ec, "bystander")
 

@@ -29,6 +29,8 @@ mod host_tests;
 #[cfg(test)]
 mod idle_tests;
 #[cfg(test)]
+mod snapshot_copy_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod test_harness;

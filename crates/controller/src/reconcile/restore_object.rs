@@ -113,6 +113,8 @@ mod tests {
         assert!(check_rdb_header(&f).is_ok());
         std::fs::write(&f, b"<?xml version=\"1.0\"?><Error>NoSuchKey</Error>").unwrap();
         assert!(check_rdb_header(&f).is_err());
+        std::fs::write(&f, b"ZEDIS0010\xfa\x09redis-ver\x067.0.15\xff1").unwrap();
+        assert!(check_rdb_header(&f).is_err());
         std::fs::write(&f, b"REDIS0010").unwrap();
         assert!(check_rdb_header(&f).is_err());
         std::fs::write(&f, b"REDISabcd\xfa\x09redis-ver\x067.0.15\xff1").unwrap();
