@@ -63,7 +63,10 @@ async fn a_copy_waits_for_its_source_and_stands_on_its_own() {
     })
     .await;
 
-    let c = h.controller().copy_snapshot(copy("orig", "dup")).expect("copy");
+    let c = h
+        .controller()
+        .copy_snapshot(copy("orig", "dup"))
+        .expect("copy");
     assert_eq!(c.status, SnapshotStatus::Creating);
     assert_eq!(c.copy_of.as_deref(), Some("orig"));
     // While the copy reads the source, the source cannot go.
@@ -82,7 +85,9 @@ async fn a_copy_waits_for_its_source_and_stands_on_its_own() {
         Err(Fault::SnapshotAlreadyExists(_))
     ));
 
-    h.controller().delete_snapshot("orig").expect("delete source");
+    h.controller()
+        .delete_snapshot("orig")
+        .expect("delete source");
     h.tick_until("source gone", |h| status(h, "orig").is_none())
         .await;
     assert_eq!(std::fs::read(file_of(&h, "dup")).expect("copy file"), want);
@@ -103,7 +108,9 @@ async fn a_source_file_that_does_not_match_its_record_fails_the_copy() {
     bytes[0] ^= 0xff;
     std::fs::write(file_of(&h, "orig"), &bytes).expect("corrupt");
 
-    h.controller().copy_snapshot(copy("orig", "dup")).expect("copy");
+    h.controller()
+        .copy_snapshot(copy("orig", "dup"))
+        .expect("copy");
     h.tick_until("copy failed", |h| {
         status(h, "dup") == Some(SnapshotStatus::Failed)
     })
@@ -111,7 +118,9 @@ async fn a_source_file_that_does_not_match_its_record_fails_the_copy() {
     assert!(!file_of(&h, "dup").exists(), "no file of a failed copy");
     let events = h.events("solo");
     assert!(
-        events.iter().any(|m| m.contains("Snapshot dup failed after")),
+        events
+            .iter()
+            .any(|m| m.contains("Snapshot dup failed after")),
         "{events:?}"
     );
 }
