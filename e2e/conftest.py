@@ -61,6 +61,11 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "larder_args(*args): extra flags for `larder server`")
 
 
+def s3_args(endpoint: str) -> list[str]:
+    """The server flags of a daemon that uses the moto server at `endpoint`."""
+    return ["--s3-endpoint", endpoint, "--node-step-attempts", "2", "--node-step-backoff-ms", "100"]
+
+
 @pytest.fixture
 def moto_s3(tmp_path):
     """A real S3-compatible server (moto in server mode) on a free local port, and a
@@ -97,8 +102,8 @@ def s3_larder(request, tmp_path, moto_s3):
     """A daemon whose S3 client talks to the moto server (`--s3-endpoint`, the usual
     AWS credential variables)."""
     endpoint, _ = moto_s3
-    daemon = Larder(tmp_path, ["--s3-endpoint", endpoint, "--node-step-attempts", "2",
-                               "--node-step-backoff-ms", "100"])
+    marker = request.node.get_closest_marker("larder_args")
+    daemon = Larder(tmp_path, [*s3_args(endpoint), *(marker.args if marker else [])])
     daemon.env_extra.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                              "AWS_REGION": "us-east-1"})
     try:

@@ -169,3 +169,41 @@ def test_snapshot_arns_refusals_and_failed_restores(s3_larder, moto_s3):
         ec.delete_cache_cluster(CacheClusterId="missing")
     except Exception as e:  # noqa: BLE001 - report the code, not a traceback
         raise AssertionError(error_code(e)) from e
+
+
+@pytest.mark.larder_args("--workflow-step-delay-ms", "1500")
+def test_control_plane_killed_after_upload_redoes_the_export(s3_larder, moto_s3):
+    """SIGKILL of the control plane after the objects are uploaded and before the
+    export is recorded done: the restarted daemon uploads again and records it; the
+    object in the bucket is whole throughout."""
+    from conftest import s3_args
+
+    endpoint, s3 = moto_s3
+    ec = s3_larder.client()
+    s3.create_bucket(Bucket="backups")
+    ec.create_cache_cluster(CacheClusterId="solo", **BASE)
+    c = wait_status(ec, "solo", timeout=90)
+    ep = c["CacheNodes"][0]["Endpoint"]
+    r = rconn((ep["Address"], ep["Port"]))
+    for i in range(500):
+        r.set(f"k{i}", "v" * i)
+    ec.create_snapshot(CacheClusterId="solo", SnapshotName="nightly")
+    wait_snapshot(ec, "nightly", timeout=90)
+    ec.copy_snapshot(SourceSnapshotName="nightly", TargetSnapshotName="exp",
+                     TargetBucket="backups")
+    wait_until(lambda: "snapshot crash point export-uploaded" in s3_larder.log_path.read_text(),
+               30, what="crash point reached")
+    # Not done yet: no event says so, and the snapshot cannot be deleted under it.
+    events = " ".join(e["Message"] for e in ec.describe_events(
+        SourceType="cache-cluster", SourceIdentifier="solo", Duration=60)["Events"])
+    assert "export to s3://backups/exp started" in events and "exported" not in events
+    assert refused(ec.delete_snapshot, SnapshotName="nightly") == "InvalidSnapshotState"
+    s3_larder.kill9()
+    s3_larder.start(extra_args=s3_args(endpoint))
+    wait_event(ec, "solo", r"Snapshot nightly exported to s3://backups/exp", timeout=30)
+    body = s3.get_object(Bucket="backups", Key="exp-0001.rdb")["Body"].read()
+    (local,) = (s3_larder.data_dir / "snapshots" / "nightly").glob("*.rdb")
+    assert sha256(body) == sha256(local.read_bytes())
+    # Done once: the snapshot can be deleted now that no export reads it.
+    ec.delete_snapshot(SnapshotName="nightly")
+    wait_snapshot_gone(ec, "nightly")

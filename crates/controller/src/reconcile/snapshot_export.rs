@@ -34,6 +34,7 @@ impl Controller {
             }
             tracing::info!(snapshot = %s.name, bucket = %export.bucket, %key, "snapshot file exported");
         }
+        self.snapshot_crash_point(&s.name, "export-uploaded").await;
         let done = self.store().update_snapshot(&s.name, |cur, events| {
             let before = cur.exports.len();
             cur.exports.retain(|e| e != &export);

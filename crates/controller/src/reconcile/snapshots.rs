@@ -327,7 +327,7 @@ impl Controller {
 
     /// The crash-test seam: with `--workflow-step-delay-ms`, names the point in the
     /// log and waits there, so a test can SIGKILL the daemon exactly at it.
-    async fn snapshot_crash_point(&self, name: &str, point: &str) {
+    pub(super) async fn snapshot_crash_point(&self, name: &str, point: &str) {
         if self.settings().workflow_step_delay.is_zero() {
             return;
         }
