@@ -161,8 +161,9 @@ def test_snapshot_arns_refusals_and_failed_restores(s3_larder, moto_s3):
                             SnapshotArns=["arn:aws:s3:::seeds/not-rdb.rdb"], **BASE)
     wait_status(ec, "missing", "create-failed", timeout=60)
     wait_status(ec, "garbage", "create-failed", timeout=60)
-    assert wait_event(ec, "missing", r"s3://seeds/gone.rdb does not exist")
-    assert wait_event(ec, "garbage", r"not an RDB file")
+    # No attempt can mend them: failed at the first, not after the retries.
+    assert wait_event(ec, "missing", r"after 1 attempts: the object s3://seeds/gone.rdb does not exist")
+    assert wait_event(ec, "garbage", r"after 1 attempts: .*not an RDB file")
     # Nothing else was affected.
     assert describe(ec, "bystander")["CacheClusterStatus"] == "available"
     try:

@@ -4,8 +4,9 @@
 //! `REDIS` and a four-digit version) and records its size and SHA-256; from there
 //! the restore is the one of a snapshot (`restore.rs`): staged on the node's host,
 //! checked again, loaded. A missing object, or one that is not an RDB file, fails
-//! the node's start like any other failure: attempts, events, then `create-failed`,
-//! and nothing else is touched. Redone after a crash, a complete download is reused.
+//! the node at once (no attempt can mend it): `create-failed` with an event, and
+//! nothing else is touched. An unreachable endpoint fails an attempt, as any start
+//! failure does. Redone after a crash, a complete download is reused.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,14 @@ pub(crate) fn check_rdb_header(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What a restore object came to.
+pub(super) enum Fetched {
+    /// The restore to stage, with the file's size and SHA-256.
+    Ready(RestoreFrom),
+    /// The object is missing or no RDB file: the node cannot start from it.
+    Refused(String),
+}
+
 impl Controller {
     /// Where a node's restore file is on the control plane.
     pub(super) fn restore_local_file(&self, key: &str, r: &RestoreFrom) -> PathBuf {
@@ -54,21 +63,20 @@ impl Controller {
         key: &str,
         r: &RestoreFrom,
         max_bytes: u64,
-    ) -> Result<RestoreFrom, Fault> {
+    ) -> Result<Fetched, Fault> {
         let Some(o) = &r.object else {
-            return Ok(r.clone());
+            return Ok(Fetched::Ready(r.clone()));
         };
         let fail = |what: String| Fault::Internal(format!("restoring from {}: {what}", r.snapshot));
         let local = self.restore_local_file(key, r);
         if !local.exists() {
             // An RDB file is smaller than the dataset it loads into.
             let limit = max_bytes.max(1 << 20);
-            self.s3()
-                .download(&o.bucket, &o.key, &local, limit)
-                .await
-                .map_err(|e| match e {
-                    FetchError::Missing(m) | FetchError::Other(m) => fail(m),
-                })?;
+            match self.s3().download(&o.bucket, &o.key, &local, limit).await {
+                Ok(()) => {}
+                Err(FetchError::Missing(m)) => return Ok(Fetched::Refused(m)),
+                Err(FetchError::Other(m)) => return Err(fail(m)),
+            }
         }
         let path = local.clone();
         let checked = tokio::task::spawn_blocking(move || {
@@ -80,17 +88,16 @@ impl Controller {
         let file = match checked {
             Ok(f) => f,
             Err(why) => {
-                // Downloaded again on the next attempt, in case the object is fixed.
                 let _ = std::fs::remove_file(&local);
-                return Err(fail(why));
+                return Ok(Fetched::Refused(format!("{}: {why}", r.snapshot)));
             }
         };
         tracing::info!(node = %key, object = %r.snapshot, bytes = file.size, "restore object downloaded and checked");
-        Ok(RestoreFrom {
+        Ok(Fetched::Ready(RestoreFrom {
             file,
             node_key: key.to_string(),
             ..r.clone()
-        })
+        }))
     }
 
     /// Removes a downloaded object once the node's host has its verified copy.
