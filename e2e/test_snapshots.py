@@ -292,7 +292,7 @@ def test_restore_refusals(larder, ec):
     assert refused(ec.create_replication_group, ReplicationGroupId="g1",
                    ReplicationGroupDescription="d", SnapshotName="x", PrimaryClusterId="solo",
                    ) == "InvalidParameterCombination"
-    assert refused(ec.create_cache_cluster, CacheClusterId="r1",
+    assert refused(ec.create_cache_cluster, CacheClusterId="r1", SnapshotName="x",
                    SnapshotArns=["arn:aws:s3:::bucket/key.rdb"],
                    **base) == "InvalidParameterCombination"
     ec.create_snapshot(CacheClusterId="solo", SnapshotName="young")

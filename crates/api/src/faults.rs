@@ -47,6 +47,7 @@ pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
         SnapshotAlreadyExists(_) => ("SnapshotAlreadyExistsFault", 400, "Sender"),
         SnapshotNotFound(_) => ("SnapshotNotFoundFault", 404, "Sender"),
         InvalidSnapshotState(_) => ("InvalidSnapshotState", 400, "Sender"),
+        SnapshotQuotaExceeded(_) => ("SnapshotQuotaExceededFault", 400, "Sender"),
         SnapshotFeatureNotSupported(_) => ("SnapshotFeatureNotSupportedFault", 400, "Sender"),
         SignatureDoesNotMatch(_) => ("SignatureDoesNotMatch", 403, "Sender"),
         InvalidClientTokenId(_) => ("InvalidClientTokenId", 403, "Sender"),

@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod placement;
 pub mod reconcile;
 pub mod retry;
+mod s3;
 pub mod service;
 pub mod settings;
 
@@ -117,6 +118,12 @@ impl Controller {
 
     fn wake(&self) {
         self.inner.wake.notify_one();
+    }
+
+    /// The S3 client factory for exports and SnapshotArns restores.
+    pub(crate) fn s3(&self) -> s3::S3 {
+        let s = self.settings();
+        s3::S3::new(&s.region, s.s3_endpoint.clone())
     }
 
     /// Waits for an agent call from a synchronous operation. The API runs operations

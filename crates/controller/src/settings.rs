@@ -58,6 +58,12 @@ pub struct Settings {
     /// How long one snapshot save request waits for the node before the workflow
     /// asks again (the save goes on meanwhile).
     pub snapshot_save_wait: Duration,
+    /// Most snapshots kept at once (ElastiCache's snapshot quota): CreateSnapshot and
+    /// CopySnapshot beyond it answer SnapshotQuotaExceededFault.
+    pub max_snapshots: u32,
+    /// The S3 endpoint for exports and SnapshotArns restores (an S3-compatible
+    /// server); none: the environment's `AWS_ENDPOINT_URL`, else AWS itself.
+    pub s3_endpoint: Option<String>,
 }
 
 impl Settings {
@@ -90,6 +96,8 @@ impl Settings {
             endpoint_limits: larder_endpoints::ConnectionLimits::default(),
             snapshot_dir: "snapshots".into(),
             snapshot_save_wait: Duration::from_secs(5),
+            max_snapshots: 1000,
+            s3_endpoint: None,
         }
     }
 

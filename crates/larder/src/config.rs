@@ -59,6 +59,13 @@ pub struct ServerArgs {
     /// Most cache clusters this host runs [default: 300].
     #[arg(long, env = "LARDER_MAX_CLUSTERS")]
     pub max_clusters: Option<u32>,
+    /// Most snapshots kept at once [default: 1000].
+    #[arg(long, env = "LARDER_MAX_SNAPSHOTS")]
+    pub max_snapshots: Option<u32>,
+    /// S3 endpoint for snapshot exports and SnapshotArns restores, e.g. an
+    /// S3-compatible server [default: AWS_ENDPOINT_URL, else AWS].
+    #[arg(long, env = "LARDER_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
     /// How often replication group primaries are health-checked, in ms [default: 100].
     #[arg(long, env = "LARDER_HEALTH_CHECK_INTERVAL_MS")]
     pub health_check_interval_ms: Option<u64>,
@@ -136,6 +143,8 @@ struct FileConfig {
     subnets: Option<String>,
     max_nodes: Option<u32>,
     max_clusters: Option<u32>,
+    max_snapshots: Option<u32>,
+    s3_endpoint: Option<String>,
     health_check_interval_ms: Option<u64>,
     health_check_failures: Option<u32>,
     endpoint_multiplexing: Option<String>,
@@ -258,6 +267,10 @@ impl ServerArgs {
         if let Some(m) = self.max_clusters.or(file.max_clusters) {
             settings.max_clusters = m;
         }
+        if let Some(m) = self.max_snapshots.or(file.max_snapshots) {
+            settings.max_snapshots = m;
+        }
+        settings.s3_endpoint = self.s3_endpoint.clone().or(file.s3_endpoint.clone());
         if let Some(ms) = self
             .health_check_interval_ms
             .or(file.health_check_interval_ms)

@@ -134,8 +134,28 @@ pub struct RestoreFrom {
     pub snapshot: String,
     /// The node key naming the file within the snapshot.
     pub node_key: String,
-    /// The file's recorded size and SHA-256, checked again on the node's host.
+    /// The file's recorded size and SHA-256, checked again on the node's host. For
+    /// an S3 object they are unknown (zero, empty) until it is downloaded.
     pub file: crate::SnapshotFile,
+    /// SnapshotArns: the node starts from this S3 object instead of a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<crate::s3_object::S3Object>,
+}
+
+impl RestoreFrom {
+    /// A restore from an S3 object (SnapshotArns). `snapshot` holds the ARN, which
+    /// never equals a SnapshotName, so no snapshot counts as being read by it.
+    pub fn from_object(o: &crate::s3_object::S3Object) -> RestoreFrom {
+        RestoreFrom {
+            snapshot: format!("arn:aws:s3:::{}/{}", o.bucket, o.key),
+            node_key: String::new(),
+            file: crate::SnapshotFile {
+                size: 0,
+                sha256: String::new(),
+            },
+            object: Some(o.clone()),
+        }
+    }
 }
 
 /// Changes accepted with `ApplyImmediately=false`, waiting for the maintenance window.

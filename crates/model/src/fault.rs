@@ -117,6 +117,9 @@ pub enum Fault {
     /// The snapshot is in a status that does not allow the operation.
     #[error("{0}")]
     InvalidSnapshotState(String),
+    /// More snapshots than the configured limit.
+    #[error("{0}")]
+    SnapshotQuotaExceeded(String),
     /// The source cannot be snapshotted (memcached, as on the service).
     #[error("{0}")]
     SnapshotFeatureNotSupported(String),

@@ -13,6 +13,7 @@ pub mod parameter_group;
 pub mod parameters;
 pub mod replication_group;
 pub mod requests;
+pub mod s3_object;
 pub mod snapshot;
 pub mod subnet_group;
 
@@ -32,5 +33,7 @@ pub use replication_group::{
     EngineUpgrade, Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
     UpgradeStep,
 };
-pub use snapshot::{NodeSnapshot, Snapshot, SnapshotFile, SnapshotSource, SnapshotStatus};
+pub use snapshot::{
+    NodeSnapshot, Snapshot, SnapshotExport, SnapshotFile, SnapshotSource, SnapshotStatus,
+};
 pub use subnet_group::{CacheSubnetGroup, Subnet};

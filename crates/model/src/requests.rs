@@ -37,6 +37,8 @@ pub struct CreateCacheCluster {
     pub snapshot_retention_limit: Option<u32>,
     /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
     pub snapshot_name: Option<String>,
+    /// SnapshotArns: start the (primary) node from this RDB object instead.
+    pub snapshot_object: Option<crate::s3_object::S3Object>,
 }
 
 /// ModifyCacheCluster.
@@ -107,6 +109,8 @@ pub struct CreateReplicationGroup {
     pub snapshot_retention_limit: Option<u32>,
     /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
     pub snapshot_name: Option<String>,
+    /// SnapshotArns: start the (primary) node from this RDB object instead.
+    pub snapshot_object: Option<crate::s3_object::S3Object>,
 }
 
 /// ModifyReplicationGroup.
@@ -150,5 +154,18 @@ pub struct CreateSnapshot {
     /// The replication group to snapshot (lower-cased).
     pub replication_group_id: Option<String>,
     /// Tags for the snapshot.
+    pub tags: Vec<Tag>,
+}
+
+/// CopySnapshot: a copy under a new name, or an export to an S3 bucket.
+#[derive(Debug, Clone)]
+pub struct CopySnapshot {
+    /// The snapshot copied (lower-cased).
+    pub source_snapshot_name: String,
+    /// The copy's name; with a bucket, the exported objects' name prefix.
+    pub target_snapshot_name: String,
+    /// TargetBucket: export to this bucket instead of making a snapshot.
+    pub target_bucket: Option<String>,
+    /// Tags for the copy.
     pub tags: Vec<Tag>,
 }

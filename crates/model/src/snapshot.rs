@@ -155,6 +155,32 @@ pub struct Snapshot {
     /// The next attempt is not made before this time.
     #[serde(default)]
     pub retry_at: Option<DateTime<Utc>>,
+    /// CopySnapshot: the snapshot whose files this one copies (instead of saving a
+    /// node); the copy is `creating` until every file is in place and verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
+    /// CopySnapshot with TargetBucket: exports of this snapshot's files still to be
+    /// uploaded; each leaves the list once every object is in the bucket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<SnapshotExport>,
+}
+
+/// An export of a snapshot's files to an S3 bucket, as CopySnapshot with
+/// TargetBucket asks: one object per node, named by [`SnapshotExport::object_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotExport {
+    /// The bucket.
+    pub bucket: String,
+    /// TargetSnapshotName: the objects' name prefix.
+    pub name: String,
+}
+
+impl SnapshotExport {
+    /// The object key of the node snapshot at `index` (0-based): ElastiCache names
+    /// exported files `<TargetSnapshotName>-<node number, 4 digits>.rdb`.
+    pub fn object_key(&self, index: usize) -> String {
+        format!("{}-{:04}.rdb", self.name, index + 1)
+    }
 }
 
 impl Snapshot {
@@ -189,5 +215,15 @@ mod tests {
         assert_eq!(SnapshotSource::Manual.as_str(), "manual");
         assert_eq!(cache_size(5 * 1024 * 1024 + 7), "5 MB");
         assert_eq!(cache_size(100), "0 MB");
+    }
+
+    #[test]
+    fn exported_objects_are_numbered_from_one() {
+        let e = SnapshotExport {
+            bucket: "b".into(),
+            name: "nightly".into(),
+        };
+        assert_eq!(e.object_key(0), "nightly-0001.rdb");
+        assert_eq!(e.object_key(11), "nightly-0012.rdb");
     }
 }

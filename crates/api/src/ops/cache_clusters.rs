@@ -38,7 +38,7 @@ pub const CREATE: &[Param] = &[
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),
-    p("SnapshotArns", Unsupported),
+    p("SnapshotArns", List),
     p("SnapshotName", Str),
     p("PreferredMaintenanceWindow", Window),
     p("Port", PORT),
@@ -192,12 +192,14 @@ fn one_zone_per_node(v: &Validated) -> Result<(), Fault> {
 
 /// Memcached keeps no data to restore, as on the service.
 fn snapshot_is_redis(v: &Validated) -> Result<(), Fault> {
-    if v.given("SnapshotName") && engine(v) == Engine::Memcached {
-        return Err(Fault::InvalidParameterCombination(
-            "SnapshotName is not supported for memcached clusters.".into(),
-        ));
+    for param in ["SnapshotName", "SnapshotArns"] {
+        if v.given(param) && engine(v) == Engine::Memcached {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "{param} is not supported for memcached clusters."
+            )));
+        }
     }
-    Ok(())
+    super::snapshot_arns::snapshot_arns(v)
 }
 
 fn engine_is_fixed(v: &Validated) -> Result<(), Fault> {
@@ -249,6 +251,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
         snapshot_name: v.id("SnapshotName"),
+        snapshot_object: super::snapshot_arns::snapshot_object(v),
     };
     let c = ctl.create_cache_cluster(r)?;
     Ok(one_cluster(ctl, &c))

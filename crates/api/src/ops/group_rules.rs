@@ -15,6 +15,7 @@ pub const CREATE_RULES: &[Rule] = &[
     one_zone_per_member,
     node_type_or_primary,
     snapshot_or_primary,
+    super::snapshot_arns::snapshot_arns,
 ];
 pub const DESCRIBE_RULES: &[Rule] = &[];
 /// Checks of ModifyReplicationGroup that need only the request.
@@ -89,10 +90,12 @@ fn node_type_or_primary(v: &Validated) -> Result<(), Fault> {
 
 /// A group grows from its primary's data or starts from a snapshot's, not both.
 fn snapshot_or_primary(v: &Validated) -> Result<(), Fault> {
-    if v.given("SnapshotName") && v.given("PrimaryClusterId") {
-        return Err(Fault::InvalidParameterCombination(
-            "SnapshotName cannot be combined with PrimaryClusterId.".into(),
-        ));
+    for param in ["SnapshotName", "SnapshotArns"] {
+        if v.given(param) && v.given("PrimaryClusterId") {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "{param} cannot be combined with PrimaryClusterId."
+            )));
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ mod migration;
 mod parameter_groups;
 mod render;
 mod replication_groups;
+mod snapshot_arns;
 mod snapshots;
 mod subnet_groups;
 mod tags;
@@ -174,6 +175,12 @@ pub static OPERATIONS: &[Operation] = &[
         params: snapshots::DELETE,
         rules: snapshots::DELETE_RULES,
         handler: snapshots::delete,
+    },
+    Operation {
+        name: "CopySnapshot",
+        params: snapshots::COPY,
+        rules: snapshots::COPY_RULES,
+        handler: snapshots::copy,
     },
     Operation {
         name: "CreateCacheParameterGroup",

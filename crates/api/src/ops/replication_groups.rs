@@ -44,7 +44,7 @@ pub const CREATE: &[Param] = &[
     p("CacheSecurityGroupNames", Unsupported),
     p("SecurityGroupIds", Unsupported),
     p("Tags", Tags),
-    p("SnapshotArns", Unsupported),
+    p("SnapshotArns", List),
     p("SnapshotName", Str),
     p("PreferredMaintenanceWindow", Window),
     p("Port", PORT),
@@ -243,6 +243,7 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
         snapshot_name: v.id("SnapshotName"),
+        snapshot_object: super::snapshot_arns::snapshot_object(v),
     };
     let g = ctl.create_replication_group(r)?;
     Ok(one(ctl, &g))

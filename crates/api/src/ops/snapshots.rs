@@ -1,9 +1,9 @@
-//! CreateSnapshot, DescribeSnapshots, DeleteSnapshot: wire parameters in, typed
-//! requests to the controller, the Snapshot shape out.
+//! CreateSnapshot, DescribeSnapshots, DeleteSnapshot, CopySnapshot: wire parameters
+//! in, typed requests to the controller, the Snapshot shape out.
 
 use larder_controller::service::SnapshotFilter;
 use larder_controller::Controller;
-use larder_model::requests::CreateSnapshot;
+use larder_model::requests::{CopySnapshot, CreateSnapshot};
 use larder_model::snapshot::{cache_size, SNAPSHOT_NAME_MAX};
 use larder_model::{Fault, Snapshot, SnapshotSource};
 
@@ -36,10 +36,32 @@ pub const DESCRIBE: &[Param] = &[
 
 pub const DELETE: &[Param] = &[req("SnapshotName", Str)];
 
+pub const COPY: &[Param] = &[
+    req("SourceSnapshotName", Str),
+    req("TargetSnapshotName", Identifier(SNAPSHOT_NAME_MAX)),
+    p("TargetBucket", Str),
+    p("KmsKeyId", Unsupported),
+    p("Tags", Tags),
+];
+
 /// A snapshot is of one thing: a cluster or a group.
 pub const CREATE_RULES: &[Rule] = &[one_source];
 pub const DESCRIBE_RULES: &[Rule] = &[];
 pub const DELETE_RULES: &[Rule] = &[];
+/// A bucket must be one S3 would accept.
+pub const COPY_RULES: &[Rule] = &[bucket_name];
+
+/// TargetBucket, when given and not empty (an empty one asks for a plain copy).
+fn target_bucket(v: &Validated) -> Option<String> {
+    v.string("TargetBucket").filter(|b| !b.is_empty())
+}
+
+fn bucket_name(v: &Validated) -> Result<(), Fault> {
+    match target_bucket(v) {
+        Some(b) => larder_model::s3_object::check_bucket_name("TargetBucket", &b),
+        None => Ok(()),
+    }
+}
 
 fn one_source(v: &Validated) -> Result<(), Fault> {
     match (v.given("CacheClusterId"), v.given("ReplicationGroupId")) {
@@ -157,5 +179,16 @@ pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let s = ctl.delete_snapshot(&v.required_id("SnapshotName"))?;
+    Ok(one(ctl, &s))
+}
+
+pub fn copy(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
+    let r = CopySnapshot {
+        source_snapshot_name: v.required_id("SourceSnapshotName"),
+        target_snapshot_name: v.required_id("TargetSnapshotName"),
+        target_bucket: target_bucket(v),
+        tags: v.tags("Tags"),
+    };
+    let s = ctl.copy_snapshot(r)?;
     Ok(one(ctl, &s))
 }

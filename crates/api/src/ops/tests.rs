@@ -294,7 +294,7 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
             "SecurityGroupIds",
         ),
         (
-            "SnapshotArns.SnapshotArn.1=arn:aws:s3:::bucket/key.rdb",
+            "SnapshotName=x&SnapshotArns.SnapshotArn.1=arn:aws:s3:::bucket/key.rdb",
             "SnapshotArns",
         ),
     ] {
@@ -331,4 +331,64 @@ fn tags_must_be_well_formed() {
         check("CreateCacheCluster", &format!("{MC}&Tags.Tag.1.Key=aws:x")),
         "aws:",
     );
+}
+
+#[test]
+fn snapshot_arns_name_one_object_and_not_with_a_snapshot_name() {
+    let base = "CacheClusterId=r&Engine=redis&CacheNodeType=cache.t4g.micro";
+    let arn = "SnapshotArns.SnapshotArn.1=arn:aws:s3:::seeds/seed-0001.rdb";
+    assert_eq!(
+        check("CreateCacheCluster", &format!("{base}&{arn}")),
+        Ok(())
+    );
+    for (bad, want_value) in [
+        ("SnapshotArns.SnapshotArn.1=seeds/seed.rdb", true),
+        ("SnapshotArns.SnapshotArn.1=arn:aws:s3:::seeds", true),
+        (
+            "SnapshotArns.SnapshotArn.1=arn:aws:s3:::a1/x.rdb&SnapshotArns.SnapshotArn.2=arn:aws:s3:::a1/y.rdb",
+            true,
+        ),
+        (&format!("{arn}&SnapshotName=snap") as &str, false),
+    ] {
+        match check("CreateCacheCluster", &format!("{base}&{bad}")) {
+            Err(Fault::InvalidParameterValue(_)) if want_value => {}
+            Err(Fault::InvalidParameterCombination(m)) if !want_value => {
+                assert!(m.contains("SnapshotArns"), "{m}")
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    let mc = format!("CacheClusterId=m&Engine=memcached&CacheNodeType=cache.t4g.micro&{arn}");
+    assert!(matches!(
+        check("CreateCacheCluster", &mc),
+        Err(Fault::InvalidParameterCombination(_))
+    ));
+}
+
+#[test]
+fn copy_snapshot_checks_names_and_the_bucket() {
+    let base = "SourceSnapshotName=src&TargetSnapshotName=copy";
+    assert_eq!(check("CopySnapshot", base), Ok(()));
+    assert_eq!(
+        check("CopySnapshot", &format!("{base}&TargetBucket=my-bucket")),
+        Ok(())
+    );
+    for bad in [
+        "SourceSnapshotName=src",
+        "TargetSnapshotName=copy",
+        "SourceSnapshotName=src&TargetSnapshotName=bad--name",
+        "SourceSnapshotName=src&TargetSnapshotName=copy&TargetBucket=Bad_Bucket",
+    ] {
+        assert!(
+            matches!(
+                check("CopySnapshot", bad),
+                Err(Fault::InvalidParameterValue(_))
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        check("CopySnapshot", &format!("{base}&KmsKeyId=k")),
+        Err(Fault::InvalidParameterCombination(_))
+    ));
 }

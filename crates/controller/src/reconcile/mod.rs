@@ -14,7 +14,10 @@ mod nodes;
 mod replication;
 mod restart_policy;
 mod restore;
+mod restore_object;
 mod settle;
+mod snapshot_copy;
+mod snapshot_export;
 mod snapshots;
 mod upgrade;
 
@@ -26,6 +29,8 @@ mod host_join_tests;
 mod host_tests;
 #[cfg(test)]
 mod idle_tests;
+#[cfg(test)]
+mod snapshot_copy_tests;
 #[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
@@ -129,7 +134,8 @@ impl Controller {
                         s.status,
                         larder_model::SnapshotStatus::Creating
                             | larder_model::SnapshotStatus::Deleting
-                    ) {
+                    ) || !s.exports.is_empty()
+                    {
                         let me = self.clone();
                         self.spawn_once(format!("snapshot:{}", s.name), async move {
                             me.snapshot_pass(&s.name).await

@@ -91,6 +91,27 @@ impl Controller {
         n: &CacheNode,
         reason: &str,
     ) -> Result<(), Fault> {
+        self.record_node_failure_as(c, n, reason, false)
+    }
+
+    /// Records a failure that no further attempt can mend (a restore object that
+    /// does not exist): the failed state at once.
+    pub(super) fn record_final_node_failure(
+        &self,
+        c: &CacheCluster,
+        n: &CacheNode,
+        reason: &str,
+    ) -> Result<(), Fault> {
+        self.record_node_failure_as(c, n, reason, true)
+    }
+
+    fn record_node_failure_as(
+        &self,
+        c: &CacheCluster,
+        n: &CacheNode,
+        reason: &str,
+        last: bool,
+    ) -> Result<(), Fault> {
         let Some(step) = Step::of(n.status) else {
             return Ok(());
         };
@@ -117,7 +138,14 @@ impl Controller {
             }
             let id = node.cache_node_id.clone();
             let verb = step.verb();
-            match policy.after_failure(node.attempts, now) {
+            let decision = if last {
+                AfterFailure::GiveUp {
+                    attempts: node.attempts + 1,
+                }
+            } else {
+                policy.after_failure(node.attempts, now)
+            };
+            match decision {
                 AfterFailure::Retry {
                     attempts,
                     backoff,

@@ -4,6 +4,7 @@
 use larder_agent::NodeSpec;
 use larder_model::{CacheCluster, CacheNode, ClusterStatus, Event, Fault, NodeStatus, NodeType};
 
+use super::restore_object::Fetched;
 use crate::Controller;
 
 impl Controller {
@@ -124,7 +125,16 @@ impl Controller {
                 self.step_delay().await;
                 let mut spec = self.node_spec(c, n, &n.node_type);
                 if let Some(r) = &n.restore_from {
-                    let path = self.stage_restore_file(&*agent, &spec.key, r).await?;
+                    let max = spec.maxmemory_bytes;
+                    let r = match self.fetch_restore_object(&spec.key, r, max).await? {
+                        Fetched::Ready(r) => r,
+                        Fetched::Refused(reason) => {
+                            self.record_final_node_failure(c, n, &reason)?;
+                            return Ok(true);
+                        }
+                    };
+                    let path = self.stage_restore_file(&*agent, &spec.key, &r).await?;
+                    self.drop_restore_object(&spec.key, &r);
                     spec.initial_data = larder_agent::InitialData::Rdb(path);
                 }
                 agent.start_node(&spec).await.map_err(internal)?;

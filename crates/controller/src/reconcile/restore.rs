@@ -22,11 +22,7 @@ impl Controller {
         key: &str,
         r: &RestoreFrom,
     ) -> Result<PathBuf, Fault> {
-        let local = self
-            .settings()
-            .snapshot_dir
-            .join(&r.snapshot)
-            .join(format!("{}.rdb", r.node_key));
+        let local = self.restore_local_file(key, r);
         let fail =
             |what: String| Fault::Internal(format!("restoring snapshot {}: {what}", r.snapshot));
         let mut file =

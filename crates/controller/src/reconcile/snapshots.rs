@@ -26,7 +26,7 @@ use crate::service::snapshot_event;
 use crate::{Controller, RetryPolicy};
 
 /// What one save-and-copy of a node's file came to.
-enum NodeProgress {
+pub(super) enum NodeProgress {
     /// The node is still saving; ask again on a later pass.
     Saving,
     /// Something was committed or completed; look again at once.
@@ -36,7 +36,7 @@ enum NodeProgress {
 }
 
 /// Why a step of a snapshot did not complete.
-enum StepFailure {
+pub(super) enum StepFailure {
     /// Worth another attempt (the node or its agent did not answer, a bad copy).
     Retry(String),
     /// Nothing to retry: the source node is gone.
@@ -54,11 +54,11 @@ pub(crate) fn local_file(dir: &Path, snapshot: &str, ns: &NodeSnapshot) -> PathB
     dir.join(snapshot).join(format!("{}.rdb", ns.node_key()))
 }
 
-fn partial_of(file: &Path) -> PathBuf {
+pub(super) fn partial_of(file: &Path) -> PathBuf {
     file.with_extension("rdb.partial")
 }
 
-fn remove_if_there(path: &Path) -> std::io::Result<()> {
+pub(super) fn remove_if_there(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
@@ -76,7 +76,8 @@ impl Controller {
             let progressed = match s.status {
                 SnapshotStatus::Creating => self.make_snapshot(&s).await,
                 SnapshotStatus::Deleting => self.remove_snapshot(&s).await,
-                SnapshotStatus::Available | SnapshotStatus::Failed => false,
+                SnapshotStatus::Available => self.export_pass(&s).await,
+                SnapshotStatus::Failed => false,
             };
             if !progressed {
                 return;
@@ -137,6 +138,9 @@ impl Controller {
         let file = local_file(dir, &s.name, ns);
         if ns.file.is_some() && file.exists() {
             return Ok(NodeProgress::Complete);
+        }
+        if let Some(source) = &s.copy_of {
+            return self.copy_from_snapshot(source, ns, &file).await;
         }
         let cluster = self
             .store()
@@ -323,7 +327,7 @@ impl Controller {
 
     /// The crash-test seam: with `--workflow-step-delay-ms`, names the point in the
     /// log and waits there, so a test can SIGKILL the daemon exactly at it.
-    async fn snapshot_crash_point(&self, name: &str, point: &str) {
+    pub(super) async fn snapshot_crash_point(&self, name: &str, point: &str) {
         if self.settings().workflow_step_delay.is_zero() {
             return;
         }

@@ -197,6 +197,7 @@ impl Harness {
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
             snapshot_name: None,
+            snapshot_object: None,
         };
         self.controller()
             .create_replication_group(req)
@@ -351,5 +352,6 @@ pub(super) fn cluster_request(id: &str, engine: Engine, nodes: u32) -> CreateCac
         auto_minor_version_upgrade: None,
         snapshot_retention_limit: None,
         snapshot_name: None,
+        snapshot_object: None,
     }
 }

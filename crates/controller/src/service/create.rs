@@ -4,6 +4,7 @@ use chrono::Utc;
 use larder_model::requests::CreateCacheCluster;
 use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Fault, NodeStatus, PendingModifiedValues,
+    RestoreFrom,
 };
 
 use super::{check_common_settings, CommonSettings};
@@ -24,9 +25,10 @@ impl Controller {
             .clone();
         let parameter_group =
             self.resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?;
-        let restore = match &req.snapshot_name {
-            Some(name) => Some(self.restore_source(name)?),
-            None => None,
+        let restore = match (&req.snapshot_name, &req.snapshot_object) {
+            (Some(name), _) => Some(self.restore_source(name)?),
+            (None, Some(o)) => Some(RestoreFrom::from_object(o)),
+            (None, None) => None,
         };
         let subnet_group = self.resolve_subnet_group(req.cache_subnet_group_name.as_deref())?;
         let cross_az = req.cross_az;

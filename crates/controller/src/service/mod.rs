@@ -13,6 +13,7 @@ mod modify;
 mod parameter_groups;
 mod replicas;
 mod replication_groups;
+mod snapshot_copy;
 mod snapshots;
 mod subnet_groups;
 mod tags;

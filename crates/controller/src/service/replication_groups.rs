@@ -219,9 +219,13 @@ impl Controller {
             .chain(members.iter().map(|m| m.id.clone()))
             .collect();
         group.primary = group.members[0].clone();
-        if let Some(name) = &req.snapshot_name {
+        let restore = match (&req.snapshot_name, &req.snapshot_object) {
+            (Some(name), _) => Some(self.restore_source(name)?),
+            (None, Some(o)) => Some(larder_model::RestoreFrom::from_object(o)),
+            (None, None) => None,
+        };
+        if let Some(restore) = restore {
             // The primary starts with the data; the replicas copy it by full sync.
-            let restore = self.restore_source(name)?;
             if let Some(node) = members
                 .iter_mut()
                 .find(|m| m.id == group.primary)

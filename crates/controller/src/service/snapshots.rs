@@ -82,6 +82,8 @@ fn snapshot_of(name: &str, c: &CacheCluster, node: &CacheNode) -> Snapshot {
         create_time: Utc::now(),
         attempts: 0,
         retry_at: None,
+        copy_of: None,
+        exports: Vec::new(),
     }
 }
 
@@ -121,6 +123,7 @@ impl Controller {
                 snapshot: s.name.clone(),
                 node_key: ns.node_key(),
                 file,
+                object: None,
             }),
             _ => Err(Fault::InvalidSnapshotState(format!(
                 "Snapshot {name} is {}; only an available snapshot can be restored.",
@@ -138,6 +141,7 @@ impl Controller {
             if tx.snapshot(&r.snapshot_name)?.is_some() {
                 return Err(Fault::SnapshotAlreadyExists(r.snapshot_name.clone()));
             }
+            super::snapshot_copy::refuse_over_quota(tx, self.settings().max_snapshots)?;
             let s = match (&r.replication_group_id, &r.cache_cluster_id) {
                 (Some(g), _) => self.group_snapshot(tx, &r.snapshot_name, g)?,
                 (None, Some(c)) => self.cluster_snapshot(tx, &r.snapshot_name, c)?,
@@ -340,8 +344,16 @@ impl Controller {
         })
     }
 
-    /// Whether a node still has to start from snapshot `name`.
+    /// Whether a node still has to start from snapshot `name`, or a copy still
+    /// reads its files.
     fn restoring_from(&self, name: &str) -> Result<bool, Fault> {
+        let copying =
+            self.store().list_snapshots()?.iter().any(|s| {
+                s.status == SnapshotStatus::Creating && s.copy_of.as_deref() == Some(name)
+            });
+        if copying {
+            return Ok(true);
+        }
         let clusters = self.store().list_clusters()?;
         Ok(clusters
             .iter()
@@ -361,6 +373,12 @@ impl Controller {
                         other.as_str()
                     )))
                 }
+            }
+            if !s.exports.is_empty() {
+                return Err(Fault::InvalidSnapshotState(format!(
+                    "Snapshot {} is being exported; delete it once the export is done.",
+                    s.name
+                )));
             }
             if self.restoring_from(&s.name)? {
                 return Err(Fault::InvalidSnapshotState(format!(
