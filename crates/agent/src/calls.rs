@@ -146,6 +146,22 @@ impl dyn NodeAgent {
         self.done(request).await
     }
 
+    /// `CONFIG GET name` on a running node: its value, none if it has no such parameter.
+    pub async fn config_get(
+        &self,
+        node: &NodeRef,
+        name: &str,
+    ) -> Result<Option<String>, AgentError> {
+        let request = AgentRequest::ConfigGet {
+            node: node.clone(),
+            name: name.to_string(),
+        };
+        match self.call(request).await? {
+            AgentReply::Value(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Starts a group's primary and reader endpoints, or re-routes them.
     pub async fn group_endpoints(&self, spec: GroupEndpointSpec) -> Result<(), AgentError> {
         self.done(AgentRequest::GroupEndpoints(spec)).await

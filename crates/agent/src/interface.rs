@@ -149,6 +149,14 @@ pub enum AgentRequest {
         /// New value.
         value: String,
     },
+    /// Reads a configuration parameter back (`CONFIG GET`), to check a change took.
+    /// Replies [`AgentReply::Value`]: none when the node knows no such parameter.
+    ConfigGet {
+        /// The node.
+        node: NodeRef,
+        /// Parameter name.
+        name: String,
+    },
     /// Start a replication group's primary and reader endpoints, or re-route them when
     /// they run; the same request twice changes nothing. Replies [`AgentReply::Done`].
     GroupEndpoints(GroupEndpointSpec),
@@ -329,6 +337,8 @@ pub enum AgentReply {
     Flags(Vec<bool>),
     /// A count.
     Count(usize),
+    /// A value read from a node, if it had one.
+    Value(Option<String>),
     /// Replication state.
     Replication(ReplicationInfo),
     /// A migration source's answer.
@@ -455,6 +465,10 @@ mod tests {
                 timeout_ms: 2000,
             },
             AgentRequest::InstalledEngines,
+            AgentRequest::ConfigGet {
+                node: node(),
+                name: "maxmemory-policy".into(),
+            },
         ]
     }
 
@@ -465,6 +479,7 @@ mod tests {
         }
         let replies = [
             AgentReply::Flag(true),
+            AgentReply::Value(Some("allkeys-lru".into())),
             AgentReply::Source(SourceCheck::Pong),
             AgentReply::Source(SourceCheck::Unreachable {
                 reason: "connection refused".into(),

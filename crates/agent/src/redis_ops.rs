@@ -114,6 +114,17 @@ pub(crate) async fn config_set(addr: &NodeAddr, name: &str, value: &str) -> redi
     admin_query(&mut conn, "config", &["SET", name, value]).await
 }
 
+/// `CONFIG GET name` on a running node: the value, none when the node has no such
+/// parameter (the reply is a flat name/value list, empty then).
+pub(crate) async fn config_get(addr: &NodeAddr, name: &str) -> redis::RedisResult<Option<String>> {
+    let mut conn = connect(addr).await?;
+    let pairs: Vec<String> = admin_query(&mut conn, "config", &["GET", name]).await?;
+    Ok(pairs
+        .chunks(2)
+        .find(|p| p.len() == 2 && p[0] == name)
+        .map(|p| p[1].clone()))
+}
+
 /// Holds every client write on a node for `ms` (reads keep working).
 pub(crate) async fn pause_writes(addr: &NodeAddr, ms: u64) -> redis::RedisResult<()> {
     let mut conn = connect(addr).await?;

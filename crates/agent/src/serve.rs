@@ -178,6 +178,13 @@ impl LocalAgent {
                     .map(|_| Done)
                     .map_err(node_error(&addr))
             }
+            AgentRequest::ConfigGet { node, name } => {
+                let addr = self.node_addr(&node);
+                redis_ops::config_get(&addr, &name)
+                    .await
+                    .map(AgentReply::Value)
+                    .map_err(node_error(&addr))
+            }
             AgentRequest::GroupEndpoints(spec) => self.endpoints().group(spec).await.map(|_| Done),
             AgentRequest::RetainEndpoints {
                 group_ids,

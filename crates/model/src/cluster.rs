@@ -203,6 +203,9 @@ pub struct CacheCluster {
     pub preferred_maintenance_window: String,
     /// The parameter group the nodes use.
     pub cache_parameter_group_name: String,
+    /// How far the running nodes have the group's values.
+    #[serde(default)]
+    pub parameter_apply: crate::ParameterApply,
     /// The port requested by the user (recorded; node ports come from Larder's range).
     pub requested_port: Option<u16>,
     /// When the cluster was requested.

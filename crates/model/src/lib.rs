@@ -9,6 +9,7 @@ pub mod host;
 pub mod ids;
 pub mod maintenance_window;
 pub mod node_type;
+pub mod parameter_apply;
 pub mod parameter_group;
 pub mod parameters;
 pub mod replication_group;
@@ -27,6 +28,7 @@ pub use fault::Fault;
 pub use host::{Host, LOCAL_HOST};
 pub use maintenance_window::MaintenanceWindow;
 pub use node_type::NodeType;
+pub use parameter_apply::ParameterApply;
 pub use parameter_group::{CacheParameterGroup, ParameterView};
 pub use parameters::{ChangeType, DataType, ParameterDef, ParameterSource};
 pub use replication_group::{

@@ -18,6 +18,7 @@ fn cluster(id: &str) -> CacheCluster {
         az_mode: "single-az".into(),
         preferred_maintenance_window: "sun:05:00-sun:06:00".into(),
         cache_parameter_group_name: "default.memcached1.6".into(),
+        parameter_apply: Default::default(),
         requested_port: None,
         create_time: Utc::now(),
         configuration_endpoint_port: None,

@@ -61,6 +61,9 @@ pub struct FakeNode {
     pub paused: bool,
     /// A replica's link works; when false it keeps its offset (lagging or cut off).
     pub link: bool,
+    /// Configuration parameters as `CONFIG GET` would answer them: the spec's
+    /// directives and memory limit at the start, then every `CONFIG SET`.
+    pub config: std::collections::BTreeMap<String, String>,
 }
 
 impl FakeNode {
@@ -104,6 +107,8 @@ struct State {
     staged: HashMap<String, Vec<u8>>,
     /// Saves still to answer `Pending`, by node key (a node saving a large dataset).
     slow_saves: HashMap<String, u32>,
+    /// `CONFIG SET`s still to refuse, by node key.
+    refused_config_sets: HashMap<String, u32>,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -217,6 +222,14 @@ impl FakeAgent {
     /// an engine that exits at startup does; `u32::MAX` refuses every start.
     pub fn refuse_starts(&self, key: &str, times: u32) {
         self.state().refused_starts.insert(key.to_string(), times);
+    }
+
+    /// Makes the next `times` `CONFIG SET`s on node `key` fail as a node that
+    /// rejects the value does; `u32::MAX` refuses every one.
+    pub fn refuse_config_sets(&self, key: &str, times: u32) {
+        self.state()
+            .refused_config_sets
+            .insert(key.to_string(), times);
     }
 
     /// Makes the next `times` saves of node `key` answer that the node is still saving.
@@ -375,11 +388,22 @@ fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> Result<AgentReply, Agen
             offset: 0,
             paused: false,
             link: true,
+            config: spec_config(spec),
         };
         s.nodes.insert(spec.key.clone(), node);
     }
     Ok(AgentReply::Pid(u32::from(spec.port)))
 }
+
+/// What a node started from `spec` answers to `CONFIG GET`.
+fn spec_config(spec: &NodeSpec) -> std::collections::BTreeMap<String, String> {
+    let mut config: std::collections::BTreeMap<_, _> = spec.extra_config.iter().cloned().collect();
+    config.insert("maxmemory".into(), spec.maxmemory_bytes.to_string());
+    config
+}
+
+/// Why an injected `CONFIG SET` failure failed, as a node would say.
+pub const REFUSED_CONFIG: &str = "injected: the node refused the value";
 
 /// Node `node` when it answers commands.
 fn node_mut<'a>(s: &'a mut State, node: &NodeRef) -> Result<&'a mut FakeNode, AgentError> {
@@ -472,7 +496,23 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
             let streaming = s.nodes.values().filter(|r| r.streams_from(&at)).count();
             Ok(AgentReply::Count(streaming))
         }
-        AgentRequest::ConfigSet { node, .. } => node_mut(s, &node).map(|_| Done),
+        AgentRequest::ConfigSet { node, name, value } => {
+            if let Some(left) = s.refused_config_sets.get_mut(&node.key).filter(|n| **n > 0) {
+                if *left != u32::MAX {
+                    *left -= 1;
+                }
+                return Err(AgentError::Node {
+                    node: format!("{}:{}", node.host, node.port),
+                    message: REFUSED_CONFIG.into(),
+                });
+            }
+            node_mut(s, &node)?.config.insert(name, value);
+            Ok(Done)
+        }
+        AgentRequest::ConfigGet { node, name } => {
+            let n = node_mut(s, &node)?;
+            Ok(AgentReply::Value(n.config.get(&name).cloned()))
+        }
         AgentRequest::ProbeSource { source, .. } => {
             let answers = s.nodes.values().any(|n| n.at() == source && n.answers());
             Ok(endpoints::source_check(answers))

@@ -52,15 +52,18 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
     }
     x.opt("CacheNodeType", c.pending.cache_node_type.as_deref());
     x.close("PendingModifiedValues");
-    // No NotificationConfiguration, no security group members and no parameter apply
-    // status: Larder has no notifications, security groups or parameter groups yet, and
-    // the API refuses them rather than report them as working.
+    // No NotificationConfiguration and no security group members: Larder has no
+    // notifications or security groups yet, and the API refuses them rather than
+    // report them as working.
     x.open("CacheSecurityGroups").close("CacheSecurityGroups");
     x.open("CacheParameterGroup")
         .leaf("CacheParameterGroupName", &c.cache_parameter_group_name)
-        .open("CacheNodeIdsToReboot")
-        .close("CacheNodeIdsToReboot")
-        .close("CacheParameterGroup");
+        .leaf("ParameterApplyStatus", c.parameter_apply.status())
+        .open("CacheNodeIdsToReboot");
+    for id in &c.parameter_apply.pending_reboot {
+        x.leaf("CacheNodeId", id);
+    }
+    x.close("CacheNodeIdsToReboot").close("CacheParameterGroup");
     x.opt("CacheSubnetGroupName", c.cache_subnet_group_name.as_deref());
     if show_nodes {
         x.open("CacheNodes");

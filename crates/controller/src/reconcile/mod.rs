@@ -11,6 +11,7 @@ mod host_health;
 pub(crate) use host_health::HostHealth;
 mod node_attempts;
 mod nodes;
+mod parameters;
 mod replication;
 mod restart_policy;
 mod restore;
@@ -29,6 +30,8 @@ mod host_join_tests;
 mod host_tests;
 #[cfg(test)]
 mod idle_tests;
+#[cfg(test)]
+mod parameter_tests;
 #[cfg(test)]
 mod snapshot_copy_tests;
 #[cfg(test)]
@@ -201,6 +204,10 @@ impl Controller {
                 let mut progressed = self.node_steps(&cluster).await;
                 progressed |= self.sync_discovery(&cluster.id).await;
                 progressed |= self.finish_if_settled(&cluster.id);
+                if !progressed {
+                    // Only once the nodes are settled: a round waits for available nodes.
+                    progressed = self.parameter_step(&cluster).await;
+                }
                 progressed
             };
             if !progressed {

@@ -7,14 +7,19 @@ use larder_model::{CacheCluster, CacheNode, ClusterStatus, Event, Fault, NodeSta
 use super::restore_object::Fetched;
 use crate::Controller;
 
+/// A node's `maxmemory`: its type's memory less the reserved share.
+pub(crate) fn maxmemory_bytes(node_type: &str, reserved_percent: u64) -> u64 {
+    NodeType::find(node_type)
+        .map(|t| t.maxmemory_bytes(reserved_percent))
+        .unwrap_or(64 << 20)
+        // `maxmemory 0` would mean no limit at all (reserved-memory-percent 100).
+        .max(1 << 20)
+}
+
 impl Controller {
     /// The agent's view of a node, with memory from `node_type`.
     pub(crate) fn node_spec(&self, c: &CacheCluster, n: &CacheNode, node_type: &str) -> NodeSpec {
-        let maxmemory_bytes = NodeType::find(node_type)
-            .map(|t| t.maxmemory_bytes(self.reserved_memory_percent(c)))
-            .unwrap_or(64 << 20)
-            // `maxmemory 0` would mean no limit at all (reserved-memory-percent 100).
-            .max(1 << 20);
+        let maxmemory_bytes = maxmemory_bytes(node_type, self.reserved_memory_percent(c));
         NodeSpec {
             key: c.node_key(&n.cache_node_id),
             engine: c.engine,
@@ -112,10 +117,15 @@ impl Controller {
                 )])?;
                 agent.start_node(&spec).await.map_err(internal)?;
                 agent.wait_ready(&spec, timeout).await.map_err(internal)?;
-                self.store().append_events(&[Event::cache_cluster(
-                    &c.id,
-                    format!("Finished recovery for cache nodes {id}"),
-                )])?;
+                self.store().update_cluster(&c.id, |c, change| {
+                    // It started with the group's current values, static ones too.
+                    c.parameter_apply.restarted(&id);
+                    change.events.push(Event::cache_cluster(
+                        &c.id,
+                        format!("Finished recovery for cache nodes {id}"),
+                    ));
+                    Ok(())
+                })?;
                 self.clear_attempts(c, n)?;
                 Ok(false)
             }
@@ -264,6 +274,10 @@ impl Controller {
             // The step succeeded: earlier failed attempts no longer count.
             node.attempts = 0;
             node.retry_at = None;
+            if matches!(expected, NodeStatus::Rebooting | NodeStatus::Creating) {
+                // A (re)started process has the group's current values, static ones too.
+                c.parameter_apply.restarted(&n.cache_node_id);
+            }
             if super::settle::settle(c, &mut change.events) && c.status == ClusterStatus::Available
             {
                 tracing::info!(cache_cluster_id = %c.id, "cache cluster available");

@@ -178,6 +178,12 @@ impl Harness {
 
     /// Requests [`GROUP`] with `members` members (not yet started).
     pub(super) fn create_group(&self, members: i64) {
+        self.create_group_using(members, None);
+    }
+
+    /// Requests [`GROUP`] with `members` members using parameter group `parameters`
+    /// (the family's default when none).
+    pub(super) fn create_group_using(&self, members: i64, parameters: Option<&str>) {
         let req = CreateReplicationGroup {
             replication_group_id: GROUP.into(),
             description: "failover tests".into(),
@@ -189,7 +195,7 @@ impl Harness {
             cache_node_type: NodeType::find("cache.t3.micro"),
             engine: Engine::Redis,
             engine_version: None,
-            cache_parameter_group_name: None,
+            cache_parameter_group_name: parameters.map(str::to_string),
             cache_subnet_group_name: None,
             tags: Vec::new(),
             preferred_maintenance_window: None,

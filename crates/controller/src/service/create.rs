@@ -72,6 +72,7 @@ impl Controller {
             az_mode: if cross_az { "cross-az" } else { "single-az" }.into(),
             preferred_maintenance_window: window.to_ascii_lowercase(),
             cache_parameter_group_name: parameter_group,
+            parameter_apply: Default::default(),
             requested_port: req.port,
             create_time: now,
             configuration_endpoint_port: config_port,

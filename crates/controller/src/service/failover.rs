@@ -5,7 +5,7 @@ use larder_model::{
     ClusterStatus, Failover, Fault, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
 };
 
-use super::{check_same_parameter_group, group_event, require_group_available};
+use super::{group_event, require_group_available};
 use crate::Controller;
 use larder_store::Tx;
 
@@ -93,6 +93,15 @@ impl Controller {
             }
         }
         self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
+        let switch = match self.store().get_replication_group(&id)? {
+            Some(g) => self.parameter_switch(
+                req.cache_parameter_group_name.as_deref(),
+                g.engine,
+                &g.engine_version,
+                &g.cache_parameter_group_name,
+            )?,
+            None => None,
+        };
         let out = self.store().transaction(|tx| {
             let mut g = tx
                 .replication_group(&id)?
@@ -102,15 +111,14 @@ impl Controller {
                 Some(v) => self.plan_upgrade(&g, v, req.apply_immediately)?,
                 None => None,
             };
-            if upgrade.is_some() && (req.cache_node_type.is_some() || req.primary_cluster_id.is_some()) {
+            let combined = req.cache_node_type.is_some()
+                || req.primary_cluster_id.is_some()
+                || switch.is_some();
+            if upgrade.is_some() && combined {
                 return Err(Fault::InvalidParameterCombination(
-                    "Give EngineVersion alone: an upgrade cannot be combined with CacheNodeType or PrimaryClusterId in one call.".into(),
+                    "Give EngineVersion alone: an upgrade cannot be combined with CacheNodeType, PrimaryClusterId or CacheParameterGroupName in one call.".into(),
                 ));
             }
-            check_same_parameter_group(
-                req.cache_parameter_group_name.as_deref(),
-                &g.cache_parameter_group_name,
-            )?;
             let automatic_failover = req.automatic_failover.unwrap_or(g.automatic_failover);
             let multi_az = req.multi_az.unwrap_or(if automatic_failover {
                 g.multi_az
@@ -174,6 +182,22 @@ impl Controller {
                         format!("Node type change to {t} scheduled for the maintenance window"),
                     ));
                 }
+            }
+            if let Some(s) = &switch {
+                // Every member switches; each brings its node to the new values.
+                g.cache_parameter_group_name = s.name.clone();
+                for m in &g.members {
+                    if let Some(mut c) = tx.cluster(m)? {
+                        let mut events = Vec::new();
+                        s.apply(&mut c, &mut events);
+                        events.into_iter().for_each(|e| tx.event(e));
+                        tx.put_cluster(&c)?;
+                    }
+                }
+                tx.event(group_event(
+                    &id,
+                    format!("Cache parameter group changed to {}", s.name),
+                ));
             }
             if let Some(to) = switch_to {
                 g.failover = Some(Failover::new(

@@ -11,6 +11,7 @@ mod lifecycle;
 mod migration;
 mod modify;
 mod parameter_groups;
+mod parameter_switch;
 mod replicas;
 mod replication_groups;
 mod snapshot_copy;
@@ -39,18 +40,6 @@ fn require_available(c: &CacheCluster) -> Result<(), Fault> {
         )));
     }
     Ok(())
-}
-
-/// A modify may name the cache's own parameter group (after
-/// `require_existing_parameter_group` found it exists); switching groups would need
-/// the new values applied to running nodes, which Larder does not do yet.
-fn check_same_parameter_group(requested: Option<&str>, current: &str) -> Result<(), Fault> {
-    match requested.map(str::to_ascii_lowercase) {
-        Some(name) if name != current => Err(Fault::InvalidParameterCombination(format!(
-            "Changing the parameter group of a cache (from {current} to {name}) is not supported by Larder yet."
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// Member clusters change through their replication group, as on the service.
@@ -101,6 +90,7 @@ mod tests {
         ("mod.rs", include_str!("mod.rs")),
         ("modify.rs", include_str!("modify.rs")),
         ("parameter_groups.rs", include_str!("parameter_groups.rs")),
+        ("parameter_switch.rs", include_str!("parameter_switch.rs")),
         ("replicas.rs", include_str!("replicas.rs")),
         (
             "replication_groups.rs",

@@ -9,7 +9,7 @@ use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, Engine, Event, Fault, MaintenanceWindow, NodeStatus,
 };
 
-use super::{check_same_parameter_group, require_available};
+use super::require_available;
 use crate::placement::Placer;
 use crate::{Controller, Settings};
 
@@ -159,6 +159,15 @@ impl Controller {
         let (others, placer) = (&view.clusters, &view.placer);
         let max_nodes = settings.max_nodes as usize;
         self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
+        let switch = match self.store().get_cluster(&id)? {
+            Some(c) => self.parameter_switch(
+                req.cache_parameter_group_name.as_deref(),
+                c.engine,
+                &c.engine_version,
+                &c.cache_parameter_group_name,
+            )?,
+            None => None,
+        };
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
             super::refuse_member(c)?;
@@ -169,10 +178,6 @@ impl Controller {
                     ));
                 }
             }
-            check_same_parameter_group(
-                req.cache_parameter_group_name.as_deref(),
-                &c.cache_parameter_group_name,
-            )?;
             let engine = c.engine;
             let requested = NodeChanges {
                 num_cache_nodes: req.num_cache_nodes,
@@ -204,6 +209,10 @@ impl Controller {
                 if engine == Engine::Memcached {
                     c.az_mode = m.clone();
                 }
+            }
+            if let Some(s) = &switch {
+                // Applied at once: dynamic values now, static ones at each node's reboot.
+                s.apply(c, &mut change.events);
             }
             if ch.is_empty() {
                 return Ok(c.clone());

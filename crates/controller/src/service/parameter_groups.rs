@@ -3,6 +3,7 @@
 //! Values are checked against the family's table (`larder_model::parameters`)
 //! before anything is written.
 
+use larder_model::parameter_apply::node_values;
 use larder_model::{
     arn, parameters, CacheCluster, CacheParameterGroup, Engine, Fault, ParameterView, Tag,
 };
@@ -10,6 +11,29 @@ use larder_model::{ParameterDef, ParameterSource};
 
 use super::paginate;
 use crate::{Controller, EngineVersion};
+
+/// Refuses a group whose values Larder would accept and ignore on a running cache:
+/// cluster mode, which Larder does not have yet, and service parameters it does not
+/// act on.
+fn refuse_unapplied(g: &CacheParameterGroup) -> Result<(), Fault> {
+    if g.values.get("cluster-enabled").is_some_and(|v| v == "yes") {
+        return Err(Fault::InvalidParameterCombination(format!(
+            "Parameter group {} turns on cluster mode, which Larder does not support yet.",
+            g.name
+        )));
+    }
+    if let Some(k) = g
+        .values
+        .keys()
+        .find(|k| parameters::is_unapplied_service_parameter(k))
+    {
+        return Err(Fault::InvalidParameterCombination(format!(
+            "Parameter group {} sets {k}, which Larder does not apply to nodes yet.",
+            g.name
+        )));
+    }
+    Ok(())
+}
 
 /// A page of parameter groups or parameters.
 pub struct Page<T> {
@@ -76,7 +100,7 @@ impl Controller {
     /// or the named group, which must exist and be of the engine's family. Cluster
     /// mode groups are refused (Larder has no cluster mode yet), and so are custom
     /// memcached groups (their values are not yet given to memcached's command line),
-    /// rather than recorded and ignored.
+    /// rather than recorded and ignored. Switching groups checks the same.
     pub(crate) fn resolve_parameter_group(
         &self,
         requested: Option<&str>,
@@ -92,22 +116,7 @@ impl Controller {
                 g.name, g.family, version.engine, version.version, version.family
             )));
         }
-        if g.values.get("cluster-enabled").is_some_and(|v| v == "yes") {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "Parameter group {} turns on cluster mode, which Larder does not support yet.",
-                g.name
-            )));
-        }
-        if let Some(k) = g
-            .values
-            .keys()
-            .find(|k| parameters::is_unapplied_service_parameter(k))
-        {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "Parameter group {} sets {k}, which Larder does not apply to nodes yet.",
-                g.name
-            )));
-        }
+        refuse_unapplied(&g)?;
         if !g.is_default() && version.engine == Engine::Memcached {
             return Err(Fault::InvalidParameterCombination(format!(
                 "Parameter group {} is a custom memcached group; Larder applies custom groups to redis and valkey only so far.",
@@ -246,19 +255,20 @@ impl Controller {
         changes: &[(String, String)],
     ) -> Result<(), Fault> {
         self.parameter_group(name)?.refuse_default("modified")?;
-        self.change_unused_group(name, |g| g.modify(changes))
+        self.change_group(name, |g| g.modify(changes))
     }
 
     /// Returns a custom group's named parameters, or all of them, to their defaults.
     pub fn reset_cache_parameter_group(&self, name: &str, names: &[String]) -> Result<(), Fault> {
         self.parameter_group(name)?.refuse_default("reset")?;
-        self.change_unused_group(name, |g| g.reset(names))
+        self.change_group(name, |g| g.reset(names))
     }
 
-    /// Changes a custom group that no cache uses, in one transaction. A change to a
-    /// group in use would have to reach the running nodes (dynamic parameters at
-    /// once, static ones at a reboot), which Larder does not do yet: refused.
-    fn change_unused_group(
+    /// Changes a custom group in one transaction, which also starts bringing every
+    /// cluster that uses it to the new values (`reconcile/parameters.rs`): dynamic
+    /// ones at once, static ones at each node's reboot. A group in use may not take
+    /// values Larder does not apply (the change would be accepted and ignored).
+    fn change_group(
         &self,
         name: &str,
         f: impl Fn(&mut CacheParameterGroup) -> Result<(), Fault>,
@@ -267,19 +277,26 @@ impl Controller {
             let mut g = tx
                 .parameter_group(name)?
                 .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))?;
-            if let Some(c) = tx
+            let before = node_values(&g);
+            f(&mut g)?;
+            let users: Vec<CacheCluster> = tx
                 .clusters()?
                 .into_iter()
-                .find(|c| c.cache_parameter_group_name == name)
-            {
-                return Err(Fault::InvalidCacheParameterGroupState(format!(
-                    "Parameter group {name} is in use by cache cluster {}; Larder does not yet apply changes to running caches.",
-                    c.id
-                )));
+                .filter(|c| c.cache_parameter_group_name == name)
+                .collect();
+            if !users.is_empty() {
+                refuse_unapplied(&g)?;
             }
-            f(&mut g)?;
+            let after = node_values(&g);
+            for mut c in users {
+                if c.parameter_apply.begin(&before, after.clone()) {
+                    tx.put_cluster(&c)?;
+                }
+            }
             tx.put_parameter_group(&g)
-        })
+        })?;
+        self.wake();
+        Ok(())
     }
 
     /// Deletes a custom group no cluster uses, with its tags.

@@ -61,6 +61,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
         az_mode: "single-az".into(),
         preferred_maintenance_window: g.preferred_maintenance_window.clone(),
         cache_parameter_group_name: g.cache_parameter_group_name.clone(),
+        parameter_apply: Default::default(),
         requested_port: g.requested_port,
         create_time: now,
         configuration_endpoint_port: None,
