@@ -112,6 +112,7 @@ def test_do_nothing_values_are_accepted_and_nothing_is_reported_as_working(ec):
     assert "NotificationConfiguration" not in c
     assert c["SecurityGroups"] == []
     assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7"
-    assert "ParameterApplyStatus" not in c["CacheParameterGroup"], c["CacheParameterGroup"]
+    # Parameter changes are applied to running caches now, so the status is real.
+    assert c["CacheParameterGroup"]["ParameterApplyStatus"] == "in-sync", c["CacheParameterGroup"]
     for node in c["CacheNodes"]:
         assert "ParameterGroupStatus" not in node, node
