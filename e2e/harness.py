@@ -418,11 +418,19 @@ class Larder:
         self.extra_args = list(extra_args or [])
         self.proc: subprocess.Popen | None = None
         self.log_path = self.workdir / "larder.log"
+        self.clock_file = self.workdir / "clock-offset"
         self._log = None
         self.starts = 0
         self.env_extra: dict[str, str] = {}
         # Another binary file to start the server from (an upgrade in place).
         self.bin_override: Path | None = None
+
+    def shift_clock(self, seconds: int) -> None:
+        """Moves the daemon's scheduler clock (maintenance and snapshot windows) to
+        `seconds` from real time; the daemon reads it within a fraction of a second."""
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(f"{int(seconds)}\n")
+        tmp.rename(self.clock_file)
 
     # -- lifecycle
 
@@ -435,6 +443,8 @@ class Larder:
             "--node-ports", f"{lo}-{hi}",
             # The agent the server starts writes to the same log (both append).
             "--agent-log", str(self.log_path),
+            # The schedulers' clock, shifted by shift_clock(); no file, no shift.
+            "--clock-offset-file", str(self.clock_file),
             *extra,
         ]
 

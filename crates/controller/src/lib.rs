@@ -3,6 +3,7 @@
 //! idempotent step at a time. Every step's outcome is written to the store, so a
 //! restarted daemon picks up where the last one stopped.
 
+pub mod clock;
 pub mod engines;
 pub mod hosts;
 pub mod placement;
@@ -19,6 +20,7 @@ use larder_agent::NodeAgent;
 use larder_store::Store;
 use tokio::sync::Notify;
 
+pub use clock::Clock;
 pub use engines::{EngineCatalog, EngineVersion};
 pub use hosts::{Connector, HostAnnouncement, HostStatus};
 pub use retry::RetryPolicy;

@@ -64,6 +64,9 @@ pub struct Settings {
     /// The S3 endpoint for exports and SnapshotArns restores (an S3-compatible
     /// server); none: the environment's `AWS_ENDPOINT_URL`, else AWS itself.
     pub s3_endpoint: Option<String>,
+    /// The clock maintenance and snapshot windows are read from (a test seam can
+    /// shift it; see `clock.rs`).
+    pub clock: crate::Clock,
 }
 
 impl Settings {
@@ -98,6 +101,7 @@ impl Settings {
             snapshot_save_wait: Duration::from_secs(5),
             max_snapshots: 1000,
             s3_endpoint: None,
+            clock: crate::Clock::system(),
         }
     }
 

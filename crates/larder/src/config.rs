@@ -116,6 +116,10 @@ pub struct ServerArgs {
     /// Test seam: pause before each node-level workflow step.
     #[arg(long, env = "LARDER_WORKFLOW_STEP_DELAY_MS", hide = true)]
     pub workflow_step_delay_ms: Option<u64>,
+    /// Test seam: a file holding a number of seconds by which maintenance and snapshot
+    /// windows see the clock shifted (re-read while running), so tests can let days pass.
+    #[arg(long, env = "LARDER_CLOCK_OFFSET_FILE", hide = true)]
+    pub clock_offset_file: Option<PathBuf>,
     /// On a clean stop, also stop this host's agent and with it every node and
     /// endpoint (otherwise they keep serving until `larder agent stop`).
     #[arg(long, env = "LARDER_STOP_AGENT_ON_EXIT")]
@@ -158,6 +162,7 @@ struct FileConfig {
     node_step_backoff_ms: Option<u64>,
     node_step_backoff_max_ms: Option<u64>,
     workflow_step_delay_ms: Option<u64>,
+    clock_offset_file: Option<PathBuf>,
     stop_agent_on_exit: Option<bool>,
     agent_log: Option<PathBuf>,
 }
@@ -346,6 +351,13 @@ impl ServerArgs {
         }
         if let Some(ms) = self.workflow_step_delay_ms.or(file.workflow_step_delay_ms) {
             settings.workflow_step_delay = Duration::from_millis(ms);
+        }
+        if let Some(path) = self
+            .clock_offset_file
+            .clone()
+            .or(file.clock_offset_file.clone())
+        {
+            settings.clock = larder_controller::Clock::offset_file(path);
         }
         let mut api_limits = larder_api::Limits::default();
         if let Some(n) = self

@@ -273,6 +273,7 @@ impl Controller {
     /// Applies a node type change that waited for the group's maintenance window, once
     /// the window is open. True when applied.
     fn apply_group_pending(&self, id: &str) -> bool {
+        let now = self.settings().clock.now();
         self.store()
             .transaction(|tx| {
                 let Some(mut g) = tx.replication_group(id)? else {
@@ -283,9 +284,7 @@ impl Controller {
                 };
                 let window =
                     larder_model::MaintenanceWindow::parse(&g.preferred_maintenance_window)?;
-                if g.status != ReplicationGroupStatus::Available
-                    || !window.contains(chrono::Utc::now())
-                {
+                if g.status != ReplicationGroupStatus::Available || !window.contains(now) {
                     return Ok(false);
                 }
                 crate::service::retype_members(tx, &mut g, &t)?;

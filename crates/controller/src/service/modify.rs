@@ -251,7 +251,7 @@ impl Controller {
                 return Ok(());
             }
             let window = MaintenanceWindow::parse(&c.preferred_maintenance_window)?;
-            if !window.contains(Utc::now()) {
+            if !window.contains(settings.clock.now()) {
                 return Ok(());
             }
             let ch = NodeChanges {
