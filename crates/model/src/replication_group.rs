@@ -209,6 +209,10 @@ pub struct ReplicationGroup {
     /// An engine upgrade in progress, node by node.
     #[serde(default)]
     pub upgrade: Option<EngineUpgrade>,
+    /// An engine upgrade waiting for the maintenance window (ApplyImmediately=false);
+    /// it becomes `upgrade` when the window opens.
+    #[serde(default)]
+    pub pending_upgrade: Option<EngineUpgrade>,
 }
 
 impl ReplicationGroup {

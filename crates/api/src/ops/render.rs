@@ -51,6 +51,7 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
         );
     }
     x.opt("CacheNodeType", c.pending.cache_node_type.as_deref());
+    x.opt("EngineVersion", c.pending.engine_version.as_deref());
     x.close("PendingModifiedValues");
     // No NotificationConfiguration and no security group members: Larder has no
     // notifications or security groups yet, and the API refuses them rather than

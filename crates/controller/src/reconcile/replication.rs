@@ -219,7 +219,9 @@ impl Controller {
             self.sync_group_endpoints(g).await;
             return self.upgrade_step(g, u).await;
         }
-        if g.pending_cache_node_type.is_some() && self.apply_group_pending(&g.id) {
+        if (g.pending_cache_node_type.is_some() || g.pending_upgrade.is_some())
+            && self.apply_group_pending(&g.id)
+        {
             return true;
         }
         let settled = self.converge_replication(g, None).await;
@@ -279,15 +281,20 @@ impl Controller {
                 let Some(mut g) = tx.replication_group(id)? else {
                     return Ok(false);
                 };
-                let Some(t) = g.pending_cache_node_type.clone() else {
-                    return Ok(false);
-                };
                 let window =
                     larder_model::MaintenanceWindow::parse(&g.preferred_maintenance_window)?;
                 if g.status != ReplicationGroupStatus::Available || !window.contains(now) {
                     return Ok(false);
                 }
-                crate::service::retype_members(tx, &mut g, &t)?;
+                // One change per pass: a node type change first; a deferred upgrade
+                // starts once the group is available again.
+                if let Some(t) = g.pending_cache_node_type.clone() {
+                    crate::service::retype_members(tx, &mut g, &t)?;
+                } else if g.pending_upgrade.is_some() && g.upgrade.is_none() {
+                    crate::service::start_pending_upgrade(tx, &mut g)?;
+                } else {
+                    return Ok(false);
+                }
                 tx.put_replication_group(&g)?;
                 Ok(true)
             })

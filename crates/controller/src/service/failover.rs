@@ -108,7 +108,7 @@ impl Controller {
                 .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
             require_group_available(&g)?;
             let upgrade = match &req.engine_version {
-                Some(v) => self.plan_upgrade(&g, v, req.apply_immediately)?,
+                Some(v) => self.plan_upgrade(&g, v)?,
                 None => None,
             };
             let combined = req.cache_node_type.is_some()
@@ -212,16 +212,10 @@ impl Controller {
                     format!("Primary switchover to {to} requested"),
                 ));
             }
-            if let Some(u) = upgrade {
-                tx.event(group_event(
-                    &id,
-                    format!(
-                        "Upgrading engine from {} to {}, one node at a time",
-                        g.engine_version, u.target
-                    ),
-                ));
-                g.upgrade = Some(u);
-                g.status = ReplicationGroupStatus::Modifying;
+            match upgrade {
+                Some(u) if req.apply_immediately => super::upgrade::start_upgrade(tx, &mut g, u)?,
+                Some(u) => super::upgrade::defer_upgrade(tx, &mut g, u)?,
+                None => {}
             }
             tx.put_replication_group(&g)?;
             Ok(g)

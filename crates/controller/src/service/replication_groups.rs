@@ -208,6 +208,7 @@ impl Controller {
             migration: None,
             pending_cache_node_type: None,
             upgrade: None,
+            pending_upgrade: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();
         for (i, place) in places.into_iter().enumerate() {

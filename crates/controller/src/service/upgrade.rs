@@ -2,9 +2,79 @@
 //! upgrade, and the plan the reconcile loop then carries out node by node
 //! (`reconcile/upgrade.rs`).
 
-use larder_model::{CacheParameterGroup, EngineUpgrade, Fault, ReplicationGroup, UpgradeStep};
+use larder_model::{
+    CacheParameterGroup, EngineUpgrade, Fault, ReplicationGroup, ReplicationGroupStatus,
+    UpgradeStep,
+};
+use larder_store::Tx;
 
+use super::group_event;
 use crate::Controller;
+
+/// Records `u` to wait for the group's maintenance window, shown on every member as
+/// `PendingModifiedValues.EngineVersion`. A later request replaces an earlier one.
+pub(crate) fn defer_upgrade(
+    tx: &mut Tx<'_>,
+    g: &mut ReplicationGroup,
+    u: EngineUpgrade,
+) -> Result<(), Fault> {
+    set_members_pending(tx, g, Some(&u.target))?;
+    tx.event(group_event(
+        &g.id,
+        format!(
+            "Engine upgrade from {} to {} scheduled for the maintenance window {}",
+            g.engine_version, u.target, g.preferred_maintenance_window
+        ),
+    ));
+    g.pending_upgrade = Some(u);
+    Ok(())
+}
+
+/// Starts `g`'s upgrade now: a deferred one whose window opened, or one asked for
+/// with ApplyImmediately (which also takes the place of a deferred one).
+pub(crate) fn start_upgrade(
+    tx: &mut Tx<'_>,
+    g: &mut ReplicationGroup,
+    u: EngineUpgrade,
+) -> Result<(), Fault> {
+    set_members_pending(tx, g, None)?;
+    g.pending_upgrade = None;
+    tx.event(group_event(
+        &g.id,
+        format!(
+            "Upgrading engine from {} to {}, one node at a time",
+            g.engine_version, u.target
+        ),
+    ));
+    g.upgrade = Some(u);
+    g.status = ReplicationGroupStatus::Modifying;
+    Ok(())
+}
+
+/// The maintenance window of `g` is open: its deferred upgrade starts.
+pub(crate) fn start_pending_upgrade(
+    tx: &mut Tx<'_>,
+    g: &mut ReplicationGroup,
+) -> Result<(), Fault> {
+    match g.pending_upgrade.take() {
+        Some(u) => start_upgrade(tx, g, u),
+        None => Ok(()),
+    }
+}
+
+fn set_members_pending(
+    tx: &mut Tx<'_>,
+    g: &ReplicationGroup,
+    version: Option<&str>,
+) -> Result<(), Fault> {
+    for m in &g.members {
+        if let Some(mut c) = tx.cluster(m)? {
+            c.pending.engine_version = version.map(str::to_string);
+            tx.put_cluster(&c)?;
+        }
+    }
+    Ok(())
+}
 
 /// `N.N.N` as numbers, for ordering versions.
 fn version_key(v: &str) -> Vec<u32> {
@@ -14,14 +84,13 @@ fn version_key(v: &str) -> Vec<u32> {
 impl Controller {
     /// The upgrade `requested` asks of `g`, or `None` when it names the version `g`
     /// runs. Refused: a version not installed, a downgrade (as on ElastiCache), a
-    /// deferred upgrade (Larder applies them at once only), a group without a
-    /// replica (its only node would restart without its data), and a custom
-    /// parameter group of the old family (its values may not fit the new engine).
+    /// group without a replica (its only node would restart without its data), and
+    /// a custom parameter group of the old family (its values may not fit the new
+    /// engine). The same checks hold for an upgrade deferred to the window.
     pub(crate) fn plan_upgrade(
         &self,
         g: &ReplicationGroup,
         requested: &str,
-        apply_immediately: bool,
     ) -> Result<Option<EngineUpgrade>, Fault> {
         if names_current(requested, g) {
             return Ok(None);
@@ -32,11 +101,6 @@ impl Controller {
                 "Cannot downgrade replication group {} from {} to {}.",
                 g.id, g.engine_version, target.version
             )));
-        }
-        if !apply_immediately {
-            return Err(Fault::InvalidParameterCombination(
-                "Larder applies engine upgrades immediately only: set ApplyImmediately=true (upgrades in the maintenance window are not implemented yet).".into(),
-            ));
         }
         if g.members.len() < 2 {
             return Err(Fault::InvalidParameterCombination(format!(
