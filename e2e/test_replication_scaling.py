@@ -88,3 +88,36 @@ def test_node_type_change_waits_for_the_maintenance_window(larder, ec):
         assert not c["PendingModifiedValues"].get("CacheNodeType")
         assert int(rconn(member_addr(g, cid)).info("memory")["maxmemory"]) == \
             expected_maxmemory("cache.t4g.small")
+
+
+def test_a_scale_down_the_data_does_not_fit_is_refused_and_keeps_every_key(larder, ec):
+    """With reserved-memory-percent 99 a cache.t4g.micro node may hold ~5 MB and a
+    cache.t4g.small ~14 MB: 8 MB of data makes small -> micro a scale down that would
+    evict. ElastiCache fails it with an event and keeps the node type; so must we,
+    with every member's limit and every key as before."""
+    ec.create_cache_parameter_group(CacheParameterGroupName="tight", CacheParameterGroupFamily="redis7",
+                                    Description="little room for data")
+    ec.modify_cache_parameter_group(CacheParameterGroupName="tight", ParameterNameValues=[
+        {"ParameterName": "reserved-memory-percent", "ParameterValue": "99"}])
+    create_group(ec, "shrink", 2, CacheNodeType="cache.t4g.small", CacheParameterGroupName="tight")
+    g = wait_roles_agree(ec, "shrink", timeout=60)
+    r = rconn(primary_endpoint(g))
+    value = "x" * 10_000
+    pipe = r.pipeline(transaction=False)
+    for i in range(800):
+        pipe.set(f"big:{i}", value)
+    assert all(pipe.execute())
+    limits = {cid: int(rconn(member_addr(g, cid)).info("memory")["maxmemory"]) for cid in g["MemberClusters"]}
+    assert int(r.info("memory")["used_memory"]) > 8_000_000
+
+    ec.modify_replication_group(ReplicationGroupId="shrink", CacheNodeType="cache.t4g.micro",
+                                ApplyImmediately=True)
+    wait_until(lambda: any("Failed to scale down" in m for m in group_events(ec, "shrink")), 30,
+               what="the refused scale down's event")
+    g = wait_group(ec, "shrink", timeout=60)
+    assert g["CacheNodeType"] == "cache.t4g.small"
+    for cid in g["MemberClusters"]:
+        (c,) = ec.describe_cache_clusters(CacheClusterId=cid)["CacheClusters"]
+        assert c["CacheNodeType"] == "cache.t4g.small", c
+        assert int(rconn(member_addr(g, cid)).info("memory")["maxmemory"]) == limits[cid], cid
+    assert r.dbsize() == 800 and r.get("big:799") == value

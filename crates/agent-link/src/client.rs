@@ -55,7 +55,7 @@ fn budget(request: &AgentRequest) -> Duration {
         }
         // Read-only and asked on every pass: a cut link must not hold a pass (and
         // the failover waiting behind it) for the margin of a slow call.
-        AgentRequest::ReplicationInfo { .. } => (0, QUERY_BUDGET),
+        AgentRequest::ReplicationInfo { .. } | AgentRequest::UsedMemory { .. } => (0, QUERY_BUDGET),
         AgentRequest::WaitReady { timeout_ms, .. }
         | AgentRequest::StreamingReplicas { timeout_ms, .. }
         | AgentRequest::ProbeSource { timeout_ms, .. }

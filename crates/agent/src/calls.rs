@@ -94,6 +94,15 @@ impl dyn NodeAgent {
         self.flag(request).await.unwrap_or(false)
     }
 
+    /// The bytes the node's data set takes (`used_memory`).
+    pub async fn used_memory(&self, node: &NodeRef) -> Result<u64, AgentError> {
+        let node = node.clone();
+        match self.call(AgentRequest::UsedMemory { node }).await? {
+            AgentReply::Count(n) => Ok(n as u64),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The node's replication state.
     pub async fn replication_info(&self, node: &NodeRef) -> Result<ReplicationInfo, AgentError> {
         let node = node.clone();

@@ -110,6 +110,10 @@ pub enum AgentRequest {
         /// Upper bound of each probe (they run together).
         timeout_ms: u64,
     },
+    /// The bytes the node's data takes (`used_memory` of `INFO memory`), so a scale
+    /// down can be refused before a smaller limit evicts data. Replies
+    /// [`AgentReply::Count`].
+    UsedMemory { node: NodeRef },
     /// The node's replication state. Replies [`AgentReply::Replication`].
     ReplicationInfo {
         /// The node.

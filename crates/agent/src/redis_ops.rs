@@ -24,6 +24,23 @@ pub(crate) async fn info_replication(
         .collect())
 }
 
+/// `used_memory` of `INFO memory`: what the data set takes, the figure a memory
+/// limit is compared with.
+pub(crate) async fn used_memory(conns: &NodeConns, addr: &NodeAddr) -> redis::RedisResult<u64> {
+    let mut info = redis::cmd("INFO");
+    info.arg("memory");
+    let text: String = conns.query(addr, &info).await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            redis::RedisError::from((
+                redis::ErrorKind::ResponseError,
+                "INFO memory without used_memory",
+            ))
+        })
+}
+
 /// The typed view of `INFO replication`.
 pub(crate) fn replication_info(info: &HashMap<String, String>) -> ReplicationInfo {
     let field = |k: &str| info.get(k).map(String::as_str);

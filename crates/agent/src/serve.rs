@@ -136,6 +136,13 @@ impl LocalAgent {
                 }
                 Ok(AgentReply::Flags(flags))
             }
+            AgentRequest::UsedMemory { node } => {
+                let addr = self.node_addr(&node);
+                let bytes = redis_ops::used_memory(self.conns(), &addr)
+                    .await
+                    .map_err(node_error(&addr))?;
+                Ok(Count(usize::try_from(bytes).unwrap_or(usize::MAX)))
+            }
             AgentRequest::ReplicationInfo { node } => {
                 let addr = self.node_addr(&node);
                 let info = redis_ops::info_replication(self.conns(), &addr)

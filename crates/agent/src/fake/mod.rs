@@ -64,6 +64,8 @@ pub struct FakeNode {
     /// Configuration parameters as `CONFIG GET` would answer them: the spec's
     /// directives and memory limit at the start, then every `CONFIG SET`.
     pub config: std::collections::BTreeMap<String, String>,
+    /// What `INFO memory` reports as `used_memory`; tests set it.
+    pub used_memory: u64,
 }
 
 impl FakeNode {
@@ -389,6 +391,7 @@ fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> Result<AgentReply, Agen
             paused: false,
             link: true,
             config: spec_config(spec),
+            used_memory: 1 << 20,
         };
         s.nodes.insert(spec.key.clone(), node);
     }
@@ -452,6 +455,9 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         AgentRequest::PingNodes { nodes, .. } => Ok(AgentReply::Flags(
             nodes.iter().map(|n| node_mut(s, n).is_ok()).collect(),
         )),
+        AgentRequest::UsedMemory { node } => {
+            Ok(AgentReply::Count(node_mut(s, &node)?.used_memory as usize))
+        }
         AgentRequest::ReplicationInfo { node } => {
             let n = node_mut(s, &node)?.clone();
             let online_replicas: Vec<HostPort> = s

@@ -16,6 +16,7 @@ mod replication;
 mod restart_policy;
 mod restore;
 mod restore_object;
+mod scale_down;
 mod settle;
 mod snapshot_copy;
 mod snapshot_export;
@@ -32,6 +33,8 @@ mod host_tests;
 mod idle_tests;
 #[cfg(test)]
 mod parameter_tests;
+#[cfg(test)]
+mod scale_down_tests;
 #[cfg(test)]
 mod snapshot_copy_tests;
 #[cfg(test)]

@@ -180,8 +180,16 @@ impl Controller {
                 self.step_delay().await;
                 let spec = self.node_spec(c, n, &c.cache_node_type);
                 if c.engine.is_redis_like() && agent.is_running(&spec.key) {
-                    // Redis can take a new memory limit live, so the data stays.
+                    // Redis can take a new memory limit live, so the data stays,
+                    // unless it no longer fits: then the change is refused.
                     let node = self.node_ref(c, n);
+                    let old_limit = maxmemory_bytes(&n.node_type, self.reserved_memory_percent(c));
+                    if spec.maxmemory_bytes < old_limit {
+                        let used = agent.used_memory(&node).await.map_err(internal)?;
+                        if used > spec.maxmemory_bytes {
+                            return self.refuse_scale_down(c, n, used, spec.maxmemory_bytes);
+                        }
+                    }
                     let bytes = spec.maxmemory_bytes.to_string();
                     agent
                         .config_set(&node, "maxmemory", &bytes)
@@ -192,9 +200,14 @@ impl Controller {
                 }
                 agent.wait_ready(&spec, timeout).await.map_err(internal)?;
                 let new_type = c.cache_node_type.clone();
-                self.set_node(c, n, NodeStatus::Modifying, move |_, node, _| {
-                    node.status = NodeStatus::Available;
-                    node.node_type = new_type.clone();
+                self.set_node(c, n, NodeStatus::Modifying, move |now, node, _| {
+                    // The type changed again while this step ran (a refused scale
+                    // down moved the group back): the node stays in the step, which
+                    // runs again with the current type.
+                    if now.cache_node_type == new_type {
+                        node.status = NodeStatus::Available;
+                        node.node_type = new_type.clone();
+                    }
                 })
             }
             NodeStatus::Rebooting => {
