@@ -5,7 +5,7 @@
 use larder_model::requests::ModifyReplicationGroup;
 
 use super::nodes::maxmemory_bytes;
-use super::test_harness::{Harness, GROUP, QUICK_RETRY};
+use super::test_harness::{Harness, GROUP};
 
 const SMALL: &str = "cache.t3.small";
 const MICRO: &str = "cache.t3.micro";
