@@ -339,3 +339,72 @@ def test_a_deferred_upgrade_waits_for_the_maintenance_window(two_versions):
                 raise
             time.sleep(0.2)
     assert all(v == str(i).encode() for i, v in enumerate(values)), "keys lost in the deferred upgrade"
+
+
+def test_a_lone_node_upgrades_in_its_window_from_its_own_data_under_writes(two_versions):
+    """ModifyCacheCluster EngineVersion on a one-node 6.2 cluster, deferred to the
+    maintenance window: pending until the clock reaches the window, then writes
+    pause, the node dumps its data and restarts on 7.0 from the dump. A writer that
+    retries on a dropped connection never gives a write up, and every write it saw
+    acknowledged is there on 7.0."""
+    import threading
+
+    ec = two_versions.client()
+    ec.create_cache_cluster(CacheClusterId="lone", Engine="redis", EngineVersion="6.2",
+                            CacheNodeType="cache.t4g.micro", NumCacheNodes=1,
+                            PreferredMaintenanceWindow=maintenance_window(120))
+    c = wait_status(ec, "lone", "available", timeout=60)
+    new = next(v for e, v, _ in versions(ec) if e == "redis" and v.startswith("7.0."))
+    (host, port), = node_endpoints(c).values()
+
+    ec.modify_cache_cluster(CacheClusterId="lone", EngineVersion="7.0", ApplyImmediately=False)
+    c = describe(ec, "lone")
+    assert c["CacheClusterStatus"] == "available" and c["EngineVersion"] == "6.2.14"
+    assert c["PendingModifiedValues"].get("EngineVersion") == new, c["PendingModifiedValues"]
+
+    acked: list[int] = []
+    given_up: list[str] = []
+    slowest = [0.0]
+    stop = threading.Event()
+
+    def writer():
+        r = redis.Redis(host=host, port=port, socket_timeout=5)
+        i = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            while True:
+                try:
+                    r.set(f"k{i}", i)
+                    break
+                except (redis.ConnectionError, redis.TimeoutError) as e:
+                    if time.monotonic() - started > 30:
+                        given_up.append(repr(e))
+                        return
+                    time.sleep(0.05)
+                    r = redis.Redis(host=host, port=port, socket_timeout=5)
+            slowest[0] = max(slowest[0], time.monotonic() - started)
+            acked.append(i)
+            i += 1
+            time.sleep(0.002)
+
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    wait_until(lambda: len(acked) > 50, timeout=20, what="writes before the upgrade")
+    two_versions.shift_clock(125 * 60)
+    wait_until(lambda: describe(ec, "lone")["CacheClusterStatus"] == "modifying", timeout=20, interval=0.05,
+               what="the upgrade starting in the window")
+    wait_until(lambda: describe(ec, "lone")["CacheClusterStatus"] == "available", timeout=90, interval=0.2,
+               what="the in-place upgrade")
+    time.sleep(0.5)
+    stop.set()
+    t.join(timeout=40)
+    assert not given_up, given_up
+    c = describe(ec, "lone")
+    assert c["EngineVersion"] == new and not c["PendingModifiedValues"].get("EngineVersion"), c
+    assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7"
+    r = redis.Redis(host=host, port=port, socket_timeout=5)
+    assert r.info("server")["redis_version"] == new
+    values = r.mget([f"k{i}" for i in acked])
+    missing = [i for i, v in zip(acked, values) if v is None]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged writes lost, e.g. {missing[:5]}"
+    print(f"\nin-place upgrade: longest write {slowest[0] * 1000:.1f} ms, {len(acked)} writes")

@@ -94,6 +94,15 @@ impl dyn NodeAgent {
         self.flag(request).await.unwrap_or(false)
     }
 
+    /// The pid of node `key`'s process, if it runs.
+    pub async fn node_pid(&self, key: &str) -> Result<Option<u32>, AgentError> {
+        let key = key.to_string();
+        match self.call(AgentRequest::NodePid { key }).await? {
+            AgentReply::MaybePid(pid) => Ok(pid),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The bytes the node's data set takes (`used_memory`).
     pub async fn used_memory(&self, node: &NodeRef) -> Result<u64, AgentError> {
         let node = node.clone();

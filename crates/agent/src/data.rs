@@ -14,6 +14,20 @@ pub(crate) const DB_FILENAME: &str = "dump.rdb";
 /// Redis 7's default `appenddirname`, holding the AOF manifest and its parts.
 const AOF_DIR: &str = "appendonlydir";
 
+/// Where this host keeps node `key`'s file of `snapshot`: beside the node dirs.
+fn saved_file(dir: &Path, snapshot: &str, key: &str) -> std::io::Result<std::path::PathBuf> {
+    let invalid = |e: crate::AgentError| std::io::Error::other(e.to_string());
+    crate::snapshot_files::check_name("snapshot name", snapshot).map_err(invalid)?;
+    crate::snapshot_files::check_name("node key", key).map_err(invalid)?;
+    let root = dir
+        .parent()
+        .ok_or_else(|| std::io::Error::other("a node dir without a parent"))?;
+    Ok(root
+        .join(crate::snapshot_files::SNAPSHOTS_DIR)
+        .join(snapshot)
+        .join(format!("{key}.rdb")))
+}
+
 /// Removes every RDB/AOF file in `dir`, then copies in the snapshot `spec` asks for.
 pub(crate) fn prepare(spec: &NodeSpec, dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -33,6 +47,18 @@ pub(crate) fn prepare(spec: &NodeSpec, dir: &Path) -> std::io::Result<()> {
         InitialData::Rdb(source) => {
             tracing::info!(node = %spec.key, snapshot = %source.display(), "starting from a snapshot");
             std::fs::copy(source, dir.join(DB_FILENAME))?;
+        }
+        InitialData::Saved { snapshot, expect } => {
+            let source = saved_file(dir, snapshot, &spec.key)?;
+            let found = crate::snapshot_files::snapshot_file_digest(&source)?;
+            if &found != expect {
+                return Err(std::io::Error::other(format!(
+                    "the saved file {} does not match its record (size {} sha256 {}, expected size {} sha256 {})",
+                    source.display(), found.size, found.sha256, expect.size, expect.sha256
+                )));
+            }
+            tracing::info!(node = %spec.key, snapshot, "starting from its own saved data");
+            std::fs::copy(&source, dir.join(DB_FILENAME))?;
         }
         InitialData::Empty => {
             // A restore that is over (or was never finished) leaves nothing behind.

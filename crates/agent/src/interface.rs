@@ -110,6 +110,8 @@ pub enum AgentRequest {
         /// Upper bound of each probe (they run together).
         timeout_ms: u64,
     },
+    /// The pid of the node's process, if it runs. Replies [`AgentReply::MaybePid`].
+    NodePid { key: String },
     /// The bytes the node's data takes (`used_memory` of `INFO memory`), so a scale
     /// down can be refused before a smaller limit evicts data. Replies
     /// [`AgentReply::Count`].
@@ -341,6 +343,8 @@ pub enum AgentReply {
     Flags(Vec<bool>),
     /// A count.
     Count(usize),
+    /// A process id, or none when nothing runs.
+    MaybePid(Option<u32>),
     /// A value read from a node, if it had one.
     Value(Option<String>),
     /// Replication state.

@@ -136,6 +136,7 @@ impl LocalAgent {
                 }
                 Ok(AgentReply::Flags(flags))
             }
+            AgentRequest::NodePid { key } => Ok(AgentReply::MaybePid(self.pid(&key))),
             AgentRequest::UsedMemory { node } => {
                 let addr = self.node_addr(&node);
                 let bytes = redis_ops::used_memory(self.conns(), &addr)

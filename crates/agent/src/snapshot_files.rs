@@ -34,7 +34,7 @@ const SAVE_POLL: Duration = Duration::from_millis(20);
 
 /// Directory under the nodes root holding the snapshot files (a leading dot: no
 /// node key starts with one).
-const SNAPSHOTS_DIR: &str = ".snapshots";
+pub(crate) const SNAPSHOTS_DIR: &str = ".snapshots";
 
 /// The complete restore file in a node's directory. Not `*.rdb`, so the sweep of
 /// stale data before a spawn (`data.rs`) leaves it for the start that loads it.
@@ -103,6 +103,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The fields of `INFO persistence` a save is judged by.
 struct SaveState {
     in_progress: bool,
+    /// Grows with every completed save: the save count, or on Redis 6 the time of
+    /// the last save.
     saves: u64,
     last_ok: bool,
 }
@@ -120,7 +122,12 @@ async fn save_state(addr: &NodeAddr) -> redis::RedisResult<SaveState> {
     };
     Ok(SaveState {
         in_progress: field("rdb_bgsave_in_progress") == Some("1"),
-        saves: field("rdb_saves").and_then(|v| v.parse().ok()).unwrap_or(0),
+        // Redis 6 has no `rdb_saves`; the time of its last save (whole seconds) tells
+        // a newer save apart too, once the clock has moved past the marker's.
+        saves: field("rdb_saves")
+            .or_else(|| field("rdb_last_save_time"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         last_ok: field("rdb_last_bgsave_status") == Some("ok"),
     })
 }

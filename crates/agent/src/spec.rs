@@ -65,6 +65,13 @@ pub enum InitialData {
     /// The dataset of this RDB file, chosen on purpose (a snapshot restore); the
     /// file is copied into the node dir, the original is left alone.
     Rdb(PathBuf),
+    /// The file this host saved of this very node for `snapshot` (SaveSnapshot), as
+    /// an in-place engine upgrade restarts a node from its own data. It is checked
+    /// against `expect` before it is loaded, and left alone.
+    Saved {
+        snapshot: String,
+        expect: larder_model::SnapshotFile,
+    },
 }
 
 impl NodeSpec {

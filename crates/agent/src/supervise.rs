@@ -165,6 +165,13 @@ impl LocalAgent {
 
     /// Records the spec the control plane asked for, keeping the node's policy.
     pub(crate) fn remember(&self, spec: &NodeSpec) -> Result<(), AgentError> {
+        // A restart by the agent starts empty, as the policy says: the file a restore
+        // or an upgrade loaded once must never be loaded again by accident (it would
+        // bring back data from before every later write).
+        let spec = &NodeSpec {
+            initial_data: crate::InitialData::Empty,
+            ..spec.clone()
+        };
         let record = {
             let mut records = lock(&self.supervision().records);
             let policy = records

@@ -223,6 +223,9 @@ pub struct CacheCluster {
     pub published_members: Vec<String>,
     /// Changes waiting for the maintenance window.
     pub pending: PendingModifiedValues,
+    /// An engine upgrade of this cluster's only node, in progress.
+    #[serde(default)]
+    pub upgrade: Option<crate::InPlaceUpgrade>,
     /// Security group ids, recorded and reported.
     pub security_group_ids: Vec<String>,
     /// Subnet group name, recorded and reported.

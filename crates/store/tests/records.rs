@@ -25,6 +25,7 @@ fn cluster(id: &str) -> CacheCluster {
         config_version: 0,
         published_members: vec![],
         pending: PendingModifiedValues::default(),
+        upgrade: None,
         security_group_ids: vec![],
         cache_subnet_group_name: None,
         auto_minor_version_upgrade: true,

@@ -66,6 +66,10 @@ pub struct FakeNode {
     pub config: std::collections::BTreeMap<String, String>,
     /// What `INFO memory` reports as `used_memory`; tests set it.
     pub used_memory: u64,
+    /// The process id: a new one on every (re)start.
+    pub pid: u32,
+    /// The engine version it was started with (its spec's).
+    pub engine_version: Option<String>,
 }
 
 impl FakeNode {
@@ -111,6 +115,8 @@ struct State {
     slow_saves: HashMap<String, u32>,
     /// `CONFIG SET`s still to refuse, by node key.
     refused_config_sets: HashMap<String, u32>,
+    /// The last process id handed out.
+    last_pid: u32,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -354,6 +360,16 @@ pub fn fake_rdb(key: &str, offset: i64) -> Vec<u8> {
     file
 }
 
+/// The offset a [`fake_rdb`] file names.
+fn fake_rdb_offset(file: &[u8]) -> i64 {
+    let head = String::from_utf8_lossy(&file[..file.len().min(200)]);
+    head.split("at offset ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
@@ -382,20 +398,38 @@ fn start(s: &mut State, spec: &NodeSpec, fresh: bool) -> Result<AgentReply, Agen
         .get(&spec.key)
         .is_some_and(|n| n.process != FakeProcess::Dead);
     if fresh || !running {
+        // A node started from its own saved file has that file's data (its offset).
+        let offset = match &spec.initial_data {
+            crate::InitialData::Saved { snapshot, expect } => {
+                let file = s
+                    .snapshot_files
+                    .get(&(snapshot.clone(), spec.key.clone()))
+                    .filter(|f| sha256_hex(f) == expect.sha256 && f.len() as u64 == expect.size)
+                    .ok_or_else(|| {
+                        AgentError::Remote(format!("no saved file {snapshot} of {}", spec.key))
+                    })?;
+                fake_rdb_offset(file)
+            }
+            _ => 0,
+        };
+        s.last_pid += 1;
+        let pid = s.last_pid;
         let node = FakeNode {
             host: spec.connect_host().to_string(),
             port: spec.port,
             process: FakeProcess::Running,
             role: spec_role(spec),
-            offset: 0,
+            offset,
             paused: false,
             link: true,
             config: spec_config(spec),
             used_memory: 1 << 20,
+            pid,
+            engine_version: spec.engine_version.clone(),
         };
         s.nodes.insert(spec.key.clone(), node);
     }
-    Ok(AgentReply::Pid(u32::from(spec.port)))
+    Ok(AgentReply::Pid(s.nodes[&spec.key].pid))
 }
 
 /// What a node started from `spec` answers to `CONFIG GET`.
@@ -454,6 +488,12 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         AgentRequest::Ping { node, .. } => Ok(Flag(node_mut(s, &node).is_ok())),
         AgentRequest::PingNodes { nodes, .. } => Ok(AgentReply::Flags(
             nodes.iter().map(|n| node_mut(s, n).is_ok()).collect(),
+        )),
+        AgentRequest::NodePid { key } => Ok(AgentReply::MaybePid(
+            s.nodes
+                .get(&key)
+                .filter(|n| n.process != FakeProcess::Dead)
+                .map(|n| n.pid),
         )),
         AgentRequest::UsedMemory { node } => {
             Ok(AgentReply::Count(node_mut(s, &node)?.used_memory as usize))

@@ -8,6 +8,7 @@ mod failover_plan;
 mod group_endpoints;
 mod health;
 mod host_health;
+mod in_place_upgrade;
 pub(crate) use host_health::HostHealth;
 mod node_attempts;
 mod nodes;
@@ -31,6 +32,8 @@ mod host_join_tests;
 mod host_tests;
 #[cfg(test)]
 mod idle_tests;
+#[cfg(test)]
+mod in_place_upgrade_tests;
 #[cfg(test)]
 mod parameter_tests;
 #[cfg(test)]
@@ -204,7 +207,8 @@ impl Controller {
                     }
                 }
                 self.ensure_config_endpoint(&cluster).await;
-                let mut progressed = self.node_steps(&cluster).await;
+                let mut progressed = self.in_place_upgrade_step(&cluster).await;
+                progressed |= self.node_steps(&cluster).await;
                 progressed |= self.sync_discovery(&cluster.id).await;
                 progressed |= self.finish_if_settled(&cluster.id);
                 if !progressed {

@@ -103,6 +103,11 @@ impl Controller {
                     self.sync_restart_policy(c, n).await;
                     return Ok(false);
                 }
+                if c.upgrade.is_some() {
+                    // The upgrade is replacing the process and restarts it from its
+                    // dump; an empty restart here would lose the data.
+                    return Ok(false);
+                }
                 if self.failover_covers(c) || self.held_by_failover(c) {
                     // A group primary with a live replica is replaced by failover, not
                     // restarted, and the two members of a failover wait for its end.

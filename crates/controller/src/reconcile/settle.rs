@@ -33,7 +33,9 @@ pub(crate) fn finish(c: &mut CacheCluster, events: &mut Vec<Event>) -> bool {
         c.status,
         ClusterStatus::Creating | ClusterStatus::Modifying | ClusterStatus::RebootingNodes
     );
-    if !busy || c.nodes.iter().any(|n| n.status != NodeStatus::Available) {
+    // An in-place engine upgrade keeps the cluster `modifying` while its node,
+    // available all along, is paused, dumped and restarted.
+    if !busy || c.upgrade.is_some() || c.nodes.iter().any(|n| n.status != NodeStatus::Available) {
         return false;
     }
     let message = match c.status {

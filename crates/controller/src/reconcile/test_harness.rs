@@ -60,6 +60,7 @@ fn build(
     let engines = EngineCatalog {
         versions: vec![
             EngineVersion::new(Engine::Redis, "7.2.4"),
+            EngineVersion::new(Engine::Redis, "6.2.14"),
             EngineVersion::new(Engine::Memcached, "1.6.21"),
         ],
     };

@@ -79,6 +79,7 @@ impl Controller {
             config_version: 0,
             published_members: Vec::new(),
             pending: PendingModifiedValues::default(),
+            upgrade: None,
             security_group_ids: Vec::new(),
             cache_subnet_group_name: subnet_group,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),

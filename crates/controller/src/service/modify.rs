@@ -171,13 +171,10 @@ impl Controller {
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
             super::refuse_member(c)?;
-            if let Some(v) = &req.engine_version {
-                if !c.engine_version.starts_with(v.as_str()) {
-                    return Err(Fault::InvalidParameterCombination(
-                        "Changing the engine version is not supported by Larder yet.".into(),
-                    ));
-                }
-            }
+            let upgrade = match &req.engine_version {
+                Some(v) => self.plan_in_place_upgrade(c, v)?,
+                None => None,
+            };
             let engine = c.engine;
             let requested = NodeChanges {
                 num_cache_nodes: req.num_cache_nodes,
@@ -186,6 +183,11 @@ impl Controller {
                 new_zones: req.new_availability_zones.clone(),
             };
             let ch = validate_node_changes(c, requested)?;
+            if upgrade.is_some() && (!ch.is_empty() || switch.is_some()) {
+                return Err(Fault::InvalidParameterCombination(
+                    "Give EngineVersion alone: an upgrade cannot be combined with node changes or CacheParameterGroupName in one call.".into(),
+                ));
+            }
             if let Some(n) = ch.num_cache_nodes {
                 let total: usize =
                     others.iter().map(|o| o.nodes.len()).sum::<usize>() + c.nodes.len();
@@ -213,6 +215,21 @@ impl Controller {
             if let Some(s) = &switch {
                 // Applied at once: dynamic values now, static ones at each node's reboot.
                 s.apply(c, &mut change.events);
+            }
+            if let Some(u) = upgrade {
+                if req.apply_immediately {
+                    super::upgrade::start_in_place(c, u, &mut change.events);
+                } else {
+                    change.events.push(Event::cache_cluster(
+                        &c.id,
+                        format!(
+                            "Engine upgrade from {} to {} scheduled for the maintenance window {}",
+                            c.engine_version, u.target, c.preferred_maintenance_window
+                        ),
+                    ));
+                    c.pending.engine_version = Some(u.target);
+                }
+                return Ok(c.clone());
             }
             if ch.is_empty() {
                 return Ok(c.clone());
@@ -260,7 +277,18 @@ impl Controller {
                 node_type: c.pending.cache_node_type.clone(),
                 new_zones: Vec::new(),
             };
+            // Node changes first; a deferred upgrade starts once they are done.
+            if ch.is_empty() {
+                if let Some(v) = c.pending.engine_version.take() {
+                    if let Some(u) = self.plan_in_place_upgrade(c, &v)? {
+                        super::upgrade::start_in_place(c, u, &mut change.events);
+                    }
+                }
+                return Ok(());
+            }
+            let upgrade_later = c.pending.engine_version.take();
             c.pending = Default::default();
+            c.pending.engine_version = upgrade_later;
             apply_node_changes(&settings, c, placer, &ch)?;
             change.events.push(Event::cache_cluster(
                 &c.id,

@@ -68,6 +68,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
         config_version: 0,
         published_members: Vec::new(),
         pending: PendingModifiedValues::default(),
+        upgrade: None,
         security_group_ids: g.security_group_ids.clone(),
         cache_subnet_group_name: g.cache_subnet_group_name.clone(),
         auto_minor_version_upgrade: g.auto_minor_version_upgrade,

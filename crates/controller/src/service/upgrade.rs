@@ -81,54 +81,145 @@ fn version_key(v: &str) -> Vec<u32> {
     v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
+/// Starts the in-place upgrade `u` of cluster `c` (its only node restarts from its
+/// own data; `reconcile/in_place_upgrade.rs`).
+pub(crate) fn start_in_place(
+    c: &mut larder_model::CacheCluster,
+    u: larder_model::InPlaceUpgrade,
+    events: &mut Vec<larder_model::Event>,
+) {
+    events.push(larder_model::Event::cache_cluster(
+        &c.id,
+        format!(
+            "Upgrading engine from {} to {}: writes pause while the node restarts from its data",
+            c.engine_version, u.target
+        ),
+    ));
+    c.pending.engine_version = None;
+    c.upgrade = Some(u);
+    c.status = larder_model::ClusterStatus::Modifying;
+}
+
+/// What an upgrade moves to: the engine version and the parameter group.
+pub(crate) struct UpgradeTarget {
+    pub version: String,
+    pub parameter_group: String,
+}
+
 impl Controller {
     /// The upgrade `requested` asks of `g`, or `None` when it names the version `g`
-    /// runs. Refused: a version not installed, a downgrade (as on ElastiCache), a
-    /// group without a replica (its only node would restart without its data), and
-    /// a custom parameter group of the old family (its values may not fit the new
-    /// engine). The same checks hold for an upgrade deferred to the window.
+    /// runs. Refused: what [`Controller::upgrade_target`] refuses, and a group
+    /// without a replica (its lone primary upgrades as its cluster would, which
+    /// Larder does not do for group members yet). The same checks hold for an
+    /// upgrade deferred to the window.
     pub(crate) fn plan_upgrade(
         &self,
         g: &ReplicationGroup,
         requested: &str,
     ) -> Result<Option<EngineUpgrade>, Fault> {
-        if names_current(requested, g) {
+        let Some(t) = self.upgrade_target(
+            &format!("replication group {}", g.id),
+            g.engine,
+            &g.engine_version,
+            &g.cache_parameter_group_name,
+            requested,
+        )?
+        else {
             return Ok(None);
-        }
-        let target = self.engines().resolve(g.engine, Some(requested))?.clone();
-        if version_key(&target.version) < version_key(&g.engine_version) {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "Cannot downgrade replication group {} from {} to {}.",
-                g.id, g.engine_version, target.version
-            )));
-        }
+        };
         if g.members.len() < 2 {
             return Err(Fault::InvalidParameterCombination(format!(
-                "Replication group {} has no replica; Larder upgrades a group by restarting replicas first and does not yet restart a lone primary from its data.",
+                "Replication group {} has no replica; Larder upgrades a group by restarting replicas first and does not yet upgrade a lone group primary in place (a cache cluster of its own can be).",
                 g.id
             )));
         }
-        let current = self.parameter_group(&g.cache_parameter_group_name)?;
-        let parameter_group = if current.family == target.family {
-            current.name
-        } else if current.is_default() {
+        Ok(Some(EngineUpgrade {
+            target: t.version,
+            parameter_group: t.parameter_group,
+            step: UpgradeStep::Replicas,
+        }))
+    }
+
+    /// The in-place upgrade `requested` asks of cache cluster `c` (a Redis cluster of
+    /// one node, not in a replication group), or `None` when it names the version
+    /// `c` runs. Memcached has one installed version and no data to keep, so a
+    /// change of its version is refused.
+    pub(crate) fn plan_in_place_upgrade(
+        &self,
+        c: &larder_model::CacheCluster,
+        requested: &str,
+    ) -> Result<Option<larder_model::InPlaceUpgrade>, Fault> {
+        let Some(t) = self.upgrade_target(
+            &format!("cache cluster {}", c.id),
+            c.engine,
+            &c.engine_version,
+            &c.cache_parameter_group_name,
+            requested,
+        )?
+        else {
+            return Ok(None);
+        };
+        if !c.engine.is_redis_like() {
+            return Err(Fault::InvalidParameterCombination(
+                "Larder does not change the engine version of a Memcached cluster yet.".into(),
+            ));
+        }
+        if c.nodes.len() != 1 {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Cache cluster {} has {} nodes; an in-place upgrade needs exactly one.",
+                c.id,
+                c.nodes.len()
+            )));
+        }
+        Ok(Some(larder_model::InPlaceUpgrade::new(
+            &t.version,
+            &t.parameter_group,
+        )))
+    }
+
+    /// The version and parameter group an upgrade of `what` (running `current` with
+    /// `group`) to `requested` moves to, or `None` when `requested` names the
+    /// current version. Refused: a version not installed, a downgrade (as on
+    /// ElastiCache), and a custom parameter group of the old family (its values may
+    /// not fit the new engine).
+    pub(crate) fn upgrade_target(
+        &self,
+        what: &str,
+        engine: larder_model::Engine,
+        current: &str,
+        group: &str,
+        requested: &str,
+    ) -> Result<Option<UpgradeTarget>, Fault> {
+        if names_current(requested, current) {
+            return Ok(None);
+        }
+        let target = self.engines().resolve(engine, Some(requested))?.clone();
+        if version_key(&target.version) < version_key(current) {
+            return Err(Fault::InvalidParameterCombination(format!(
+                "Cannot downgrade {what} from {current} to {}.",
+                target.version
+            )));
+        }
+        let current_group = self.parameter_group(group)?;
+        let parameter_group = if current_group.family == target.family {
+            current_group.name
+        } else if current_group.is_default() {
             CacheParameterGroup::default_of(&target.family).name
         } else {
             return Err(Fault::InvalidParameterCombination(format!(
-                "Replication group {} uses the custom parameter group {} of family {}; engine {} needs family {}, and switching groups during an upgrade is not supported by Larder yet.",
-                g.id, current.name, current.family, target.version, target.family
+                "The {what} uses the custom parameter group {} of family {}; engine {} needs family {}, and switching groups during an upgrade is not supported by Larder yet.",
+                current_group.name, current_group.family, target.version, target.family
             )));
         };
-        Ok(Some(EngineUpgrade {
-            target: target.version,
+        Ok(Some(UpgradeTarget {
+            version: target.version,
             parameter_group,
-            step: UpgradeStep::Replicas,
         }))
     }
 }
 
-/// Whether a requested version names the group's own (`7.0` or `7.x` for `7.0.15`).
-fn names_current(requested: &str, g: &ReplicationGroup) -> bool {
+/// Whether a requested version names the current one (`7.0` or `7.x` for `7.0.15`).
+fn names_current(requested: &str, current: &str) -> bool {
     let r = requested.strip_suffix(".x").unwrap_or(requested);
-    g.engine_version == r || g.engine_version.starts_with(&format!("{r}."))
+    current == r || current.starts_with(&format!("{r}."))
 }
