@@ -132,6 +132,12 @@ pub enum UpgradeStep {
         /// The member that was primary when the replicas were done.
         old_primary: String,
     },
+    /// A group of one member: its cluster upgrades in place (`InPlaceUpgrade`),
+    /// restarting its node from its own data; `started` once that was asked for.
+    InPlace {
+        /// Whether the member's in-place upgrade was started.
+        started: bool,
+    },
 }
 
 /// An online migration from a self-managed Redis into the group.

@@ -167,3 +167,65 @@ async fn a_new_binary_that_does_not_start_puts_the_old_one_back_on_the_data() {
         .iter()
         .any(|e| e.starts_with("Engine upgrade to 7.2.4 failed")));
 }
+
+#[tokio::test]
+async fn a_group_without_replicas_upgrades_its_lone_member_in_place() {
+    use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
+    use larder_model::{NodeType, ReplicationGroupStatus};
+    let h = Harness::new(QUICK_RETRY);
+    let c = h.controller();
+    c.create_replication_group(CreateReplicationGroup {
+        replication_group_id: "one".into(),
+        description: "no replica".into(),
+        primary_cluster_id: None,
+        automatic_failover: false,
+        multi_az: false,
+        num_cache_clusters: 1,
+        preferred_cache_cluster_azs: Vec::new(),
+        cache_node_type: NodeType::find("cache.t3.micro"),
+        engine: Engine::Redis,
+        engine_version: Some("6.2".into()),
+        cache_parameter_group_name: None,
+        cache_subnet_group_name: None,
+        tags: Vec::new(),
+        preferred_maintenance_window: None,
+        port: None,
+        auto_minor_version_upgrade: None,
+        snapshot_retention_limit: None,
+        snapshot_name: None,
+        snapshot_object: None,
+    })
+    .expect("create");
+    let group = |h: &Harness| {
+        h.controller()
+            .store()
+            .get_replication_group("one")
+            .expect("store")
+            .expect("group")
+    };
+    h.tick_until("group available", |h| {
+        group(h).status == ReplicationGroupStatus::Available
+    })
+    .await;
+    let key = "one-001-0001";
+    assert!(h.fake.write(key, 40));
+    c.modify_replication_group(ModifyReplicationGroup {
+        replication_group_id: "one".into(),
+        engine_version: Some("7.2".into()),
+        apply_immediately: true,
+        ..Default::default()
+    })
+    .expect("modify");
+    h.tick_until("upgraded", |h| {
+        let g = group(h);
+        g.status == ReplicationGroupStatus::Available && g.engine_version == "7.2.4"
+    })
+    .await;
+    let n = h.fake.node(key).expect("node");
+    assert_eq!(n.engine_version.as_deref(), Some("7.2.4"));
+    assert_eq!(n.offset, 40, "the lone member kept its data");
+    assert_eq!(
+        h.cluster("one-001").expect("member").engine_version,
+        "7.2.4"
+    );
+}

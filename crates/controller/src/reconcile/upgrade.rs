@@ -31,6 +31,18 @@ impl Controller {
             return false;
         }
         match &u.step {
+            UpgradeStep::InPlace { started } => {
+                let Some((c, _)) = members.first() else {
+                    return false;
+                };
+                match (started, c.engine_version == u.target) {
+                    (false, _) => self.start_member_in_place(g, u),
+                    (true, true) => self.finish_upgrade(g, u),
+                    // The member's upgrade ended without the new version (given up,
+                    // with an event on the member): so does the group's.
+                    (true, false) => self.abandon_upgrade(g, u),
+                }
+            }
             UpgradeStep::Replicas => {
                 let next = members
                     .iter()
@@ -118,6 +130,64 @@ impl Controller {
                 tx.event(group_event(
                     &id,
                     format!("Replicas upgraded; switching the primary away from {old_primary}"),
+                ));
+                Ok(true)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Starts the lone member's in-place upgrade and records that it was started, in
+    /// one transaction.
+    fn start_member_in_place(&self, g: &ReplicationGroup, u: &EngineUpgrade) -> bool {
+        let (id, member) = (g.id.clone(), g.primary.clone());
+        let plan = larder_model::InPlaceUpgrade::new(&u.target, &u.parameter_group);
+        self.store()
+            .transaction(|tx| {
+                let Some(mut cur) = tx.replication_group(&id)? else {
+                    return Ok(false);
+                };
+                let Some(mut c) = tx.cluster(&member)? else {
+                    return Ok(false);
+                };
+                match cur.upgrade.as_mut() {
+                    Some(x) if x.step == (UpgradeStep::InPlace { started: false }) => {
+                        x.step = UpgradeStep::InPlace { started: true };
+                    }
+                    _ => return Ok(false),
+                }
+                if c.status != ClusterStatus::Available || c.upgrade.is_some() {
+                    return Ok(false);
+                }
+                let mut events = Vec::new();
+                crate::service::start_in_place(&mut c, plan.clone(), &mut events);
+                events.into_iter().for_each(|e| tx.event(e));
+                tx.put_cluster(&c)?;
+                tx.put_replication_group(&cur)?;
+                Ok(true)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Ends the group's upgrade without the new version.
+    fn abandon_upgrade(&self, g: &ReplicationGroup, u: &EngineUpgrade) -> bool {
+        let id = g.id.clone();
+        let target = u.target.clone();
+        self.store()
+            .transaction(|tx| {
+                let Some(mut cur) = tx.replication_group(&id)? else {
+                    return Ok(false);
+                };
+                if cur.upgrade.take().is_none() {
+                    return Ok(false);
+                }
+                cur.status = ReplicationGroupStatus::Modifying;
+                tx.put_replication_group(&cur)?;
+                tx.event(group_event(
+                    &id,
+                    format!(
+                        "Engine upgrade to {target} failed; the group keeps engine version {}",
+                        cur.engine_version
+                    ),
                 ));
                 Ok(true)
             })

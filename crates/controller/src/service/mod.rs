@@ -27,7 +27,7 @@ pub use parameter_groups::Page;
 pub(crate) use replication_groups::{group_event, new_member, require_group_available};
 pub(crate) use snapshots::snapshot_event;
 pub use snapshots::{SnapshotFilter, SnapshotPage};
-pub(crate) use upgrade::start_pending_upgrade;
+pub(crate) use upgrade::{start_in_place, start_pending_upgrade};
 
 use larder_model::{CacheCluster, ClusterStatus, Fault};
 

@@ -108,9 +108,8 @@ pub(crate) struct UpgradeTarget {
 
 impl Controller {
     /// The upgrade `requested` asks of `g`, or `None` when it names the version `g`
-    /// runs. Refused: what [`Controller::upgrade_target`] refuses, and a group
-    /// without a replica (its lone primary upgrades as its cluster would, which
-    /// Larder does not do for group members yet). The same checks hold for an
+    /// runs. Refused: what [`Controller::upgrade_target`] refuses. A group without
+    /// a replica upgrades its lone member in place. The same checks hold for an
     /// upgrade deferred to the window.
     pub(crate) fn plan_upgrade(
         &self,
@@ -127,16 +126,16 @@ impl Controller {
         else {
             return Ok(None);
         };
-        if g.members.len() < 2 {
-            return Err(Fault::InvalidParameterCombination(format!(
-                "Replication group {} has no replica; Larder upgrades a group by restarting replicas first and does not yet upgrade a lone group primary in place (a cache cluster of its own can be).",
-                g.id
-            )));
-        }
+        // Without a replica to switch to, the lone member restarts from its own data.
+        let step = if g.members.len() < 2 {
+            UpgradeStep::InPlace { started: false }
+        } else {
+            UpgradeStep::Replicas
+        };
         Ok(Some(EngineUpgrade {
             target: t.version,
             parameter_group: t.parameter_group,
-            step: UpgradeStep::Replicas,
+            step,
         }))
     }
 
