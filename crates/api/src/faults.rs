@@ -46,6 +46,7 @@ pub fn wire(f: &Fault) -> (&'static str, u16, &'static str) {
         SubnetInUse(_) => ("SubnetInUse", 400, "Sender"),
         SnapshotAlreadyExists(_) => ("SnapshotAlreadyExistsFault", 400, "Sender"),
         SnapshotNotFound(_) => ("SnapshotNotFoundFault", 404, "Sender"),
+        ServiceUpdateNotFound(_) => ("ServiceUpdateNotFoundFault", 404, "Sender"),
         InvalidSnapshotState(_) => ("InvalidSnapshotState", 400, "Sender"),
         SnapshotQuotaExceeded(_) => ("SnapshotQuotaExceededFault", 400, "Sender"),
         SnapshotFeatureNotSupported(_) => ("SnapshotFeatureNotSupportedFault", 400, "Sender"),

@@ -226,6 +226,9 @@ pub struct CacheCluster {
     /// An engine upgrade of this cluster's only node, in progress.
     #[serde(default)]
     pub upgrade: Option<crate::InPlaceUpgrade>,
+    /// Service updates applied to or stopped on this cluster.
+    #[serde(default)]
+    pub service_updates: Vec<crate::UpdateRecord>,
     /// Security group ids, recorded and reported.
     pub security_group_ids: Vec<String>,
     /// Subnet group name, recorded and reported.

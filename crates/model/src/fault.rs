@@ -114,6 +114,9 @@ pub enum Fault {
     /// No snapshot with this name.
     #[error("Snapshot {0} not found.")]
     SnapshotNotFound(String),
+    /// No service update with this name.
+    #[error("Service update {0} not found.")]
+    ServiceUpdateNotFound(String),
     /// The snapshot is in a status that does not allow the operation.
     #[error("{0}")]
     InvalidSnapshotState(String),

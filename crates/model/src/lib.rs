@@ -16,6 +16,7 @@ pub mod parameters;
 pub mod replication_group;
 pub mod requests;
 pub mod s3_object;
+pub mod service_update;
 pub mod snapshot;
 pub mod subnet_group;
 
@@ -37,6 +38,7 @@ pub use replication_group::{
     EngineUpgrade, Failover, FailoverStep, Migration, ReplicationGroup, ReplicationGroupStatus,
     UpgradeStep,
 };
+pub use service_update::{ServiceUpdate, UpdateActionStatus, UpdateRecord, UpdateState};
 pub use snapshot::{
     NodeSnapshot, Snapshot, SnapshotExport, SnapshotFile, SnapshotSource, SnapshotStatus,
 };

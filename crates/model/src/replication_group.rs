@@ -219,6 +219,9 @@ pub struct ReplicationGroup {
     /// it becomes `upgrade` when the window opens.
     #[serde(default)]
     pub pending_upgrade: Option<EngineUpgrade>,
+    /// Service updates applied to or stopped on this group.
+    #[serde(default)]
+    pub service_updates: Vec<crate::UpdateRecord>,
 }
 
 impl ReplicationGroup {

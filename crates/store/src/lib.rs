@@ -7,6 +7,7 @@ mod memo;
 mod parameter_groups;
 pub mod records;
 pub mod redb_backend;
+mod service_updates;
 mod snapshots;
 mod subnet_groups;
 pub mod tx;

@@ -9,6 +9,7 @@ mod migration;
 mod parameter_groups;
 mod render;
 mod replication_groups;
+mod service_updates;
 mod snapshot_arns;
 mod snapshots;
 mod subnet_groups;
@@ -223,6 +224,30 @@ pub static OPERATIONS: &[Operation] = &[
         params: parameter_groups::DELETE,
         rules: parameter_groups::DELETE_RULES,
         handler: parameter_groups::delete,
+    },
+    Operation {
+        name: "DescribeServiceUpdates",
+        params: service_updates::DESCRIBE_UPDATES,
+        rules: service_updates::DESCRIBE_UPDATES_RULES,
+        handler: service_updates::describe_updates,
+    },
+    Operation {
+        name: "DescribeUpdateActions",
+        params: service_updates::DESCRIBE_ACTIONS,
+        rules: service_updates::DESCRIBE_ACTIONS_RULES,
+        handler: service_updates::describe_actions,
+    },
+    Operation {
+        name: "BatchApplyUpdateAction",
+        params: service_updates::BATCH,
+        rules: service_updates::BATCH_RULES,
+        handler: service_updates::batch_apply,
+    },
+    Operation {
+        name: "BatchStopUpdateAction",
+        params: service_updates::BATCH,
+        rules: service_updates::BATCH_RULES,
+        handler: service_updates::batch_stop,
     },
     Operation {
         name: "CreateCacheSubnetGroup",

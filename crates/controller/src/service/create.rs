@@ -80,6 +80,7 @@ impl Controller {
             published_members: Vec::new(),
             pending: PendingModifiedValues::default(),
             upgrade: None,
+            service_updates: Vec::new(),
             security_group_ids: Vec::new(),
             cache_subnet_group_name: subnet_group,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),

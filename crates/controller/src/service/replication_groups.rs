@@ -69,6 +69,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
         published_members: Vec::new(),
         pending: PendingModifiedValues::default(),
         upgrade: None,
+        service_updates: Vec::new(),
         security_group_ids: g.security_group_ids.clone(),
         cache_subnet_group_name: g.cache_subnet_group_name.clone(),
         auto_minor_version_upgrade: g.auto_minor_version_upgrade,
@@ -209,6 +210,7 @@ impl Controller {
             migration: None,
             pending_cache_node_type: None,
             upgrade: None,
+            service_updates: Vec::new(),
             pending_upgrade: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();

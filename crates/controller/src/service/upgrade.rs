@@ -76,11 +76,6 @@ fn set_members_pending(
     Ok(())
 }
 
-/// `N.N.N` as numbers, for ordering versions.
-fn version_key(v: &str) -> Vec<u32> {
-    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
-}
-
 /// Starts the in-place upgrade `u` of cluster `c` (its only node restarts from its
 /// own data; `reconcile/in_place_upgrade.rs`).
 pub(crate) fn start_in_place(
@@ -193,7 +188,9 @@ impl Controller {
             return Ok(None);
         }
         let target = self.engines().resolve(engine, Some(requested))?.clone();
-        if version_key(&target.version) < version_key(current) {
+        if larder_model::service_update::version_order(&target.version)
+            < larder_model::service_update::version_order(current)
+        {
             return Err(Fault::InvalidParameterCombination(format!(
                 "Cannot downgrade {what} from {current} to {}.",
                 target.version
