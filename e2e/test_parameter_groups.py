@@ -335,3 +335,30 @@ def test_groups_survive_a_restart_and_a_grown_group_keeps_its_primarys(larder, e
         c = wait_status(ec, m)
         assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "kept", m
         assert config_get(node_endpoints(c)["0001"], "timeout") == "77", m
+
+
+@pytest.mark.larder_args("--allow-restricted-commands")
+def test_a_default_group_node_runs_every_value_describe_reports(ec):
+    """Every modifiable engine parameter DescribeCacheParameters reports for
+    default.redis7 is what a node of that group answers to CONFIG GET: ElastiCache's
+    defaults where they differ from redis' own (maxmemory-samples 3, not 5) are
+    written into the node, and nothing is listed that the binary does not have."""
+    ec.create_cache_cluster(CacheClusterId="dflt", Engine="redis", CacheNodeType="cache.t4g.micro",
+                            NumCacheNodes=1)
+    c = wait_status(ec, "dflt", "available", timeout=60)
+    group = c["CacheParameterGroup"]["CacheParameterGroupName"]
+    assert group == "default.redis7"
+    (addr,) = node_endpoints(c).values()
+    r = redis.Redis(host=addr[0], port=addr[1], socket_timeout=5)
+    engine = r.config_get("*")
+    service_own = {"reserved-memory-percent", "reserved-memory", "cluster-enabled", "close-on-replica-write"}
+    listed = [p for p in all_parameters(ec, group)
+              if p["IsModifiable"] and p["ParameterName"] not in service_own
+              and not p["ParameterName"].startswith("client-output-buffer-limit-")]
+    assert len(listed) > 30
+    unknown = [p["ParameterName"] for p in listed if p["ParameterName"] not in engine]
+    assert not unknown, f"listed but not a parameter of the binary: {unknown}"
+    differ = {p["ParameterName"]: (p.get("ParameterValue"), engine[p["ParameterName"]]) for p in listed
+              if p.get("ParameterValue") is not None and p["ParameterValue"] != engine[p["ParameterName"]]}
+    assert not differ, f"reported value != the node's: {differ}"
+    assert engine["maxmemory-samples"] == "3"

@@ -15,6 +15,10 @@ pub struct InstalledEngine {
     pub version: String,
     /// Absolute path of the binary.
     pub binary: PathBuf,
+    /// A redis-like binary's parameters and their defaults, as `CONFIG GET *`
+    /// answers on a fresh process (empty: unknown, or memcached).
+    #[serde(default)]
+    pub defaults: std::collections::BTreeMap<String, String>,
 }
 
 /// Finds `name` in the directories of PATH.
@@ -80,6 +84,7 @@ fn probe(binary: PathBuf, expected: Option<Engine>) -> Option<InstalledEngine> {
         engine,
         version: parse_version(&banner)?,
         binary,
+        defaults: Default::default(),
     })
 }
 
@@ -127,6 +132,15 @@ pub fn installed_engines() -> Vec<InstalledEngine> {
             .then_with(|| version_key(&b.version).cmp(&version_key(&a.version)))
     });
     out
+}
+
+/// [`installed_engines`] with each redis-like binary's parameters read from it.
+pub fn installed_engines_with_defaults() -> Vec<InstalledEngine> {
+    let mut all = installed_engines();
+    for e in all.iter_mut().filter(|e| e.engine.is_redis_like()) {
+        e.defaults = crate::engine_defaults::config_defaults(&e.binary);
+    }
+    all
 }
 
 /// The binary that runs `engine` at `version`: the installed one of exactly that
@@ -181,6 +195,7 @@ mod tests {
         );
         assert_eq!(engine_of_banner("Python 3.11"), None);
         let e = |v: &str, b: &str| InstalledEngine {
+            defaults: Default::default(),
             engine: Engine::Redis,
             version: v.into(),
             binary: b.into(),

@@ -496,6 +496,7 @@ mod tests {
                 engine: Engine::Memcached,
                 version: "1.6.18".into(),
                 binary: "/usr/bin/memcached".into(),
+                defaults: Default::default(),
             }]),
         ];
         for reply in &replies {

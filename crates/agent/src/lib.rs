@@ -15,6 +15,7 @@ mod config;
 mod data;
 mod endpoint_host;
 mod endpoint_spec;
+mod engine_defaults;
 mod error;
 mod installed;
 mod interface;

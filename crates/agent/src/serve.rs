@@ -278,9 +278,10 @@ impl LocalAgent {
             }
             AgentRequest::InstalledEngines => {
                 // Runs each binary's version command: off the runtime's workers.
-                let engines = tokio::task::spawn_blocking(crate::installed_engines)
-                    .await
-                    .map_err(|e| AgentError::Io(std::io::Error::other(e)))?;
+                let engines =
+                    tokio::task::spawn_blocking(crate::installed::installed_engines_with_defaults)
+                        .await
+                        .map_err(|e| AgentError::Io(std::io::Error::other(e)))?;
                 Ok(AgentReply::Engines(engines))
             }
         }

@@ -12,6 +12,9 @@ pub struct EngineVersion {
     pub version: String,
     /// Parameter group family, e.g. `redis7`, `memcached1.6`.
     pub family: String,
+    /// The parameters the binary accepts with its own defaults, read from it by the
+    /// agent (`CONFIG GET *`); empty when unknown (memcached, a fake agent).
+    pub defaults: std::collections::BTreeMap<String, String>,
 }
 
 impl EngineVersion {
@@ -35,6 +38,7 @@ impl EngineVersion {
             engine,
             version: version.to_string(),
             family,
+            defaults: Default::default(),
         }
     }
 
@@ -77,9 +81,34 @@ impl EngineCatalog {
         });
         let versions = installed
             .into_iter()
-            .map(|e| EngineVersion::new(e.engine, &e.version))
+            .map(|e| EngineVersion {
+                defaults: e.defaults,
+                ..EngineVersion::new(e.engine, &e.version)
+            })
             .collect();
         EngineCatalog { versions }
+    }
+
+    /// The engine's own defaults for the installed `version` of `engine`, when known.
+    pub fn defaults_of(
+        &self,
+        engine: Engine,
+        version: &str,
+    ) -> Option<&std::collections::BTreeMap<String, String>> {
+        self.versions
+            .iter()
+            .find(|v| v.engine == engine && v.version == version)
+            .map(|v| &v.defaults)
+            .filter(|d| !d.is_empty())
+    }
+
+    /// Whether every installed binary of `family` whose parameters are known accepts
+    /// parameter `name` (true when none is known: the table alone decides then).
+    pub fn family_accepts(&self, family: &str, name: &str) -> bool {
+        self.versions
+            .iter()
+            .filter(|v| v.family == family && !v.defaults.is_empty())
+            .all(|v| v.defaults.contains_key(name))
     }
 
     /// Resolves an engine and optional requested version to an installed version.
@@ -121,6 +150,33 @@ mod tests {
         let m = EngineVersion::new(Engine::Memcached, "1.6.18");
         assert_eq!(m.family, "memcached1.6");
         assert_eq!(m.default_parameter_group(), "default.memcached1.6");
+    }
+
+    #[test]
+    fn a_family_accepts_what_every_known_binary_of_it_has() {
+        let with = |version: &str, names: &[&str]| EngineVersion {
+            defaults: names
+                .iter()
+                .map(|n| (n.to_string(), "1".to_string()))
+                .collect(),
+            ..EngineVersion::new(Engine::Redis, version)
+        };
+        let c = EngineCatalog {
+            versions: vec![
+                with("6.2.14", &["hz", "latency-tracking"]),
+                with("6.2.7", &["hz"]),
+                EngineVersion::new(Engine::Redis, "7.0.15"),
+            ],
+        };
+        assert!(c.family_accepts("redis6.x", "hz"));
+        assert!(
+            !c.family_accepts("redis6.x", "latency-tracking"),
+            "6.2.7 lacks it"
+        );
+        // Nothing known of the redis7 binary: the table decides.
+        assert!(c.family_accepts("redis7", "anything"));
+        assert_eq!(c.defaults_of(Engine::Redis, "7.0.15"), None);
+        assert!(c.defaults_of(Engine::Redis, "6.2.7").is_some());
     }
 
     #[test]

@@ -141,24 +141,57 @@ impl Controller {
     /// parameter group: the values users set that are redis directives. Default
     /// groups add nothing (the agent's config already has ElastiCache's defaults).
     pub(crate) fn parameter_config(&self, c: &CacheCluster) -> Vec<(String, String)> {
-        if c.engine == Engine::Memcached || c.cache_parameter_group_name.starts_with("default.") {
+        if c.engine == Engine::Memcached {
             return Vec::new();
         }
-        match self
-            .store()
-            .get_parameter_group(&c.cache_parameter_group_name)
-        {
-            Ok(Some(g)) => g
-                .values
-                .into_iter()
-                .filter(|(k, _)| parameters::is_redis_directive(k))
-                .collect(),
-            Ok(None) => Vec::new(),
-            Err(e) => {
-                tracing::warn!(cache_cluster_id = %c.id, error = %e, "parameter group unreadable; starting with defaults");
-                Vec::new()
+        // ElastiCache's defaults where the binary's own differ (maxmemory-samples 3
+        // where redis has 5, ...), so the node runs what the group says it does.
+        let mut values: std::collections::BTreeMap<String, String> =
+            self.service_defaults(c).into_iter().collect();
+        if !c.cache_parameter_group_name.starts_with("default.") {
+            match self
+                .store()
+                .get_parameter_group(&c.cache_parameter_group_name)
+            {
+                Ok(Some(g)) => values.extend(
+                    g.values
+                        .into_iter()
+                        .filter(|(k, _)| parameters::is_redis_directive(k)),
+                ),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(cache_cluster_id = %c.id, error = %e, "parameter group unreadable; starting with defaults");
+                }
             }
         }
+        values.into_iter().collect()
+    }
+
+    /// The family's defaults that differ from what `c`'s binary does by itself (read
+    /// from the engine by the agent); none when the binary's defaults are unknown.
+    fn service_defaults(&self, c: &CacheCluster) -> Vec<(String, String)> {
+        let Some(engine_defaults) = self.engines().defaults_of(c.engine, &c.engine_version) else {
+            return Vec::new();
+        };
+        let family = EngineVersion::new(c.engine, &c.engine_version).family;
+        parameters::of_family(&family)
+            .into_iter()
+            .filter(|d| d.modifiable && parameters::is_redis_directive(d.name))
+            .filter_map(|d| {
+                let ours = d.default?;
+                let theirs = engine_defaults.get(d.name)?;
+                (ours != theirs).then(|| (d.name.to_string(), ours.to_string()))
+            })
+            .collect()
+    }
+
+    /// Whether the installed engines of `family` know parameter `name`: the service's
+    /// own parameters and the ones it sets itself always count; an engine parameter
+    /// counts when every binary of the family whose parameters are known has it.
+    fn family_accepts(&self, family: &str, def: &ParameterDef) -> bool {
+        !def.modifiable
+            || parameters::is_service_parameter(def.name)
+            || self.engines().family_accepts(family, def.name)
     }
 
     /// Creates an empty custom group of a family Larder has a table for.
@@ -221,10 +254,11 @@ impl Controller {
         max_records: Option<i64>,
         marker: Option<&str>,
     ) -> Result<Page<ParameterView>, Fault> {
-        let all: Vec<ParameterView> = self
-            .parameter_group(name)?
+        let group = self.parameter_group(name)?;
+        let all: Vec<ParameterView> = group
             .parameters()
             .into_iter()
+            .filter(|p| self.family_accepts(&group.family, p.def))
             .filter(|p| source.is_none_or(|s| p.source == s))
             .collect();
         Page::of(all, max_records, marker)
@@ -237,7 +271,7 @@ impl Controller {
         max_records: Option<i64>,
         marker: Option<&str>,
     ) -> Result<Page<&'static ParameterDef>, Fault> {
-        let defs = parameters::of_family(family);
+        let mut defs = parameters::of_family(family);
         if defs.is_empty() {
             return Err(Fault::invalid(
                 "CacheParameterGroupFamily",
@@ -245,6 +279,7 @@ impl Controller {
                 "is not a parameter group family Larder knows",
             ));
         }
+        defs.retain(|d| self.family_accepts(family, d));
         Page::of(defs, max_records, marker)
     }
 
@@ -254,7 +289,18 @@ impl Controller {
         name: &str,
         changes: &[(String, String)],
     ) -> Result<(), Fault> {
-        self.parameter_group(name)?.refuse_default("modified")?;
+        let group = self.parameter_group(name)?;
+        group.refuse_default("modified")?;
+        let defs = parameters::of_family(&group.family);
+        for (k, _) in changes {
+            let known = defs.iter().find(|d| d.name == k);
+            if known.is_some_and(|d| !self.family_accepts(&group.family, d)) {
+                return Err(Fault::InvalidParameterValue(format!(
+                    "The installed {} engine does not have parameter {k}.",
+                    group.family
+                )));
+            }
+        }
         self.change_group(name, |g| g.modify(changes))
     }
 

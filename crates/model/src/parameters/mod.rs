@@ -186,6 +186,11 @@ pub fn is_redis_directive(name: &str) -> bool {
             .any(|d| d.name == name && d.modifiable)
 }
 
+/// Whether a parameter is the service's own (not an engine directive).
+pub fn is_service_parameter(name: &str) -> bool {
+    redis::SERVICE_ONLY.contains(&name)
+}
+
 /// Service parameters whose values Larder does not act on yet: a cache cannot use a
 /// group that sets them (it would be accepted and ignored).
 pub fn is_unapplied_service_parameter(name: &str) -> bool {
