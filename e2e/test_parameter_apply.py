@@ -111,6 +111,21 @@ def test_a_static_change_is_pending_reboot_until_the_node_restarts(ec):
     assert apply_status(ec, primary)["ParameterApplyStatus"] == "pending-reboot"
     assert config_get(node_of(ec, primary), "databases") == "16"
 
+    # Rebooting the primary switches the primary away first (a restarted primary
+    # would come back empty), then reboots it as a replica: no data lost.
+    def group():
+        return ec.describe_replication_groups(ReplicationGroupId="rg")["ReplicationGroups"][0]
+
+    ep = group()["NodeGroups"][0]["PrimaryEndpoint"]
+    redis.Redis(host=ep["Address"], port=ep["Port"]).set("kept", "yes")
+    ec.reboot_cache_cluster(CacheClusterId=primary, CacheNodeIdsToReboot=["0001"])
+    wait_apply(ec, [primary], "in-sync", timeout=60)
+    wait_until(lambda: group()["Status"] == "available", timeout=60, what="the group after the reboot")
+    roles = {m["CacheClusterId"]: m["CurrentRole"] for m in group()["NodeGroups"][0]["NodeGroupMembers"]}
+    assert roles[primary] == "replica", roles
+    assert config_get(node_of(ec, primary), "databases") == "32"
+    assert redis.Redis(host=ep["Address"], port=ep["Port"]).get("kept") == b"yes"
+
 
 def test_invalid_values_for_a_group_in_use_change_nothing(ec):
     new_group(ec, "steady", timeout="60")

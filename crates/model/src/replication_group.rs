@@ -222,6 +222,10 @@ pub struct ReplicationGroup {
     /// Service updates applied to or stopped on this group.
     #[serde(default)]
     pub service_updates: Vec<crate::UpdateRecord>,
+    /// A member whose reboot was asked while it was primary: the primary is switched
+    /// away from it first (a restarted primary comes back empty), then it reboots.
+    #[serde(default)]
+    pub reboot_after_switchover: Option<String>,
 }
 
 impl ReplicationGroup {

@@ -287,3 +287,30 @@ async fn unchanged_endpoint_routes_are_not_resent_on_every_pass() {
     }
     assert_eq!(sent(&h), before, "an unchanged route was sent again");
 }
+
+#[tokio::test]
+async fn rebooting_the_primary_switches_it_away_first_and_loses_no_write() {
+    let h = Harness::with_group(3).await;
+    let old = h.group().primary;
+    let old_key = h.key(&old);
+    assert!(h.fake.write(&old_key, 25));
+    let starts = h.fake.starts(&old_key);
+    h.controller()
+        .reboot_cache_cluster(&old, &["0001".to_string()])
+        .expect("reboot");
+    h.tick_until("rebooted as a replica", |h| {
+        let g = h.group();
+        g.status == larder_model::ReplicationGroupStatus::Available
+            && g.reboot_after_switchover.is_none()
+            && h.fake.starts(&old_key) == starts + 1
+    })
+    .await;
+    let g = h.group();
+    assert_ne!(g.primary, old, "the rebooted member is not the primary");
+    assert!(
+        h.node(&g.primary).offset >= 25,
+        "the new primary has every write"
+    );
+    assert!(matches!(h.node(&old).role, FakeRole::ReplicaOf(_)));
+    assert_eq!(h.fake.max_primaries(), 1, "never two primaries");
+}

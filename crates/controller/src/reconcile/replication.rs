@@ -219,6 +219,11 @@ impl Controller {
             self.sync_group_endpoints(g).await;
             return self.upgrade_step(g, u).await;
         }
+        if let Some(m) = &g.reboot_after_switchover {
+            if self.reboot_old_primary(&g.id, m) {
+                return true;
+            }
+        }
         if (g.pending_cache_node_type.is_some() || g.pending_upgrade.is_some())
             && self.apply_group_pending(&g.id)
         {
@@ -274,6 +279,51 @@ impl Controller {
 
     /// Applies a node type change that waited for the group's maintenance window, once
     /// the window is open. True when applied.
+    /// The switchover a reboot of the primary asked for is over: the old primary, a
+    /// replica now, reboots. If the primary did not move (the switchover was given
+    /// up), the reboot is not done and an event says so.
+    fn reboot_old_primary(&self, id: &str, member: &str) -> bool {
+        self.store()
+            .transaction(|tx| {
+                let Some(mut g) = tx.replication_group(id)? else {
+                    return Ok(false);
+                };
+                if g.failover.is_some() || g.reboot_after_switchover.as_deref() != Some(member) {
+                    return Ok(false);
+                }
+                if g.primary == member {
+                    g.reboot_after_switchover = None;
+                    tx.put_replication_group(&g)?;
+                    tx.event(crate::service::group_event(
+                        id,
+                        format!("Reboot of {member} not done: the primary could not be switched away from it"),
+                    ));
+                    return Ok(true);
+                }
+                let Some(mut c) = tx.cluster(member)? else {
+                    g.reboot_after_switchover = None;
+                    tx.put_replication_group(&g)?;
+                    return Ok(true);
+                };
+                if c.status != ClusterStatus::Available {
+                    return Ok(false);
+                }
+                for n in c.nodes.iter_mut() {
+                    n.status = larder_model::NodeStatus::Rebooting;
+                }
+                c.status = ClusterStatus::RebootingNodes;
+                g.reboot_after_switchover = None;
+                tx.put_cluster(&c)?;
+                tx.put_replication_group(&g)?;
+                tx.event(crate::service::group_event(
+                    id,
+                    format!("Primary moved to {}; rebooting {member}", g.primary),
+                ));
+                Ok(true)
+            })
+            .unwrap_or(false)
+    }
+
     fn apply_group_pending(&self, id: &str) -> bool {
         let now = self.settings().clock.now();
         self.store()

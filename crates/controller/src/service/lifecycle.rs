@@ -1,6 +1,6 @@
 //! DeleteCacheCluster and RebootCacheCluster.
 
-use larder_model::{CacheCluster, ClusterStatus, Fault, NodeStatus};
+use larder_model::{CacheCluster, ClusterStatus, Failover, Fault, NodeStatus};
 
 use super::require_available;
 use crate::Controller;
@@ -63,10 +63,9 @@ impl Controller {
         if let Some(gid) = group {
             let g = self.store().get_replication_group(&gid)?;
             if g.is_some_and(|g| g.primary == id && g.members.len() > 1) {
-                // A restarted primary comes back empty and its replicas would copy that.
-                return Err(Fault::InvalidParameterCombination(format!(
-                    "{id} is the primary of replication group {gid}; reboot a replica, or fail over first (TestFailover)."
-                )));
+                // A restarted primary comes back empty and its replicas would copy
+                // that: switch the primary away first, then reboot this member.
+                return self.reboot_group_primary(&gid, &id, node_ids);
             }
         }
         let out = self.store().update_cluster(&id, |c, _| {
@@ -91,5 +90,47 @@ impl Controller {
         })?;
         self.wake();
         Ok(out)
+    }
+
+    /// RebootCacheCluster of a group's primary: a planned switchover to its most
+    /// up-to-date replica (no acknowledged write lost), after which the old primary,
+    /// a replica by then, reboots (`reconcile/replication.rs`).
+    fn reboot_group_primary(
+        &self,
+        gid: &str,
+        id: &str,
+        node_ids: &[String],
+    ) -> Result<CacheCluster, Fault> {
+        let c = self.store().transaction(|tx| {
+            let mut g = tx
+                .replication_group(gid)?
+                .ok_or_else(|| Fault::ReplicationGroupNotFound(gid.to_string()))?;
+            super::require_group_available(&g)?;
+            let c = tx
+                .cluster(id)?
+                .ok_or_else(|| Fault::CacheClusterNotFound(id.to_string()))?;
+            require_available(&c)?;
+            if let Some(n) = node_ids.iter().find(|n| c.node(n).is_none()) {
+                return Err(Fault::InvalidParameterValue(format!(
+                    "Cache node {n} does not exist in cache cluster {id}."
+                )));
+            }
+            g.failover = Some(Failover::new(
+                id,
+                None,
+                true,
+                "RebootCacheCluster of the primary",
+            ));
+            g.reboot_after_switchover = Some(id.to_string());
+            g.status = larder_model::ReplicationGroupStatus::Modifying;
+            tx.put_replication_group(&g)?;
+            tx.event(super::group_event(
+                gid,
+                format!("Reboot of primary {id} requested: switching the primary away first"),
+            ));
+            Ok(c)
+        })?;
+        self.wake();
+        Ok(c)
     }
 }

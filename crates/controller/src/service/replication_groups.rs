@@ -212,6 +212,7 @@ impl Controller {
             upgrade: None,
             service_updates: Vec::new(),
             pending_upgrade: None,
+            reboot_after_switchover: None,
         };
         let mut members: Vec<CacheCluster> = Vec::new();
         for (i, place) in places.into_iter().enumerate() {
