@@ -16,6 +16,7 @@ pub mod replication_group;
 pub mod requests;
 pub mod s3_object;
 pub mod snapshot;
+pub mod snapshot_window;
 pub mod subnet_group;
 
 pub use arn::{Arn, Tag};
@@ -38,4 +39,5 @@ pub use replication_group::{
 pub use snapshot::{
     NodeSnapshot, Snapshot, SnapshotExport, SnapshotFile, SnapshotSource, SnapshotStatus,
 };
+pub use snapshot_window::SnapshotWindow;
 pub use subnet_group::{CacheSubnetGroup, Subnet};

@@ -199,6 +199,18 @@ impl Snapshot {
     }
 }
 
+/// The name of an automatic snapshot, as ElastiCache names them:
+/// `automatic.<id>-YYYY-MM-DD-HH-MM`. Larder uses the start of the window occurrence
+/// the snapshot is for, so the name follows from the day alone (a decision redone
+/// after a crash lands on the same name), and `.` keeps it apart from the names users
+/// can give.
+pub fn automated_snapshot_name(source_id: &str, window_start: DateTime<Utc>) -> String {
+    format!(
+        "automatic.{source_id}-{}",
+        window_start.format("%Y-%m-%d-%H-%M")
+    )
+}
+
 /// `CacheSize` as the service shows it: whole megabytes.
 pub fn cache_size(bytes: u64) -> String {
     format!("{} MB", bytes / (1024 * 1024))
@@ -215,6 +227,16 @@ mod tests {
         assert_eq!(SnapshotSource::Manual.as_str(), "manual");
         assert_eq!(cache_size(5 * 1024 * 1024 + 7), "5 MB");
         assert_eq!(cache_size(100), "0 MB");
+    }
+
+    #[test]
+    fn automatic_snapshots_are_named_by_source_and_window_start() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 6, 30, 0).unwrap();
+        assert_eq!(
+            automated_snapshot_name("orders", at),
+            "automatic.orders-2026-12-05-06-30"
+        );
     }
 
     #[test]
