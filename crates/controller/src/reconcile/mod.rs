@@ -2,6 +2,8 @@
 //! node steps until nothing is left to do. Steps are idempotent and each one's result
 //! is committed before the next, so a pass cut short by a crash simply runs again.
 
+mod backup_plan;
+mod backup_schedule;
 mod discovery;
 mod failover;
 mod failover_plan;
@@ -23,6 +25,8 @@ mod snapshot_export;
 mod snapshots;
 mod upgrade;
 
+#[cfg(test)]
+mod backup_schedule_tests;
 #[cfg(test)]
 mod failover_tests;
 #[cfg(test)]
@@ -82,6 +86,10 @@ impl Controller {
         let mut last_prune = Instant::now() - PRUNE_EVERY;
         loop {
             self.spawn_passes();
+            let me = self.clone();
+            self.spawn_once("snapshots:schedule".into(), async move {
+                me.backup_schedule_pass().await
+            });
             let me = self.clone();
             self.spawn_once("hosts:retain-endpoints".into(), async move {
                 me.retain_endpoints().await

@@ -241,6 +241,7 @@ impl Harness {
         for g in c.store().list_replication_groups().expect("groups") {
             c.group_step(&g).await;
         }
+        c.backup_schedule_pass().await;
         for s in c.store().list_snapshots().expect("snapshots") {
             c.snapshot_pass(&s.name).await;
         }
