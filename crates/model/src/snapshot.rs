@@ -211,6 +211,14 @@ pub fn automated_snapshot_name(source_id: &str, window_start: DateTime<Utc>) -> 
     )
 }
 
+/// The name a snapshot's files carry on the agents, whose file names are only
+/// lower-case letters, digits and hyphens: the `.` of an automatic snapshot's name
+/// becomes `--`. No other name can map to the same one, since names users give
+/// (identifiers) never hold `--` or `.`, nor do the cache ids in automatic names.
+pub fn agent_file_name(snapshot: &str) -> String {
+    snapshot.replace('.', "--")
+}
+
 /// `CacheSize` as the service shows it: whole megabytes.
 pub fn cache_size(bytes: u64) -> String {
     format!("{} MB", bytes / (1024 * 1024))
@@ -237,6 +245,11 @@ mod tests {
             automated_snapshot_name("orders", at),
             "automatic.orders-2026-12-05-06-30"
         );
+        assert_eq!(
+            agent_file_name("automatic.orders-2026-12-05-06-30"),
+            "automatic--orders-2026-12-05-06-30"
+        );
+        assert_eq!(agent_file_name("nightly-1"), "nightly-1");
     }
 
     #[test]

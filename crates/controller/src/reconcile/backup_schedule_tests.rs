@@ -79,6 +79,20 @@ async fn one_snapshot_a_day_in_the_window_and_the_oldest_beyond_the_limit_goes()
     let first = &automated(&h)[0];
     assert_eq!(first.cache_cluster_id.as_deref(), Some("c"));
     assert_eq!(first.create_time, at(1, 5, 10), "the scheduler's clock");
+    // The agents' file names take letters, digits and hyphens only.
+    let asked: Vec<String> = h
+        .fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            larder_agent::AgentRequest::SaveSnapshot { snapshot, .. } => Some(snapshot),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|n| n == "automatic--c-2026-12-01-05-00"),
+        "{asked:?}"
+    );
     clock.set(at(1, 5, 50));
     for _ in 0..3 {
         h.tick().await;
