@@ -280,6 +280,9 @@ impl Controller {
                     )));
                 }
                 p.replication_group_id = Some(id.clone());
+                // Backups are the group's from now on; the member shows its settings.
+                p.snapshot_retention_limit = group.snapshot_retention_limit;
+                p.snapshot_window = group.snapshot_window.clone();
                 tx.put_cluster(&p)?;
             }
             tx.put_replication_group(&group)?;
