@@ -77,14 +77,18 @@ pub(crate) fn for_modify(
     let maintenance =
         maintenance.map_or_else(|| current.maintenance.clone(), str::to_ascii_lowercase);
     let retention = retention.unwrap_or(current.retention);
-    let mut window = match window {
-        Some(w) => Some(SnapshotWindow::parse(w)?.to_string()),
-        None => current.window.clone(),
+    let m = MaintenanceWindow::parse(&maintenance)?;
+    let window = match (window, &current.window) {
+        (Some(w), _) => Some(SnapshotWindow::parse(w)?.to_string()),
+        // A cache recorded before windows were assigned gets one with its backups.
+        (None, None) if retention > 0 => Some(SnapshotWindow::assign(id, &m).to_string()),
+        // With backups off the window schedules nothing: a maintenance window moved
+        // onto it moves it out of the way rather than failing the modify.
+        (None, Some(w)) if retention == 0 && SnapshotWindow::parse(w)?.overlaps(&m) => {
+            Some(SnapshotWindow::assign(id, &m).to_string())
+        }
+        (None, w) => w.clone(),
     };
-    if window.is_none() && retention > 0 {
-        let m = MaintenanceWindow::parse(&maintenance)?;
-        window = Some(SnapshotWindow::assign(id, &m).to_string());
-    }
     if let Some(w) = &window {
         check_no_overlap(w, &maintenance)?;
     }
@@ -153,5 +157,12 @@ mod tests {
             Err(Fault::InvalidParameterCombination(_))
         ));
         assert!(for_modify("m", Engine::Memcached, &cur, Some(0), None, None).is_ok());
+
+        // Backups off: the window steps aside for a new maintenance window.
+        let off = for_create("x", Engine::Redis, None, None, None).unwrap();
+        let onto = format!("sun:{}-sun:23:59", &off.window.as_deref().unwrap()[..5]);
+        let moved = for_modify("x", Engine::Redis, &off, None, None, Some(&onto)).unwrap();
+        assert_ne!(moved.window, off.window);
+        assert_eq!(moved.maintenance, onto);
     }
 }
