@@ -237,8 +237,13 @@ pub struct CacheCluster {
     pub auto_minor_version_upgrade: bool,
     /// Days of automatic snapshots to keep (Redis).
     pub snapshot_retention_limit: u32,
-    /// Daily snapshot window (Redis).
+    /// Daily snapshot window (Redis): given, or assigned at creation.
     pub snapshot_window: Option<String>,
+    /// The day (the date its window occurrence began) of the last automatic snapshot
+    /// started, committed with that snapshot's record so that a restarted daemon
+    /// neither takes a second one that day nor misses the day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_snapshot_day: Option<chrono::NaiveDate>,
     /// SNS topic for events, recorded and reported.
     pub notification_topic_arn: Option<String>,
     /// The replication group this cluster is a member of.

@@ -18,6 +18,7 @@ pub mod requests;
 pub mod s3_object;
 pub mod service_update;
 pub mod snapshot;
+pub mod snapshot_window;
 pub mod subnet_group;
 
 pub use arn::{Arn, Tag};
@@ -42,4 +43,5 @@ pub use service_update::{ServiceUpdate, UpdateActionStatus, UpdateRecord, Update
 pub use snapshot::{
     NodeSnapshot, Snapshot, SnapshotExport, SnapshotFile, SnapshotSource, SnapshotStatus,
 };
+pub use snapshot_window::SnapshotWindow;
 pub use subnet_group::{CacheSubnetGroup, Subnet};

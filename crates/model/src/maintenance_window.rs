@@ -48,6 +48,16 @@ impl MaintenanceWindow {
         (self.end + WEEK - self.start) % WEEK
     }
 
+    /// Where the window starts, in minutes since Monday 00:00 UTC.
+    pub fn start_minute(&self) -> u32 {
+        self.start
+    }
+
+    /// How long the window lasts, in minutes.
+    pub fn length_minutes(&self) -> u32 {
+        self.length()
+    }
+
     /// True when `now` falls inside the window (windows may wrap past Sunday midnight).
     pub fn contains(&self, now: DateTime<Utc>) -> bool {
         let m = now.weekday().num_days_from_monday() * 24 * 60 + now.hour() * 60 + now.minute();
@@ -57,6 +67,26 @@ impl MaintenanceWindow {
 
 /// The default window for new clusters, like the service picks one per region.
 pub const DEFAULT_MAINTENANCE_WINDOW: &str = "sun:05:00-sun:06:00";
+
+/// The maintenance window of a new cache that names none: the default, or when the
+/// cache's snapshot window would meet it, the first later Sunday hour clear of it
+/// (the service assigns its windows so that they never overlap).
+pub fn default_clear_of(snapshot: Option<&crate::snapshot_window::SnapshotWindow>) -> String {
+    let Some(s) = snapshot else {
+        return DEFAULT_MAINTENANCE_WINDOW.to_string();
+    };
+    (5..29)
+        .map(|h| {
+            let (a, b) = (h % 24, (h + 1) % 24);
+            let (da, db) = (
+                if h < 24 { "sun" } else { "mon" },
+                if h + 1 < 24 { "sun" } else { "mon" },
+            );
+            format!("{da}:{a:02}:00-{db}:{b:02}:00")
+        })
+        .find(|w| MaintenanceWindow::parse(w).is_ok_and(|m| !s.overlaps(&m)))
+        .unwrap_or_else(|| DEFAULT_MAINTENANCE_WINDOW.to_string())
+}
 
 #[cfg(test)]
 mod tests {
@@ -70,6 +100,16 @@ mod tests {
         assert!(w.contains(Utc.with_ymd_and_hms(2026, 11, 29, 23, 45, 0).unwrap()));
         assert!(w.contains(Utc.with_ymd_and_hms(2026, 11, 30, 0, 10, 0).unwrap()));
         assert!(!w.contains(Utc.with_ymd_and_hms(2026, 11, 30, 0, 31, 0).unwrap()));
+    }
+
+    #[test]
+    fn the_default_window_steps_clear_of_a_snapshot_window() {
+        use crate::snapshot_window::SnapshotWindow;
+        assert_eq!(default_clear_of(None), DEFAULT_MAINTENANCE_WINDOW);
+        let early = SnapshotWindow::parse("01:00-02:00").unwrap();
+        assert_eq!(default_clear_of(Some(&early)), DEFAULT_MAINTENANCE_WINDOW);
+        let clash = SnapshotWindow::parse("04:30-07:00").unwrap();
+        assert_eq!(default_clear_of(Some(&clash)), "sun:07:00-sun:08:00");
     }
 
     #[test]

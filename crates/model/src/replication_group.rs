@@ -196,8 +196,15 @@ pub struct ReplicationGroup {
     pub preferred_maintenance_window: String,
     /// Days of automatic snapshots to keep.
     pub snapshot_retention_limit: u32,
-    /// Daily snapshot window.
+    /// Daily snapshot window: given, or assigned at creation.
     pub snapshot_window: Option<String>,
+    /// SnapshottingClusterId: the member automatic snapshots are taken from (while it
+    /// is available; else a healthy replica, as for CreateSnapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshotting_cluster_id: Option<String>,
+    /// The day of the last automatic snapshot started (see the cluster's field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automated_snapshot_day: Option<chrono::NaiveDate>,
     /// Minor upgrades in the window.
     pub auto_minor_version_upgrade: bool,
     /// Recorded security groups.

@@ -35,6 +35,8 @@ pub struct CreateCacheCluster {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Redis snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// SnapshotWindow, a valid `hh24:mi-hh24:mi`.
+    pub snapshot_window: Option<String>,
     /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
     pub snapshot_name: Option<String>,
     /// SnapshotArns: start the (primary) node from this RDB object instead.
@@ -60,6 +62,8 @@ pub struct ModifyCacheCluster {
     pub auto_minor_version_upgrade: Option<bool>,
     /// New retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// SnapshotWindow, a valid `hh24:mi-hh24:mi`.
+    pub snapshot_window: Option<String>,
     /// AZ mode (`single-az` or `cross-az`) for added nodes.
     pub az_mode: Option<String>,
     /// Zones for added nodes.
@@ -107,6 +111,8 @@ pub struct CreateReplicationGroup {
     pub auto_minor_version_upgrade: Option<bool>,
     /// Snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// SnapshotWindow, a valid `hh24:mi-hh24:mi`.
+    pub snapshot_window: Option<String>,
     /// Start the nodes from this snapshot's data (lower-cased SnapshotName).
     pub snapshot_name: Option<String>,
     /// SnapshotArns: start the (primary) node from this RDB object instead.
@@ -134,6 +140,10 @@ pub struct ModifyReplicationGroup {
     pub preferred_maintenance_window: Option<String>,
     /// Snapshot retention.
     pub snapshot_retention_limit: Option<u32>,
+    /// SnapshotWindow, a valid `hh24:mi-hh24:mi`.
+    pub snapshot_window: Option<String>,
+    /// SnapshottingClusterId (lower-cased).
+    pub snapshotting_cluster_id: Option<String>,
     /// Parameter group.
     pub cache_parameter_group_name: Option<String>,
     /// Engine version changes are not supported yet.

@@ -199,6 +199,26 @@ impl Snapshot {
     }
 }
 
+/// The name of an automatic snapshot, as ElastiCache names them:
+/// `automatic.<id>-YYYY-MM-DD-HH-MM`. Larder uses the start of the window occurrence
+/// the snapshot is for, so the name follows from the day alone (a decision redone
+/// after a crash lands on the same name), and `.` keeps it apart from the names users
+/// can give.
+pub fn automated_snapshot_name(source_id: &str, window_start: DateTime<Utc>) -> String {
+    format!(
+        "automatic.{source_id}-{}",
+        window_start.format("%Y-%m-%d-%H-%M")
+    )
+}
+
+/// The name a snapshot's files carry on the agents, whose file names are only
+/// lower-case letters, digits and hyphens: the `.` of an automatic snapshot's name
+/// becomes `--`. No other name can map to the same one, since names users give
+/// (identifiers) never hold `--` or `.`, nor do the cache ids in automatic names.
+pub fn agent_file_name(snapshot: &str) -> String {
+    snapshot.replace('.', "--")
+}
+
 /// `CacheSize` as the service shows it: whole megabytes.
 pub fn cache_size(bytes: u64) -> String {
     format!("{} MB", bytes / (1024 * 1024))
@@ -215,6 +235,21 @@ mod tests {
         assert_eq!(SnapshotSource::Manual.as_str(), "manual");
         assert_eq!(cache_size(5 * 1024 * 1024 + 7), "5 MB");
         assert_eq!(cache_size(100), "0 MB");
+    }
+
+    #[test]
+    fn automatic_snapshots_are_named_by_source_and_window_start() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 6, 30, 0).unwrap();
+        assert_eq!(
+            automated_snapshot_name("orders", at),
+            "automatic.orders-2026-12-05-06-30"
+        );
+        assert_eq!(
+            agent_file_name("automatic.orders-2026-12-05-06-30"),
+            "automatic--orders-2026-12-05-06-30"
+        );
+        assert_eq!(agent_file_name("nightly-1"), "nightly-1");
     }
 
     #[test]

@@ -32,6 +32,7 @@ fn cluster(id: &str) -> CacheCluster {
         auto_minor_version_upgrade: true,
         snapshot_retention_limit: 0,
         snapshot_window: None,
+        automated_snapshot_day: None,
         notification_topic_arn: None,
         replication_group_id: None,
     }

@@ -7,7 +7,7 @@ use larder_model::{CacheCluster, Engine, Fault};
 
 use super::render;
 use super::{p, range, req, Inert::*, Kind::*, Param, Rule, Validated};
-use super::{ENGINES, MAX_RECORDS, PORT};
+use super::{ENGINES, MAX_RECORDS, PORT, RETENTION};
 use crate::xml::Xml;
 
 /// Most nodes in one memcached cluster, as on ElastiCache.
@@ -44,8 +44,8 @@ pub const CREATE: &[Param] = &[
     p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Inert(Zero)),
-    p("SnapshotWindow", Unsupported),
+    p("SnapshotRetentionLimit", RETENTION),
+    p("SnapshotWindow", DailyWindow),
     p("AuthToken", Unsupported),
     p("OutpostMode", Unsupported),
     p("PreferredOutpostArn", Unsupported),
@@ -80,8 +80,8 @@ pub const MODIFY: &[Param] = &[
     p("Engine", Str),
     p("EngineVersion", Str),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Inert(Zero)),
-    p("SnapshotWindow", Unsupported),
+    p("SnapshotRetentionLimit", RETENTION),
+    p("SnapshotWindow", DailyWindow),
     p("CacheNodeType", NodeType),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
@@ -112,6 +112,7 @@ pub const CREATE_RULES: &[Rule] = &[
     one_way_to_name_zones,
     one_zone_per_node,
     snapshot_is_redis,
+    backups_are_redis,
 ];
 pub const DESCRIBE_RULES: &[Rule] = &[];
 /// Checks of ModifyCacheCluster that need only the request.
@@ -202,6 +203,27 @@ fn snapshot_is_redis(v: &Validated) -> Result<(), Fault> {
     super::snapshot_arns::snapshot_arns(v)
 }
 
+/// Memcached keeps no data, so it has no automatic backups to schedule: the service
+/// takes these parameters only with a redis engine. Retention 0 asks for nothing.
+fn backups_are_redis(v: &Validated) -> Result<(), Fault> {
+    if engine(v) != Engine::Memcached {
+        return Ok(());
+    }
+    let asked = [
+        (
+            "SnapshotRetentionLimit",
+            v.int("SnapshotRetentionLimit").unwrap_or(0) != 0,
+        ),
+        ("SnapshotWindow", v.given("SnapshotWindow")),
+    ];
+    match asked.iter().find(|(_, given)| *given) {
+        Some((param, _)) => Err(larder_model::snapshot_window::memcached_has_no_backups(
+            param,
+        )),
+        None => Ok(()),
+    }
+}
+
 fn engine_is_fixed(v: &Validated) -> Result<(), Fault> {
     match v.string("Engine") {
         Some(engine) => Err(Fault::InvalidParameterCombination(format!(
@@ -220,10 +242,11 @@ fn removal_needs_count(v: &Validated) -> Result<(), Fault> {
     Ok(())
 }
 
-fn one_cluster(ctl: &Controller, c: &CacheCluster) -> String {
+fn one_cluster(ctl: &Controller, c: &CacheCluster) -> Result<String, Fault> {
+    let busy = ctl.snapshotting()?;
     let mut x = Xml::default();
-    render::cache_cluster(&mut x, ctl, c, false);
-    x.finish()
+    render::cache_cluster(&mut x, ctl, c, false, &busy);
+    Ok(x.finish())
 }
 
 pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -250,11 +273,12 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         port: v.int("Port").map(|p| p as u16),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_window: v.string("SnapshotWindow"),
         snapshot_name: v.id("SnapshotName"),
         snapshot_object: super::snapshot_arns::snapshot_object(v),
     };
     let c = ctl.create_cache_cluster(r)?;
-    Ok(one_cluster(ctl, &c))
+    one_cluster(ctl, &c)
 }
 
 pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -265,11 +289,12 @@ pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         v.string("Marker").as_deref(),
         v.flag("ShowCacheClustersNotInReplicationGroups"),
     )?;
+    let busy = ctl.snapshotting()?;
     let mut x = Xml::default();
     x.opt("Marker", page.marker.as_deref());
     x.open("CacheClusters");
     for c in &page.clusters {
-        render::cache_cluster(&mut x, ctl, c, show_nodes);
+        render::cache_cluster(&mut x, ctl, c, show_nodes, &busy);
     }
     x.close("CacheClusters");
     Ok(x.finish())
@@ -287,13 +312,14 @@ pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_window: v.string("SnapshotWindow"),
         az_mode: v.choice("AZMode").map(str::to_string),
         new_availability_zones: v.list("NewAvailabilityZones", "PreferredAvailabilityZone"),
         engine_version: v.string("EngineVersion"),
         cache_parameter_group_name: v.string("CacheParameterGroupName"),
     };
     let c = ctl.modify_cache_cluster(r)?;
-    Ok(one_cluster(ctl, &c))
+    one_cluster(ctl, &c)
 }
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -301,11 +327,11 @@ pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         &v.required_id("CacheClusterId"),
         v.id("FinalSnapshotIdentifier").as_deref(),
     )?;
-    Ok(one_cluster(ctl, &c))
+    one_cluster(ctl, &c)
 }
 
 pub fn reboot(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let ids = v.list("CacheNodeIdsToReboot", "CacheNodeId");
     let c = ctl.reboot_cache_cluster(&v.required_id("CacheClusterId"), &ids)?;
-    Ok(one_cluster(ctl, &c))
+    one_cluster(ctl, &c)
 }

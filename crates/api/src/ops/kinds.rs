@@ -2,7 +2,7 @@
 //! the one check per kind. A kind needs only the request, never stored state.
 
 use larder_model::ids::normalize_identifier;
-use larder_model::{Fault, MaintenanceWindow};
+use larder_model::{Fault, MaintenanceWindow, SnapshotWindow};
 
 use crate::params::Params;
 
@@ -30,6 +30,8 @@ pub enum Kind {
     Identifier(usize),
     /// A weekly window `ddd:hh24:mi-ddd:hh24:mi` of at least 60 minutes.
     Window,
+    /// A daily UTC window `hh24:mi-hh24:mi` of at least 60 minutes (SnapshotWindow).
+    DailyWindow,
     /// A node type Larder knows (`cache.t4g.micro`, …).
     NodeType,
     /// `true` or `false`.
@@ -113,6 +115,7 @@ pub fn check(params: &Params, spec: &Param) -> Result<(), Fault> {
         }
         Kind::Identifier(max) => drop(normalize_identifier(name, raw, max)?),
         Kind::Window => drop(MaintenanceWindow::parse(raw)?),
+        Kind::DailyWindow => drop(SnapshotWindow::parse(raw)?),
         Kind::NodeType => {
             if larder_model::NodeType::find(raw).is_none() {
                 return Err(Fault::InvalidParameterValue(format!(

@@ -65,17 +65,17 @@ pub fn start_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault>
     // Already accepted by the operation's rule, so this cannot fail here.
     let (address, port) = customer_endpoint(v)?;
     let g = ctl.start_migration(&v.required_id("ReplicationGroupId"), (&address, port))?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn test_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     // Already accepted by the operation's rule, so this cannot fail here.
     let (address, port) = customer_endpoint(v)?;
     let g = ctl.test_migration(&v.required_id("ReplicationGroupId"), (&address, port))?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn complete_migration(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     let g = ctl.complete_migration(&v.required_id("ReplicationGroupId"), v.flag("Force"))?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }

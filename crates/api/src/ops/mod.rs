@@ -48,6 +48,8 @@ pub const ENGINES: &[&str] = &["redis", "valkey", "memcached"];
 /// Shared ranges, with the reason each answers.
 const PORT: Kind = range(1, 65535, "must be 1-65535");
 const MAX_RECORDS: Kind = range(20, 100, "must be between 20 and 100");
+/// Days of automatic snapshots kept, as on the service (0 turns them off).
+const RETENTION: Kind = range(0, 35, "must be 0-35 days (0 turns automatic snapshots off)");
 
 /// Every supported operation.
 pub static OPERATIONS: &[Operation] = &[

@@ -10,6 +10,7 @@ fn good_value(kind: Kind) -> Option<String> {
         Kind::Range { min, max, .. } => min.max(max.min(1)).to_string(),
         Kind::Enum(values, _) => values[0].to_string(),
         Kind::Window => "sun:05:00-sun:06:00".into(),
+        Kind::DailyWindow => "01:00-02:00".into(),
         Kind::NodeType => "cache.t4g.micro".into(),
         Kind::Bool => "true".into(),
         Kind::Time => "2026-11-24T10:00:00Z".into(),
@@ -25,7 +26,9 @@ fn bad_value(kind: Kind) -> Option<String> {
     Some(match kind {
         Kind::Str | Kind::List => return None,
         Kind::Identifier(max) => "a".repeat(max + 1),
-        Kind::Int | Kind::Bool | Kind::Time | Kind::Window | Kind::NodeType => "!".into(),
+        Kind::Int | Kind::Bool | Kind::Time | Kind::Window | Kind::DailyWindow | Kind::NodeType => {
+            "!".into()
+        }
         Kind::Range { max, .. } if max < i64::MAX => (max + 1).to_string(),
         Kind::Range { min, .. } => (min - 1).to_string(),
         Kind::Enum(..) => "no-such-thing".into(),

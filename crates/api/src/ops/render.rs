@@ -1,12 +1,20 @@
 //! XML for the shapes several operations return.
 
+use larder_controller::service::Snapshotting;
 use larder_controller::Controller;
 use larder_model::{CacheCluster, Tag};
 
 use crate::xml::Xml;
 
 /// A `<CacheCluster>` element; nodes only when asked (ShowCacheNodeInfo).
-pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes: bool) {
+/// `busy` says which clusters show `snapshotting`.
+pub fn cache_cluster(
+    x: &mut Xml,
+    ctl: &Controller,
+    c: &CacheCluster,
+    show_nodes: bool,
+    busy: &Snapshotting,
+) {
     let s = ctl.settings();
     x.open("CacheCluster");
     x.leaf("CacheClusterId", &c.id);
@@ -23,7 +31,7 @@ pub fn cache_cluster(x: &mut Xml, ctl: &Controller, c: &CacheCluster, show_nodes
     x.leaf("CacheNodeType", &c.cache_node_type);
     x.leaf("Engine", c.engine.as_str());
     x.leaf("EngineVersion", &c.engine_version);
-    x.leaf("CacheClusterStatus", c.status.as_str());
+    x.leaf("CacheClusterStatus", busy.cluster_status(c));
     x.leaf("NumCacheNodes", c.num_cache_nodes());
     let mut zones: Vec<&str> = c
         .member_nodes()

@@ -1,12 +1,13 @@
 //! Replication group operations: wire parameters in, typed requests to the
 //! controller, XML out.
 
+use larder_controller::service::Snapshotting;
 use larder_controller::Controller;
 use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
 use larder_model::{Engine, Fault, ReplicationGroup};
 
 use super::{p, range, req, Inert::*, Kind::*, Param, Validated};
-use super::{MAX_RECORDS, PORT};
+use super::{MAX_RECORDS, PORT, RETENTION};
 use crate::xml::Xml;
 
 /// The engines a replication group can run.
@@ -50,8 +51,8 @@ pub const CREATE: &[Param] = &[
     p("Port", PORT),
     p("NotificationTopicArn", Unsupported),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Inert(Zero)),
-    p("SnapshotWindow", Unsupported),
+    p("SnapshotRetentionLimit", RETENTION),
+    p("SnapshotWindow", DailyWindow),
     p("AuthToken", Unsupported),
     p("TransitEncryptionEnabled", Inert(False)),
     p("AtRestEncryptionEnabled", Inert(False)),
@@ -76,7 +77,7 @@ pub const MODIFY: &[Param] = &[
     req("ReplicationGroupId", Str),
     p("ReplicationGroupDescription", Str),
     p("PrimaryClusterId", Str),
-    p("SnapshottingClusterId", Unsupported),
+    p("SnapshottingClusterId", Str),
     p("AutomaticFailoverEnabled", Bool),
     p("MultiAZEnabled", Bool),
     p("NodeGroupId", Str),
@@ -90,8 +91,8 @@ pub const MODIFY: &[Param] = &[
     p("Engine", Str),
     p("EngineVersion", Str),
     p("AutoMinorVersionUpgrade", Bool),
-    p("SnapshotRetentionLimit", Inert(Zero)),
-    p("SnapshotWindow", Unsupported),
+    p("SnapshotRetentionLimit", RETENTION),
+    p("SnapshotWindow", DailyWindow),
     p("CacheNodeType", NodeType),
     p("AuthToken", Unsupported),
     p("AuthTokenUpdateStrategy", Unsupported),
@@ -135,13 +136,13 @@ pub use super::group_rules::{
 };
 
 /// A `<ReplicationGroup>` element.
-fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
+fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup, busy: &Snapshotting) {
     let s = ctl.settings();
     let host = s.advertise_host.as_str();
     x.open("ReplicationGroup");
     x.leaf("ReplicationGroupId", &g.id);
     x.leaf("Description", &g.description);
-    x.leaf("Status", g.status.as_str());
+    x.leaf("Status", busy.group_status(g));
     x.open("PendingModifiedValues");
     if let Some(to) = g.failover.as_ref().and_then(|f| f.to.as_ref()) {
         x.leaf("PrimaryClusterId", to);
@@ -196,6 +197,7 @@ fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
     x.leaf("MultiAZ", if g.multi_az { "enabled" } else { "disabled" });
     x.leaf("SnapshotRetentionLimit", g.snapshot_retention_limit);
     x.opt("SnapshotWindow", g.snapshot_window.as_deref());
+    x.opt("SnapshottingClusterId", ctl.snapshotting_cluster(g));
     x.leaf("ClusterEnabled", false);
     x.leaf("CacheNodeType", &g.cache_node_type);
     x.leaf("AuthTokenEnabled", false);
@@ -214,10 +216,11 @@ fn render(x: &mut Xml, ctl: &Controller, g: &ReplicationGroup) {
     x.close("ReplicationGroup");
 }
 
-pub(super) fn one(ctl: &Controller, g: &ReplicationGroup) -> String {
+pub(super) fn one(ctl: &Controller, g: &ReplicationGroup) -> Result<String, Fault> {
+    let busy = ctl.snapshotting()?;
     let mut x = Xml::default();
-    render(&mut x, ctl, g);
-    x.finish()
+    render(&mut x, ctl, g, &busy);
+    Ok(x.finish())
 }
 
 pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -242,11 +245,12 @@ pub fn create(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         port: v.int("Port").map(|p| p as u16),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_window: v.string("SnapshotWindow"),
         snapshot_name: v.id("SnapshotName"),
         snapshot_object: super::snapshot_arns::snapshot_object(v),
     };
     let g = ctl.create_replication_group(r)?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -255,11 +259,12 @@ pub fn describe(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         v.int("MaxRecords"),
         v.string("Marker").as_deref(),
     )?;
+    let busy = ctl.snapshotting()?;
     let mut x = Xml::default();
     x.opt("Marker", marker.as_deref());
     x.open("ReplicationGroups");
     for g in &groups {
-        render(&mut x, ctl, g);
+        render(&mut x, ctl, g, &busy);
     }
     x.close("ReplicationGroups");
     Ok(x.finish())
@@ -276,13 +281,15 @@ pub fn modify(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         cache_node_type: v.string("CacheNodeType"),
         preferred_maintenance_window: v.string("PreferredMaintenanceWindow"),
         snapshot_retention_limit: v.int("SnapshotRetentionLimit").map(|n| n as u32),
+        snapshot_window: v.string("SnapshotWindow"),
+        snapshotting_cluster_id: v.id("SnapshottingClusterId"),
         cache_parameter_group_name: v.string("CacheParameterGroupName"),
         engine_version: v.string("EngineVersion"),
         auto_minor_version_upgrade: v.bool("AutoMinorVersionUpgrade"),
         apply_immediately: v.flag("ApplyImmediately"),
     };
     let g = ctl.modify_replication_group(r)?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -291,7 +298,7 @@ pub fn delete(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         v.flag("RetainPrimaryCluster"),
         v.id("FinalSnapshotIdentifier").as_deref(),
     )?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn increase(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -301,7 +308,7 @@ pub fn increase(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
     );
     let target = replica_count(v).unwrap_or_default();
     let g = ctl.increase_replica_count(&v.required_id("ReplicationGroupId"), target, &zones)?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn decrease(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -311,7 +318,7 @@ pub fn decrease(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         replica_count(v),
         &remove,
     )?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }
 
 pub fn test_failover(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
@@ -319,5 +326,5 @@ pub fn test_failover(ctl: &Controller, v: &Validated) -> Result<String, Fault> {
         &v.required_id("ReplicationGroupId"),
         &v.required("NodeGroupId"),
     )?;
-    Ok(one(ctl, &g))
+    one(ctl, &g)
 }

@@ -284,11 +284,9 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
         );
     }
     for (refused, name) in [
-        ("SnapshotRetentionLimit=1", "SnapshotRetentionLimit"),
         ("TransitEncryptionEnabled=true", "TransitEncryptionEnabled"),
         ("NetworkType=dual_stack", "NetworkType"),
         ("ClusterMode=compatible", "ClusterMode"),
-        ("SnapshotWindow=05:00-06:00", "SnapshotWindow"),
         (
             "SecurityGroupIds.SecurityGroupId.1=sg-1",
             "SecurityGroupIds",
@@ -310,6 +308,56 @@ fn not_yet_implemented_settings_pass_only_their_do_nothing_value() {
         ),
         Err(Fault::InvalidParameterValue(_))
     ));
+}
+
+/// SnapshotRetentionLimit 0–35 and SnapshotWindow `hh24:mi-hh24:mi` of an hour or
+/// more, on every create and modify; memcached refuses both at create.
+#[test]
+fn backup_settings_have_the_services_limits() {
+    let group = "ReplicationGroupId=g&ReplicationGroupDescription=d&CacheNodeType=cache.t4g.micro";
+    let redis = "CacheClusterId=c&CacheNodeType=cache.t4g.micro&Engine=redis";
+    let memcached = "CacheClusterId=c&CacheNodeType=cache.t4g.micro&Engine=memcached";
+    for (op, base) in [
+        ("CreateReplicationGroup", group),
+        ("ModifyReplicationGroup", "ReplicationGroupId=g"),
+        ("CreateCacheCluster", redis),
+        ("ModifyCacheCluster", "CacheClusterId=c"),
+    ] {
+        for ok in [
+            "SnapshotRetentionLimit=0",
+            "SnapshotRetentionLimit=35",
+            "SnapshotWindow=05:00-06:00",
+            "SnapshotWindow=23:30-00:30&SnapshotRetentionLimit=1",
+        ] {
+            assert_eq!(check(op, &format!("{base}&{ok}")), Ok(()), "{op} {ok}");
+        }
+        assert_invalid_value(
+            check(op, &format!("{base}&SnapshotRetentionLimit=36")),
+            "SnapshotRetentionLimit",
+        );
+        assert_invalid_value(
+            check(op, &format!("{base}&SnapshotWindow=05:00-05:59")),
+            "at least 60 minutes",
+        );
+        assert_invalid_value(
+            check(op, &format!("{base}&SnapshotWindow=sun:05:00-sun:06:00")),
+            "SnapshotWindow",
+        );
+    }
+    assert_eq!(
+        check(
+            "CreateCacheCluster",
+            &format!("{memcached}&SnapshotRetentionLimit=0")
+        ),
+        Ok(())
+    );
+    for refused in ["SnapshotRetentionLimit=1", "SnapshotWindow=05:00-06:00"] {
+        let name = refused.split('=').next().unwrap_or_default();
+        match check("CreateCacheCluster", &format!("{memcached}&{refused}")) {
+            Err(Fault::InvalidParameterCombination(m)) => assert!(m.contains(name), "{m}"),
+            other => panic!("memcached {refused}: {other:?}"),
+        }
+    }
 }
 
 #[test]

@@ -194,6 +194,7 @@ async fn a_group_without_replicas_upgrades_its_lone_member_in_place() {
         snapshot_retention_limit: None,
         snapshot_name: None,
         snapshot_object: None,
+        snapshot_window: None,
     })
     .expect("create");
     let group = |h: &Harness| {

@@ -2,6 +2,8 @@
 //! node steps until nothing is left to do. Steps are idempotent and each one's result
 //! is committed before the next, so a pass cut short by a crash simply runs again.
 
+mod backup_plan;
+mod backup_schedule;
 mod discovery;
 mod failover;
 mod failover_plan;
@@ -24,6 +26,8 @@ mod snapshot_export;
 mod snapshots;
 mod upgrade;
 
+#[cfg(test)]
+mod backup_schedule_tests;
 #[cfg(test)]
 mod failover_tests;
 #[cfg(test)]
@@ -58,6 +62,9 @@ use crate::Controller;
 const TICK: Duration = Duration::from_millis(250);
 /// How often the legacy discovery key on memcached nodes is checked.
 const LEGACY_KEY_EVERY: Duration = Duration::from_secs(2);
+/// How often the automatic backup scheduler looks at the caches (a window is an hour
+/// at least; the test clock is re-read every 200 ms).
+const BACKUP_SCHEDULE_EVERY: Duration = Duration::from_secs(1);
 /// How often old events are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -83,8 +90,16 @@ impl Controller {
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut last_legacy = Instant::now();
         let mut last_prune = Instant::now() - PRUNE_EVERY;
+        let mut last_schedule = Instant::now() - BACKUP_SCHEDULE_EVERY;
         loop {
             self.spawn_passes();
+            if last_schedule.elapsed() >= BACKUP_SCHEDULE_EVERY {
+                last_schedule = Instant::now();
+                let me = self.clone();
+                self.spawn_once("snapshots:schedule".into(), async move {
+                    me.backup_schedule_pass().await
+                });
+            }
             let me = self.clone();
             self.spawn_once("hosts:retain-endpoints".into(), async move {
                 me.retain_endpoints().await

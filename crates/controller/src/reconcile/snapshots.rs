@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use larder_agent::{NodeRef, SnapshotSave, SNAPSHOT_CHUNK_MAX};
+use larder_model::snapshot::agent_file_name;
 use larder_model::{Fault, NodeSnapshot, Snapshot, SnapshotFile, SnapshotStatus};
 
 use crate::retry::AfterFailure;
@@ -158,7 +159,11 @@ impl Controller {
         let agent = self.agent_of(&n);
         let node: NodeRef = self.node_ref(&c, &n);
         let saved = agent
-            .save_snapshot(&node, &s.name, self.settings().snapshot_save_wait)
+            .save_snapshot(
+                &node,
+                &agent_file_name(&s.name),
+                self.settings().snapshot_save_wait,
+            )
             .await
             .map_err(|e| format!("saving node {}: {e}", node.key))?;
         let saved = match saved {
@@ -209,7 +214,7 @@ impl Controller {
         let key = ns.node_key();
         while offset < want.size {
             let chunk = agent
-                .read_snapshot(&s.name, &key, offset, SNAPSHOT_CHUNK_MAX)
+                .read_snapshot(&agent_file_name(&s.name), &key, offset, SNAPSHOT_CHUNK_MAX)
                 .await
                 .map_err(|e| format!("reading node {key}'s file: {e}"))?;
             // The agent is trusted less than the file's record: bound what it sends.
@@ -351,7 +356,8 @@ impl Controller {
             s.node_snapshots.iter().map(|n| n.host.as_deref()).collect();
         hosts.dedup();
         for host in hosts {
-            if let Err(e) = self.agent_on(host).discard_snapshot(&s.name).await {
+            let name = agent_file_name(&s.name);
+            if let Err(e) = self.agent_on(host).discard_snapshot(&name).await {
                 tracing::warn!(snapshot = %s.name, host = host.unwrap_or("local"), error = %e, "agent kept its snapshot files");
             }
         }

@@ -14,7 +14,7 @@ use larder_model::{CacheCluster, Engine, NodeType, ReplicationGroup, Replication
 use tempfile::TempDir;
 
 use crate::hosts::HostAnnouncement;
-use crate::{Controller, EngineCatalog, EngineVersion, RetryPolicy, Settings};
+use crate::{Clock, Controller, EngineCatalog, EngineVersion, RetryPolicy, Settings};
 
 /// The replication group every harness test uses.
 pub(super) const GROUP: &str = "fake-group";
@@ -30,6 +30,9 @@ pub(super) struct Harness {
     retry: RetryPolicy,
     /// Joined hosts (none: every node on the control plane's own host).
     pub(super) hosts: Vec<Arc<FakeHost>>,
+    /// The schedulers' clock, kept across restarts (the system clock unless a test
+    /// sets a manual one).
+    clock: Clock,
 }
 
 /// The zones of the joined hosts of [`Harness::with_hosts`], one each.
@@ -48,6 +51,7 @@ fn build(
     agent: &Arc<dyn NodeAgent>,
     retry: RetryPolicy,
     hosts: &[Arc<FakeHost>],
+    clock: &Clock,
 ) -> Controller {
     let store = larder_store::open_embedded(&dir.path().join("larder.redb")).expect("store");
     let mut settings = Settings::new("us-east-1");
@@ -57,6 +61,7 @@ fn build(
     settings.endpoint_kernel_splice = KernelSplice::Off;
     settings.node_retry = retry;
     settings.snapshot_dir = dir.path().join("snapshots");
+    settings.clock = clock.clone();
     let engines = EngineCatalog {
         versions: vec![
             EngineVersion::new(Engine::Redis, "7.2.4"),
@@ -99,7 +104,8 @@ impl Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let fake = FakeAgent::new();
         let agent = wrap(fake.clone());
-        let controller = Some(build(&dir, &agent, retry, &[]));
+        let clock = Clock::system();
+        let controller = Some(build(&dir, &agent, retry, &[], &clock));
         Harness {
             dir,
             fake,
@@ -107,6 +113,7 @@ impl Harness {
             controller,
             retry,
             hosts: Vec::new(),
+            clock,
         }
     }
 
@@ -119,7 +126,8 @@ impl Harness {
             .map(|i| FakeHost::new(&fake, &format!("10.0.0.{i}")))
             .collect();
         let agent: Arc<dyn NodeAgent> = fake.clone();
-        let controller = Some(build(&dir, &agent, QUICK_RETRY, &hosts));
+        let clock = Clock::system();
+        let controller = Some(build(&dir, &agent, QUICK_RETRY, &hosts, &clock));
         let h = Harness {
             dir,
             fake,
@@ -127,6 +135,7 @@ impl Harness {
             controller,
             retry: QUICK_RETRY,
             hosts,
+            clock,
         };
         for (host, zone) in h.hosts.iter().zip(HOST_ZONES) {
             let a = HostAnnouncement {
@@ -203,6 +212,7 @@ impl Harness {
             port: None,
             auto_minor_version_upgrade: None,
             snapshot_retention_limit: None,
+            snapshot_window: None,
             snapshot_name: None,
             snapshot_object: None,
         };
@@ -232,6 +242,7 @@ impl Harness {
         for g in c.store().list_replication_groups().expect("groups") {
             c.group_step(&g).await;
         }
+        c.backup_schedule_pass().await;
         for s in c.store().list_snapshots().expect("snapshots") {
             c.snapshot_pass(&s.name).await;
         }
@@ -271,7 +282,19 @@ impl Harness {
     pub(super) fn restart(&mut self) {
         self.controller = None;
         self.fake.recover();
-        self.controller = Some(build(&self.dir, &self.agent, self.retry, &self.hosts));
+        self.controller = Some(build(
+            &self.dir,
+            &self.agent,
+            self.retry,
+            &self.hosts,
+            &self.clock,
+        ));
+    }
+
+    /// Puts the controller on `clock` (a restart of a daemon that has done nothing).
+    pub(super) fn use_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+        self.restart();
     }
 
     /// After [`Harness::restart`]: waits until every joined host is dialled again
@@ -358,6 +381,7 @@ pub(super) fn cluster_request(id: &str, engine: Engine, nodes: u32) -> CreateCac
         port: None,
         auto_minor_version_upgrade: None,
         snapshot_retention_limit: None,
+        snapshot_window: None,
         snapshot_name: None,
         snapshot_object: None,
     }

@@ -32,8 +32,14 @@ impl Controller {
         };
         let subnet_group = self.resolve_subnet_group(req.cache_subnet_group_name.as_deref())?;
         let cross_az = req.cross_az;
-        let CommonSettings { window, tags } =
-            check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
+        let CommonSettings { tags } = check_common_settings(&req.tags)?;
+        let backups = super::backup_settings::for_create(
+            &id,
+            engine,
+            req.snapshot_retention_limit,
+            req.snapshot_window.as_deref(),
+            req.preferred_maintenance_window.as_deref(),
+        )?;
 
         let requested_zones = &req.preferred_availability_zones;
         let settings = self.settings();
@@ -70,7 +76,7 @@ impl Controller {
             next_node_number: num as u32 + 1,
             preferred_availability_zone: places[0].zone.clone(),
             az_mode: if cross_az { "cross-az" } else { "single-az" }.into(),
-            preferred_maintenance_window: window.to_ascii_lowercase(),
+            preferred_maintenance_window: backups.maintenance,
             cache_parameter_group_name: parameter_group,
             parameter_apply: Default::default(),
             requested_port: req.port,
@@ -84,8 +90,9 @@ impl Controller {
             security_group_ids: Vec::new(),
             cache_subnet_group_name: subnet_group,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
-            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0),
-            snapshot_window: None,
+            snapshot_retention_limit: backups.retention,
+            snapshot_window: backups.window,
+            automated_snapshot_day: None,
             notification_topic_arn: None,
             replication_group_id: None,
             nodes,

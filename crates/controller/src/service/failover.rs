@@ -152,12 +152,7 @@ impl Controller {
             if let Some(d) = &req.description {
                 g.description = d.clone();
             }
-            if let Some(w) = &req.preferred_maintenance_window {
-                g.preferred_maintenance_window = w.to_ascii_lowercase();
-            }
-            if let Some(r) = req.snapshot_retention_limit {
-                g.snapshot_retention_limit = r;
-            }
+            super::group_backups::modify_group_backups(tx, &mut g, &req)?;
             if let Some(a) = req.auto_minor_version_upgrade {
                 g.auto_minor_version_upgrade = a;
             }

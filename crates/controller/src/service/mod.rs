@@ -4,9 +4,11 @@
 //! engine). They commit the new intent in one store transaction and wake the reconcile
 //! loop; they never touch processes themselves.
 
+mod backup_settings;
 mod create;
 mod describe;
 mod failover;
+mod group_backups;
 mod lifecycle;
 mod migration;
 mod modify;
@@ -17,6 +19,7 @@ mod replication_groups;
 mod service_updates;
 mod snapshot_copy;
 mod snapshots;
+mod snapshotting;
 mod subnet_groups;
 mod tags;
 mod upgrade;
@@ -29,6 +32,7 @@ pub(crate) use replication_groups::{group_event, new_member, require_group_avail
 pub use service_updates::{BatchOutcome, UpdateAction, UpdateActionFilter, UpdateTarget};
 pub(crate) use snapshots::snapshot_event;
 pub use snapshots::{SnapshotFilter, SnapshotPage};
+pub use snapshotting::Snapshotting;
 pub(crate) use upgrade::{start_in_place, start_pending_upgrade};
 
 use larder_model::{CacheCluster, ClusterStatus, Fault};
@@ -56,38 +60,30 @@ fn refuse_member(c: &CacheCluster) -> Result<(), Fault> {
     }
 }
 
-/// Settings every create takes, checked the same way.
+/// Settings every create takes, checked the same way (the windows are
+/// `backup_settings`' part).
 struct CommonSettings {
-    /// The maintenance window, defaulted.
-    window: String,
     /// Tags, merged and checked.
     tags: Vec<larder_model::Tag>,
 }
 
-/// Defaults the maintenance window and merges the tags of a create. (Window syntax,
-/// port and snapshot ranges were checked by the api from the operation's table.)
-fn check_common_settings(
-    window: Option<&str>,
-    tags: &[larder_model::Tag],
-) -> Result<CommonSettings, Fault> {
-    let window = window
-        .unwrap_or(larder_model::maintenance_window::DEFAULT_MAINTENANCE_WINDOW)
-        .to_string();
+/// Merges the tags of a create. (Window syntax, port and snapshot ranges were
+/// checked by the api from the operation's table.)
+fn check_common_settings(tags: &[larder_model::Tag]) -> Result<CommonSettings, Fault> {
     let mut merged = Vec::new();
     larder_model::arn::merge_tags(&mut merged, tags.to_vec())?;
-    Ok(CommonSettings {
-        window,
-        tags: merged,
-    })
+    Ok(CommonSettings { tags: merged })
 }
 
 #[cfg(test)]
 mod tests {
     /// Every service file, by name.
     const SOURCES: &[(&str, &str)] = &[
+        ("backup_settings.rs", include_str!("backup_settings.rs")),
         ("create.rs", include_str!("create.rs")),
         ("describe.rs", include_str!("describe.rs")),
         ("failover.rs", include_str!("failover.rs")),
+        ("group_backups.rs", include_str!("group_backups.rs")),
         ("lifecycle.rs", include_str!("lifecycle.rs")),
         ("migration.rs", include_str!("migration.rs")),
         ("mod.rs", include_str!("mod.rs")),
@@ -100,6 +96,7 @@ mod tests {
             include_str!("replication_groups.rs"),
         ),
         ("snapshots.rs", include_str!("snapshots.rs")),
+        ("snapshotting.rs", include_str!("snapshotting.rs")),
         ("tags.rs", include_str!("tags.rs")),
     ];
 

@@ -198,14 +198,23 @@ impl Controller {
                     )));
                 }
             }
-            if let Some(w) = &req.preferred_maintenance_window {
-                c.preferred_maintenance_window = w.to_ascii_lowercase();
-            }
+            let backups = super::backup_settings::for_modify(
+                &c.id,
+                engine,
+                &super::backup_settings::Backups {
+                    retention: c.snapshot_retention_limit,
+                    window: c.snapshot_window.clone(),
+                    maintenance: c.preferred_maintenance_window.clone(),
+                },
+                req.snapshot_retention_limit,
+                req.snapshot_window.as_deref(),
+                req.preferred_maintenance_window.as_deref(),
+            )?;
+            c.preferred_maintenance_window = backups.maintenance;
+            c.snapshot_retention_limit = backups.retention;
+            c.snapshot_window = backups.window;
             if let Some(a) = req.auto_minor_version_upgrade {
                 c.auto_minor_version_upgrade = a;
-            }
-            if let Some(r) = req.snapshot_retention_limit {
-                c.snapshot_retention_limit = r;
             }
             if let Some(m) = &req.az_mode {
                 if engine == Engine::Memcached {

@@ -75,6 +75,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
         auto_minor_version_upgrade: g.auto_minor_version_upgrade,
         snapshot_retention_limit: g.snapshot_retention_limit,
         snapshot_window: g.snapshot_window.clone(),
+        automated_snapshot_day: None,
         notification_topic_arn: None,
         replication_group_id: Some(g.id.clone()),
     }
@@ -148,8 +149,14 @@ impl Controller {
                 self.resolve_parameter_group(req.cache_parameter_group_name.as_deref(), &version)?
             }
         };
-        let CommonSettings { window, tags } =
-            check_common_settings(req.preferred_maintenance_window.as_deref(), &req.tags)?;
+        let CommonSettings { tags } = check_common_settings(&req.tags)?;
+        let backups = super::backup_settings::for_create(
+            &id,
+            version.engine,
+            req.snapshot_retention_limit,
+            req.snapshot_window.as_deref(),
+            req.preferred_maintenance_window.as_deref(),
+        )?;
 
         let settings = self.settings().clone();
         // A group grown from a cluster keeps the cluster's subnet group unless one is named.
@@ -200,9 +207,11 @@ impl Controller {
             failover: None,
             retain_primary_on_delete: false,
             create_time: Utc::now(),
-            preferred_maintenance_window: window.to_ascii_lowercase(),
-            snapshot_retention_limit: req.snapshot_retention_limit.unwrap_or(0),
-            snapshot_window: None,
+            preferred_maintenance_window: backups.maintenance,
+            snapshot_retention_limit: backups.retention,
+            snapshot_window: backups.window,
+            snapshotting_cluster_id: None,
+            automated_snapshot_day: None,
             auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
             security_group_ids: Vec::new(),
             cache_subnet_group_name: subnet_group,
@@ -225,6 +234,10 @@ impl Controller {
             .chain(members.iter().map(|m| m.id.clone()))
             .collect();
         group.primary = group.members[0].clone();
+        if group.snapshot_retention_limit > 0 {
+            // As the service does: the first replica, or the primary of a lone node.
+            group.snapshotting_cluster_id = group.members.get(1).or(group.members.first()).cloned();
+        }
         let restore = match (&req.snapshot_name, &req.snapshot_object) {
             (Some(name), _) => Some(self.restore_source(name)?),
             (None, Some(o)) => Some(larder_model::RestoreFrom::from_object(o)),
@@ -271,6 +284,9 @@ impl Controller {
                     )));
                 }
                 p.replication_group_id = Some(id.clone());
+                // Backups are the group's from now on; the member shows its settings.
+                p.snapshot_retention_limit = group.snapshot_retention_limit;
+                p.snapshot_window = group.snapshot_window.clone();
                 tx.put_cluster(&p)?;
             }
             tx.put_replication_group(&group)?;

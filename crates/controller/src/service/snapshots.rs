@@ -190,7 +190,12 @@ impl Controller {
         Ok(())
     }
 
-    fn cluster_snapshot(&self, tx: &Tx<'_>, name: &str, id: &str) -> Result<Snapshot, Fault> {
+    pub(crate) fn cluster_snapshot(
+        &self,
+        tx: &Tx<'_>,
+        name: &str,
+        id: &str,
+    ) -> Result<Snapshot, Fault> {
         let c = tx
             .cluster(id)?
             .ok_or_else(|| Fault::CacheClusterNotFound(id.to_string()))?;
@@ -218,7 +223,7 @@ impl Controller {
 
     /// A group's snapshot, from `member` or else from a healthy replica (so the
     /// primary's clients do not pay for the fork), or the primary when it has none.
-    fn group_snapshot_from(
+    pub(crate) fn group_snapshot_from(
         &self,
         tx: &Tx<'_>,
         name: &str,
