@@ -65,10 +65,12 @@ impl Controller {
     /// What the endpoints should point at now. No primary while a failover runs, so
     /// new connections wait for the promoted node instead of reaching the old one.
     pub(crate) fn group_targets(&self, g: &ReplicationGroup) -> RedisTargets {
+        // A node whose type changes keeps serving (redis takes the new limit live), so
+        // it stays routed; one that restarts drops out as its process goes.
         let running = |c: &CacheCluster| {
             c.nodes
                 .first()
-                .is_some_and(|n| n.status == NodeStatus::Available)
+                .is_some_and(|n| matches!(n.status, NodeStatus::Available | NodeStatus::Modifying))
                 && self.member_running(c)
         };
         let serving = self

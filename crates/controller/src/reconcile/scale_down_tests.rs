@@ -92,3 +92,20 @@ async fn when_one_member_does_not_fit_the_members_already_moved_go_back() {
     assert_eq!(h.group().cache_node_type, SMALL);
     assert_eq!(member_types(&h), all_on(&h, SMALL));
 }
+
+#[tokio::test]
+async fn the_primary_stays_routed_while_its_node_type_changes() {
+    let h = Harness::with_group(3).await;
+    let before = h.fake.group_routes(GROUP).len();
+    retype(&h, SMALL);
+    // The group's pass sees the members while they are still `modifying` (in the
+    // daemon it runs beside the cluster passes).
+    h.controller().group_step(&h.group()).await;
+    h.settle().await;
+    let during = h.fake.group_routes(GROUP);
+    assert!(
+        during[before..].iter().all(|r| r.primary.is_some()),
+        "the primary endpoint lost its target during a live node type change: {:?}",
+        &during[before..]
+    );
+}
