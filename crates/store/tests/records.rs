@@ -26,6 +26,7 @@ fn cluster(id: &str) -> CacheCluster {
         published_members: vec![],
         pending: PendingModifiedValues::default(),
         upgrade: None,
+        pending_upgrade: None,
         service_updates: Vec::new(),
         security_group_ids: vec![],
         cache_subnet_group_name: None,

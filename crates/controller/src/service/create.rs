@@ -86,6 +86,7 @@ impl Controller {
             published_members: Vec::new(),
             pending: PendingModifiedValues::default(),
             upgrade: None,
+            pending_upgrade: None,
             service_updates: Vec::new(),
             security_group_ids: Vec::new(),
             cache_subnet_group_name: subnet_group,

@@ -93,22 +93,32 @@ impl Controller {
             }
         }
         self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
-        let switch = match self.store().get_replication_group(&id)? {
-            Some(g) => self.parameter_switch(
+        let current = self.store().get_replication_group(&id)?;
+        // A group named with an upgrade is the one to run on the new version: it goes
+        // with the upgrade, member by member, not as a switch now.
+        let with_upgrade = current.as_ref().is_some_and(|g| {
+            super::upgrade::asks_upgrade(req.engine_version.as_deref(), &g.engine_version)
+        });
+        let switch = match current {
+            Some(g) if !with_upgrade => self.parameter_switch(
                 req.cache_parameter_group_name.as_deref(),
                 g.engine,
                 &g.engine_version,
                 &g.cache_parameter_group_name,
             )?,
-            None => None,
+            _ => None,
         };
+        let upgrade_group = req
+            .cache_parameter_group_name
+            .as_deref()
+            .filter(|_| with_upgrade);
         let out = self.store().transaction(|tx| {
             let mut g = tx
                 .replication_group(&id)?
                 .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
             require_group_available(&g)?;
             let upgrade = match &req.engine_version {
-                Some(v) => self.plan_upgrade(&g, v)?,
+                Some(v) => self.plan_upgrade(&g, v, upgrade_group)?,
                 None => None,
             };
             let combined = req.cache_node_type.is_some()
@@ -116,7 +126,7 @@ impl Controller {
                 || switch.is_some();
             if upgrade.is_some() && combined {
                 return Err(Fault::InvalidParameterCombination(
-                    "Give EngineVersion alone: an upgrade cannot be combined with CacheNodeType, PrimaryClusterId or CacheParameterGroupName in one call.".into(),
+                    "An upgrade cannot be combined with CacheNodeType or PrimaryClusterId in one call.".into(),
                 ));
             }
             let automatic_failover = req.automatic_failover.unwrap_or(g.automatic_failover);

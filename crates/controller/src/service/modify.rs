@@ -159,20 +159,30 @@ impl Controller {
         let (others, placer) = (&view.clusters, &view.placer);
         let max_nodes = settings.max_nodes as usize;
         self.require_existing_parameter_group(req.cache_parameter_group_name.as_deref())?;
-        let switch = match self.store().get_cluster(&id)? {
-            Some(c) => self.parameter_switch(
+        let current = self.store().get_cluster(&id)?;
+        // A group named with an upgrade is the one the node restarts with on the new
+        // version, not a switch now.
+        let with_upgrade = current.as_ref().is_some_and(|c| {
+            super::upgrade::asks_upgrade(req.engine_version.as_deref(), &c.engine_version)
+        });
+        let switch = match current {
+            Some(c) if !with_upgrade => self.parameter_switch(
                 req.cache_parameter_group_name.as_deref(),
                 c.engine,
                 &c.engine_version,
                 &c.cache_parameter_group_name,
             )?,
-            None => None,
+            _ => None,
         };
+        let upgrade_group = req
+            .cache_parameter_group_name
+            .as_deref()
+            .filter(|_| with_upgrade);
         let out = self.store().update_cluster(&id, |c, change| {
             require_available(c)?;
             super::refuse_member(c)?;
             let upgrade = match &req.engine_version {
-                Some(v) => self.plan_in_place_upgrade(c, v)?,
+                Some(v) => self.plan_in_place_upgrade(c, v, upgrade_group)?,
                 None => None,
             };
             let engine = c.engine;
@@ -236,7 +246,8 @@ impl Controller {
                             c.engine_version, u.target, c.preferred_maintenance_window
                         ),
                     ));
-                    c.pending.engine_version = Some(u.target);
+                    c.pending.engine_version = Some(u.target.clone());
+                    c.pending_upgrade = Some(u);
                 }
                 return Ok(c.clone());
             }
@@ -289,7 +300,13 @@ impl Controller {
             // Node changes first; a deferred upgrade starts once they are done.
             if ch.is_empty() {
                 if let Some(v) = c.pending.engine_version.take() {
-                    if let Some(u) = self.plan_in_place_upgrade(c, &v)? {
+                    // The plan made at the request (with the group it named), else one
+                    // made now.
+                    let planned = match c.pending_upgrade.take() {
+                        Some(u) => Some(u),
+                        None => self.plan_in_place_upgrade(c, &v, None)?,
+                    };
+                    if let Some(u) = planned {
                         super::upgrade::start_in_place(c, u, &mut change.events);
                     }
                 }

@@ -69,6 +69,7 @@ pub(crate) fn new_member(g: &ReplicationGroup, id: String, place: NodePlace) -> 
         published_members: Vec::new(),
         pending: PendingModifiedValues::default(),
         upgrade: None,
+        pending_upgrade: None,
         service_updates: Vec::new(),
         security_group_ids: g.security_group_ids.clone(),
         cache_subnet_group_name: g.cache_subnet_group_name.clone(),

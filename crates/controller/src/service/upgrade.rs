@@ -110,6 +110,7 @@ impl Controller {
         &self,
         g: &ReplicationGroup,
         requested: &str,
+        given_group: Option<&str>,
     ) -> Result<Option<EngineUpgrade>, Fault> {
         let Some(t) = self.upgrade_target(
             &format!("replication group {}", g.id),
@@ -117,6 +118,7 @@ impl Controller {
             &g.engine_version,
             &g.cache_parameter_group_name,
             requested,
+            given_group,
         )?
         else {
             return Ok(None);
@@ -142,6 +144,7 @@ impl Controller {
         &self,
         c: &larder_model::CacheCluster,
         requested: &str,
+        given_group: Option<&str>,
     ) -> Result<Option<larder_model::InPlaceUpgrade>, Fault> {
         let Some(t) = self.upgrade_target(
             &format!("cache cluster {}", c.id),
@@ -149,6 +152,7 @@ impl Controller {
             &c.engine_version,
             &c.cache_parameter_group_name,
             requested,
+            given_group,
         )?
         else {
             return Ok(None);
@@ -183,11 +187,29 @@ impl Controller {
         current: &str,
         group: &str,
         requested: &str,
+        given_group: Option<&str>,
     ) -> Result<Option<UpgradeTarget>, Fault> {
         if names_current(requested, current) {
             return Ok(None);
         }
         let target = self.engines().resolve(engine, Some(requested))?.clone();
+        if let Some(given) = given_group {
+            // The group to run on the new version, named with the upgrade: it must
+            // be of the new version's family (checked as on a create).
+            let parameter_group = self.resolve_parameter_group(Some(given), &target)?;
+            if larder_model::service_update::version_order(&target.version)
+                < larder_model::service_update::version_order(current)
+            {
+                return Err(Fault::InvalidParameterCombination(format!(
+                    "Cannot downgrade {what} from {current} to {}.",
+                    target.version
+                )));
+            }
+            return Ok(Some(UpgradeTarget {
+                version: target.version,
+                parameter_group,
+            }));
+        }
         if larder_model::service_update::version_order(&target.version)
             < larder_model::service_update::version_order(current)
         {
@@ -203,7 +225,7 @@ impl Controller {
             CacheParameterGroup::default_of(&target.family).name
         } else {
             return Err(Fault::InvalidParameterCombination(format!(
-                "The {what} uses the custom parameter group {} of family {}; engine {} needs family {}, and switching groups during an upgrade is not supported by Larder yet.",
+                "The {what} uses the custom parameter group {} of family {}; engine {} needs family {}: name a parameter group of that family with the upgrade (CacheParameterGroupName).",
                 current_group.name, current_group.family, target.version, target.family
             )));
         };
@@ -212,6 +234,11 @@ impl Controller {
             parameter_group,
         }))
     }
+}
+
+/// Whether a requested EngineVersion asks for a version other than `current`.
+pub(crate) fn asks_upgrade(requested: Option<&str>, current: &str) -> bool {
+    requested.is_some_and(|r| !names_current(r, current))
 }
 
 /// Whether a requested version names the current one (`7.0` or `7.x` for `7.0.15`).
