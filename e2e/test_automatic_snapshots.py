@@ -37,7 +37,8 @@ def windows(now: dt.datetime) -> tuple[str, str, dt.datetime]:
     hour = (now.hour + 3) % 24
     snapshot = f"{hour:02}:00-{(hour + 1) % 24:02}:00"
     m = (hour + 12) % 24
-    maintenance = f"sun:{m:02}:00-sun:{(m + 1) % 24:02}:00"
+    # An hour on Sunday; one starting at 23:00 ends on Monday.
+    maintenance = f"sun:{m:02}:00-{'mon' if m == 23 else 'sun'}:{(m + 1) % 24:02}:00"
     start = now.replace(hour=hour, minute=5, second=0, microsecond=0)
     if start <= now:
         start += dt.timedelta(days=1)
