@@ -25,6 +25,7 @@ mod probe;
 mod process;
 pub use process::is_alive as process_is_alive;
 mod redis_ops;
+mod repl_watch;
 mod serve;
 mod snapshot_files;
 pub use snapshot_files::{snapshot_file_digest, CHUNK_MAX as SNAPSHOT_CHUNK_MAX};
@@ -45,7 +46,8 @@ pub use installed::{
 };
 pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,
+    ReplicationInfo, ReplicationRole, ReplicationView, SnapshotChunk, SnapshotSave, SourceCheck,
+    StagedRestore,
 };
 pub use observe::Observation;
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};

@@ -24,6 +24,10 @@ impl NodeAgent for LocalAgent {
     fn is_running(&self, key: &str) -> bool {
         LocalAgent::is_running(self, key)
     }
+
+    fn replication_view(&self, key: &str) -> Option<crate::ReplicationView> {
+        LocalAgent::replication_view(self, key)
+    }
 }
 
 /// `host:port`, with the brackets an IPv6 address needs.
@@ -45,11 +49,13 @@ fn node_error(addr: &NodeAddr) -> impl Fn(redis::RedisError) -> AgentError + '_ 
 
 impl LocalAgent {
     /// After a lifecycle request: watch the node's new process and publish the change.
+    /// Its replication state is read afresh from the new process.
     fn settle(&self, key: &str, pid: Option<u32>) {
         if let Some(pid) = pid {
             self.watch(key, pid);
         }
         self.refresh_observation();
+        self.forget_replication(key);
     }
 
     /// Where and as whom this agent manages a node: Larder's own user.
@@ -97,6 +103,7 @@ impl LocalAgent {
                 self.forget(&key);
                 let done = LocalAgent::remove_data(self, &key);
                 self.refresh_observation();
+                self.forget_replication(&key);
                 done.map(|_| Done)
             }
             AgentRequest::Fence { key } => {
@@ -158,6 +165,8 @@ impl LocalAgent {
                     }
                     ReplicationChange::Unpause => redis_ops::unpause(&addr).await,
                 };
+                // Also after a failure: the change may have taken before it failed.
+                self.observe_replication_now(&node).await;
                 done.map(|_| Done).map_err(node_error(&addr))
             }
             AgentRequest::StreamingReplicas {

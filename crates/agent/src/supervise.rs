@@ -139,6 +139,21 @@ impl LocalAgent {
         self.supervision().observer.publish(running);
     }
 
+    /// The redis nodes this agent knows whose process runs (as last observed), as
+    /// the agent dials them.
+    pub(crate) fn redis_nodes(&self) -> Vec<NodeRef> {
+        let running = self.supervision().observer.running();
+        lock(&self.supervision().records)
+            .values()
+            .filter(|r| r.spec.engine.is_redis_like() && running.contains(&r.spec.key))
+            .map(|r| NodeRef {
+                key: r.spec.key.clone(),
+                host: r.spec.connect_host().to_string(),
+                port: r.spec.port,
+            })
+            .collect()
+    }
+
     /// Notes that a control plane is talking to this agent.
     pub fn control_plane_contact(&self) {
         *lock(&self.supervision().last_contact) = Some(std::time::Instant::now());
@@ -245,6 +260,7 @@ impl LocalAgent {
         // Reap it if it is our child, so the observation does not see a zombie.
         let _ = self.pid(key);
         self.refresh_observation();
+        self.forget_replication(key);
         {
             let mut watched = lock(&self.supervision().watched);
             if watched.get(key) != Some(&pid) {
@@ -318,6 +334,7 @@ impl LocalAgent {
         let pid = self.ensure_started(spec).await?;
         self.watch(&spec.key, pid);
         self.refresh_observation();
+        self.forget_replication(&spec.key);
         self.wait_ready(spec, READY_TIMEOUT).await?;
         if let RestartPolicy::RestartAsReplica { primary } = &record.policy {
             let node = NodeRef {
