@@ -54,7 +54,7 @@ impl Controller {
     async fn try_parameter_step(&self, c: &CacheCluster) -> Result<bool, Fault> {
         let desired = self.desired_node_values(c)?;
         let apply = &c.parameter_apply;
-        if apply.round.is_none() && apply.applied.as_ref() == Some(&*desired) {
+        if apply.round.is_none() && apply.applied.as_ref().is_none_or(|a| *a == *desired) {
             // Settled at the group's values, the common case: nothing to compare further.
             return Ok(false);
         }
