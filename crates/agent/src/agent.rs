@@ -60,6 +60,8 @@ struct Inner {
     endpoints: EndpointHost,
     /// Connections to redis nodes kept for the commands asked for on every pass.
     conns: crate::node_conn::NodeConns,
+    /// Connections to memcached nodes kept for the legacy discovery key refresh.
+    legacy_conns: crate::legacy_keys::LegacyKeyConns,
     /// When each redis node's replication state is read next (`repl_watch.rs`).
     repl_schedule: Mutex<crate::repl_watch::Schedule>,
 }
@@ -118,6 +120,7 @@ impl LocalAgent {
                 endpoints: EndpointHost::new(&root),
                 conns: Default::default(),
                 repl_schedule: Default::default(),
+                legacy_conns: Default::default(),
                 supervision: crate::supervise::Supervision::load(&root),
                 root,
             }),
@@ -138,6 +141,11 @@ impl LocalAgent {
     /// A handle for background tasks that must not keep the agent alive.
     pub(crate) fn downgrade(&self) -> WeakAgent {
         WeakAgent(Arc::downgrade(&self.inner))
+    }
+
+    /// The connections kept to memcached nodes for the legacy discovery key.
+    pub(crate) fn legacy_conns(&self) -> &crate::legacy_keys::LegacyKeyConns {
+        &self.inner.legacy_conns
     }
 
     /// When each redis node's replication state is read next.

@@ -18,6 +18,7 @@ mod endpoint_spec;
 mod error;
 mod installed;
 mod interface;
+mod legacy_keys;
 mod node_conn;
 mod observe;
 mod pidfd;

@@ -225,11 +225,14 @@ impl LocalAgent {
                     })
             }
             AgentRequest::LegacyDiscoveryKeys { keys } => {
+                let addrs = keys.iter().map(|(n, _)| host_port(&n.host, n.port));
+                self.legacy_conns().retain(&addrs.collect());
                 let mut checks = tokio::task::JoinSet::new();
                 for (i, (node, config)) in keys.into_iter().enumerate() {
+                    let me = self.clone();
                     checks.spawn(async move {
                         let addr = host_port(&node.host, node.port);
-                        match ensure_legacy_discovery_key(&addr, &config).await {
+                        match me.legacy_conns().ensure(&addr, &config).await {
                             Ok(written) => (i, written),
                             Err(e) => {
                                 tracing::debug!(node = %node.key, error = %e, "legacy discovery key not written");
