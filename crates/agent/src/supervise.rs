@@ -31,7 +31,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const MAX_ATTEMPTS: u32 = 8;
 /// A control plane that sent anything this recently is in charge of recoveries (it
 /// restarts nodes itself, with its events); the agent acts only when it is gone.
-/// Its long poll asks again at least every 2 s, so this is a few missed polls.
+/// Its long poll asks again at least every second, so this is several missed polls.
 pub const CONTACT_GRACE: Duration = Duration::from_secs(5);
 /// How often a pending recovery looks again while a control plane is in charge.
 const DEFER_POLL: Duration = Duration::from_millis(500);
