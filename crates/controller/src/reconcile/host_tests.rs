@@ -240,3 +240,21 @@ async fn a_host_refusing_the_link_whose_nodes_answer_fails_nothing_over() {
     run_loops(&h, 3).await;
     assert_eq!(h.group().primary, old);
 }
+
+#[tokio::test]
+async fn a_lost_hosts_primary_fails_over_as_the_host_is_judged_not_a_probe_round_later() {
+    let h = Harness::with_hosts(3).await;
+    let old = h.group().primary;
+    power_off(&h, &old);
+    // The host checks alone: the probe round may be stuck on the lost host's calls.
+    h.controller().check_hosts().await;
+    let g = h.group();
+    assert_eq!(
+        g.failover.as_ref().map(|f| f.from.as_str()),
+        Some(old.as_str()),
+        "no failover started when the host was judged lost"
+    );
+    run_loops(&h, 10).await;
+    assert_failed_over_from(&h, &old, h.host_of(&old).address());
+    assert_eq!(h.fake.max_primaries(), 1);
+}
