@@ -3,11 +3,14 @@
 //! `is_running` costs no round trip.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use larder_agent::{AgentError, AgentFuture, AgentReply, AgentRequest, NodeAgent, Observation};
+use larder_agent::{
+    AgentError, AgentFuture, AgentReply, AgentRequest, NodeAgent, Observation, ReplicationView,
+};
 
 use crate::auth::LinkSecret;
 use crate::identity::Fingerprint;
@@ -15,8 +18,10 @@ use crate::signed::SignedClient;
 use crate::wire::{AgentInfo, CallResult, Observed, CALL_PATH, INFO_PATH, OBSERVE_PATH, STOP_PATH};
 
 /// How long the long poll asks the agent to hold a request: short enough that the
-/// agent hears from its control plane well within its contact grace.
-const POLL_WAIT_MS: u64 = 2_000;
+/// agent hears from its control plane well within its contact grace, and that a
+/// healthy agent is never silent for long (the control plane judges a host after
+/// `UNREACHABLE_AFTER` of silence, 2 s). One small exchange a second per host.
+const POLL_WAIT_MS: u64 = 1_000;
 /// Pause before polling again after the agent could not be reached.
 const RETRY: Duration = Duration::from_millis(100);
 /// Extra time a call may take beyond the wait its request names.
@@ -37,6 +42,8 @@ struct Inner {
     observed: RwLock<Observed>,
     /// When the agent last answered anything (a call or a poll).
     last_contact: std::sync::Mutex<std::time::Instant>,
+    /// The last attempt to reach the agent was refused (and none answered since).
+    refused: AtomicBool,
 }
 
 impl std::fmt::Debug for RemoteAgent {
@@ -65,8 +72,9 @@ fn budget(request: &AgentRequest) -> Duration {
     Duration::from_millis(named) + margin
 }
 
-/// Whether a request may change which processes run.
-fn changes_processes(request: &AgentRequest) -> bool {
+/// Whether a request may change what the agent observes: which processes run, or
+/// a node's replication.
+fn changes_observation(request: &AgentRequest) -> bool {
     matches!(
         request,
         AgentRequest::StartNode(_)
@@ -74,6 +82,7 @@ fn changes_processes(request: &AgentRequest) -> bool {
             | AgentRequest::StopNode { .. }
             | AgentRequest::Fence { .. }
             | AgentRequest::RemoveData { .. }
+            | AgentRequest::Replication { .. }
     )
 }
 
@@ -94,6 +103,7 @@ impl RemoteAgent {
                     observation: Observation::default(),
                 }),
                 last_contact: std::sync::Mutex::new(std::time::Instant::now()),
+                refused: AtomicBool::new(false),
             }),
         };
         agent.refresh(0).await?;
@@ -170,7 +180,17 @@ impl RemoteAgent {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Bytes, AgentError> {
-        let bytes = self.inner.link.send(method, path, body, timeout).await?;
+        let sent = self.inner.link.exchange(method, path, body, timeout).await;
+        let bytes = match sent {
+            Ok(bytes) => bytes,
+            Err(failure) => {
+                if failure.refused {
+                    self.inner.refused.store(true, Ordering::SeqCst);
+                }
+                return Err(failure.error);
+            }
+        };
+        self.inner.refused.store(false, Ordering::SeqCst);
         *self
             .inner
             .last_contact
@@ -181,12 +201,13 @@ impl RemoteAgent {
 
     async fn call_remote(&self, request: AgentRequest) -> Result<AgentReply, AgentError> {
         let timeout = budget(&request);
-        let refresh = changes_processes(&request);
+        let refresh = changes_observation(&request);
         let body = serde_json::to_vec(&request).map_err(|e| AgentError::Remote(e.to_string()))?;
         let bytes = self.send("POST", CALL_PATH, body, timeout).await;
         if refresh {
-            // Whatever the outcome, the processes may have changed: read them back
-            // before the caller asks `is_running`.
+            // Whatever the outcome, the processes or the node's replication may have
+            // changed: read them back before the caller asks `is_running` or looks
+            // at the node's replication.
             let _ = self.refresh(0).await;
         }
         let result: CallResult =
@@ -202,6 +223,14 @@ impl NodeAgent for RemoteAgent {
 
     fn is_running(&self, key: &str) -> bool {
         self.read().observation.running.contains(key)
+    }
+
+    fn replication_view(&self, key: &str) -> Option<ReplicationView> {
+        self.read().observation.replication.get(key).cloned()
+    }
+
+    fn link_refused(&self) -> bool {
+        self.inner.refused.load(Ordering::SeqCst)
     }
 
     fn contact_age(&self) -> Option<Duration> {

@@ -95,6 +95,19 @@ impl SignedClient {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Bytes, AgentError> {
+        self.exchange(method, path, body, timeout)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// [`SignedClient::send`], telling a refused connection apart from other failures.
+    pub(crate) async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Bytes, SendFailure> {
         let date = now_secs().to_string();
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let signature = self.secret.sign(&SignedParts {
@@ -116,14 +129,18 @@ impl SignedClient {
             .header(SIGNATURE_HEADER, signature)
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| AgentError::Unreachable(e.to_string()))?;
-        let unreachable = |e: String| AgentError::Unreachable(format!("{}: {e}", self.addr));
+            .map_err(|e| SendFailure::other(AgentError::Unreachable(e.to_string())))?;
+        let unreachable =
+            |e: String| SendFailure::other(AgentError::Unreachable(format!("{}: {e}", self.addr)));
         let exchange = async {
             let response = match &self.transport {
                 Transport::Plain(c) => c.request(request).await,
                 Transport::Pinned(c) => c.request(request).await,
             }
-            .map_err(|e| unreachable(error_chain(&e)))?;
+            .map_err(|e| SendFailure {
+                refused: is_refused(&e),
+                ..unreachable(error_chain(&e))
+            })?;
             let status = response.status();
             let bytes = response
                 .into_body()
@@ -141,6 +158,40 @@ impl SignedClient {
             .await
             .map_err(|_| unreachable(format!("no answer within {timeout:?}")))?
     }
+}
+
+/// A request that got no answer.
+#[derive(Debug)]
+pub(crate) struct SendFailure {
+    /// What went wrong, as callers of [`SignedClient::send`] see it.
+    pub error: AgentError,
+    /// The peer's host refused the connection: nothing listens on the port (its
+    /// process is gone, the host is up). A timeout or a dropped connection is not
+    /// this: they may be a cut link or a connection the pool held too long.
+    pub refused: bool,
+}
+
+impl SendFailure {
+    fn other(error: AgentError) -> SendFailure {
+        SendFailure {
+            error,
+            refused: false,
+        }
+    }
+}
+
+/// Whether `e` (or one of its causes) is a refused TCP connect.
+fn is_refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn tcp_connector() -> HttpConnector {
@@ -161,4 +212,37 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(addr: SocketAddr) -> SignedClient {
+        let pin: Fingerprint = "0".repeat(64).parse().expect("a fingerprint");
+        SignedClient::pinned(addr, LinkSecret::new("s"), pin)
+    }
+
+    #[tokio::test]
+    async fn a_port_nobody_listens_on_is_refused_and_a_silent_peer_is_not() {
+        let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = gone.local_addr().unwrap();
+        drop(gone);
+        let wait = Duration::from_secs(5);
+        let failure = client(addr)
+            .exchange("GET", "/v1/info", Vec::new(), wait)
+            .await
+            .expect_err("nothing listens");
+        assert!(failure.refused, "{:?}", failure.error);
+
+        // Accepts and never answers: a cut link looks like this, not like a refusal.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let failure = client(addr)
+            .exchange("GET", "/v1/info", Vec::new(), Duration::from_millis(200))
+            .await
+            .expect_err("no answer");
+        assert!(!failure.refused, "{:?}", failure.error);
+        drop(silent);
+    }
 }

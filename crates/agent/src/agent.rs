@@ -60,6 +60,21 @@ struct Inner {
     endpoints: EndpointHost,
     /// Connections to redis nodes kept for the commands asked for on every pass.
     conns: crate::node_conn::NodeConns,
+    /// Connections to memcached nodes kept for the legacy discovery key refresh.
+    legacy_conns: crate::legacy_keys::LegacyKeyConns,
+    /// When each redis node's replication state is read next (`repl_watch.rs`).
+    repl_schedule: Mutex<crate::repl_watch::Schedule>,
+}
+
+/// A handle on the agent that does not keep it alive: its own background tasks
+/// hold this, so they end with the agent.
+pub(crate) struct WeakAgent(std::sync::Weak<Inner>);
+
+impl WeakAgent {
+    /// The agent, while it exists.
+    pub(crate) fn upgrade(&self) -> Option<LocalAgent> {
+        self.0.upgrade().map(|inner| LocalAgent { inner })
+    }
 }
 
 /// A node key claimed for spawning; released on drop, also when the spawn fails.
@@ -104,6 +119,8 @@ impl LocalAgent {
                 snapshot_lock: tokio::sync::Mutex::new(()),
                 endpoints: EndpointHost::new(&root),
                 conns: Default::default(),
+                repl_schedule: Default::default(),
+                legacy_conns: Default::default(),
                 supervision: crate::supervise::Supervision::load(&root),
                 root,
             }),
@@ -119,6 +136,24 @@ impl LocalAgent {
     /// The endpoints this agent serves.
     pub(crate) fn endpoints(&self) -> &EndpointHost {
         &self.inner.endpoints
+    }
+
+    /// A handle for background tasks that must not keep the agent alive.
+    pub(crate) fn downgrade(&self) -> WeakAgent {
+        WeakAgent(Arc::downgrade(&self.inner))
+    }
+
+    /// The connections kept to memcached nodes for the legacy discovery key.
+    pub(crate) fn legacy_conns(&self) -> &crate::legacy_keys::LegacyKeyConns {
+        &self.inner.legacy_conns
+    }
+
+    /// When each redis node's replication state is read next.
+    pub(crate) fn schedule(&self) -> MutexGuard<'_, crate::repl_watch::Schedule> {
+        self.inner
+            .repl_schedule
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The connections kept to redis nodes.

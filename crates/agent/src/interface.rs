@@ -330,6 +330,37 @@ pub struct ReplicationInfo {
     pub online_replicas: Vec<HostPort>,
 }
 
+/// What the control plane checks on every pass over a group, from `INFO
+/// replication` without the offsets (they move with every write, and the checks
+/// on every pass do not read them): what the agent pushes with its observations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationView {
+    /// The node's role.
+    pub role: ReplicationRole,
+    /// A replica's primary, when it names one.
+    pub primary: Option<HostPort>,
+    /// A replica's link to its primary is up.
+    pub link_up: bool,
+    /// A replica is still loading its primary's dataset (or says nothing about it).
+    pub sync_in_progress: bool,
+    /// A primary's online replicas, sorted (the order `INFO` lists them in means nothing).
+    pub online_replicas: Vec<HostPort>,
+}
+
+impl From<&ReplicationInfo> for ReplicationView {
+    fn from(info: &ReplicationInfo) -> ReplicationView {
+        let mut online_replicas = info.online_replicas.clone();
+        online_replicas.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+        ReplicationView {
+            role: info.role,
+            primary: info.primary.clone(),
+            link_up: info.link_up,
+            sync_in_progress: info.sync_in_progress,
+            online_replicas,
+        }
+    }
+}
+
 /// The typed result of an [`AgentRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentReply {
@@ -380,6 +411,20 @@ pub trait NodeAgent: Send + Sync + 'static {
     /// is how the control plane learns that a host may be gone.
     fn contact_age(&self) -> Option<std::time::Duration> {
         None
+    }
+
+    /// Node `key`'s replication state as the agent last pushed it, without a round
+    /// trip; `None` when it pushed none (an older agent, a node not read yet), and
+    /// then the caller asks with [`AgentRequest::ReplicationInfo`].
+    fn replication_view(&self, _key: &str) -> Option<ReplicationView> {
+        None
+    }
+
+    /// Whether the agent's host refused the link's last connection (nothing listens
+    /// there: its process is gone while the host is up). Quicker to know than a
+    /// silence, and as safe to act on: the other hosts still decide.
+    fn link_refused(&self) -> bool {
+        false
     }
 }
 

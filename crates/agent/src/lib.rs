@@ -19,6 +19,7 @@ mod engine_defaults;
 mod error;
 mod installed;
 mod interface;
+mod legacy_keys;
 mod node_conn;
 mod observe;
 mod pidfd;
@@ -26,6 +27,7 @@ mod probe;
 mod process;
 pub use process::is_alive as process_is_alive;
 mod redis_ops;
+mod repl_watch;
 mod serve;
 mod snapshot_files;
 pub use snapshot_files::{snapshot_file_digest, CHUNK_MAX as SNAPSHOT_CHUNK_MAX};
@@ -46,7 +48,8 @@ pub use installed::{
 };
 pub use interface::{
     AgentFuture, AgentReply, AgentRequest, HostPort, NodeAgent, NodeRef, ReplicationChange,
-    ReplicationInfo, ReplicationRole, SnapshotChunk, SnapshotSave, SourceCheck, StagedRestore,
+    ReplicationInfo, ReplicationRole, ReplicationView, SnapshotChunk, SnapshotSave, SourceCheck,
+    StagedRestore,
 };
 pub use observe::Observation;
 pub use spec::{connect_host, CommandLimits, InitialData, NodeSpec};

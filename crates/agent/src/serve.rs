@@ -24,6 +24,10 @@ impl NodeAgent for LocalAgent {
     fn is_running(&self, key: &str) -> bool {
         LocalAgent::is_running(self, key)
     }
+
+    fn replication_view(&self, key: &str) -> Option<crate::ReplicationView> {
+        LocalAgent::replication_view(self, key)
+    }
 }
 
 /// `host:port`, with the brackets an IPv6 address needs.
@@ -45,11 +49,13 @@ fn node_error(addr: &NodeAddr) -> impl Fn(redis::RedisError) -> AgentError + '_ 
 
 impl LocalAgent {
     /// After a lifecycle request: watch the node's new process and publish the change.
+    /// Its replication state is read afresh from the new process.
     fn settle(&self, key: &str, pid: Option<u32>) {
         if let Some(pid) = pid {
             self.watch(key, pid);
         }
         self.refresh_observation();
+        self.forget_replication(key);
     }
 
     /// Where and as whom this agent manages a node: Larder's own user.
@@ -97,6 +103,7 @@ impl LocalAgent {
                 self.forget(&key);
                 let done = LocalAgent::remove_data(self, &key);
                 self.refresh_observation();
+                self.forget_replication(&key);
                 done.map(|_| Done)
             }
             AgentRequest::Fence { key } => {
@@ -166,6 +173,8 @@ impl LocalAgent {
                     }
                     ReplicationChange::Unpause => redis_ops::unpause(&addr).await,
                 };
+                // Also after a failure: the change may have taken before it failed.
+                self.observe_replication_now(&node).await;
                 done.map(|_| Done).map_err(node_error(&addr))
             }
             AgentRequest::StreamingReplicas {
@@ -224,11 +233,14 @@ impl LocalAgent {
                     })
             }
             AgentRequest::LegacyDiscoveryKeys { keys } => {
+                let addrs = keys.iter().map(|(n, _)| host_port(&n.host, n.port));
+                self.legacy_conns().retain(&addrs.collect());
                 let mut checks = tokio::task::JoinSet::new();
                 for (i, (node, config)) in keys.into_iter().enumerate() {
+                    let me = self.clone();
                     checks.spawn(async move {
                         let addr = host_port(&node.host, node.port);
-                        match ensure_legacy_discovery_key(&addr, &config).await {
+                        match me.legacy_conns().ensure(&addr, &config).await {
                             Ok(written) => (i, written),
                             Err(e) => {
                                 tracing::debug!(node = %node.key, error = %e, "legacy discovery key not written");

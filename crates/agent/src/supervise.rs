@@ -31,7 +31,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 const MAX_ATTEMPTS: u32 = 8;
 /// A control plane that sent anything this recently is in charge of recoveries (it
 /// restarts nodes itself, with its events); the agent acts only when it is gone.
-/// Its long poll asks again at least every 2 s, so this is a few missed polls.
+/// Its long poll asks again at least every second, so this is several missed polls.
 pub const CONTACT_GRACE: Duration = Duration::from_secs(5);
 /// How often a pending recovery looks again while a control plane is in charge.
 const DEFER_POLL: Duration = Duration::from_millis(500);
@@ -137,6 +137,21 @@ impl LocalAgent {
         let keys: Vec<String> = lock(&self.supervision().records).keys().cloned().collect();
         let running: BTreeSet<String> = keys.into_iter().filter(|k| self.is_running(k)).collect();
         self.supervision().observer.publish(running);
+    }
+
+    /// The redis nodes this agent knows whose process runs (as last observed), as
+    /// the agent dials them.
+    pub(crate) fn redis_nodes(&self) -> Vec<NodeRef> {
+        let running = self.supervision().observer.running();
+        lock(&self.supervision().records)
+            .values()
+            .filter(|r| r.spec.engine.is_redis_like() && running.contains(&r.spec.key))
+            .map(|r| NodeRef {
+                key: r.spec.key.clone(),
+                host: r.spec.connect_host().to_string(),
+                port: r.spec.port,
+            })
+            .collect()
     }
 
     /// Notes that a control plane is talking to this agent.
@@ -252,6 +267,7 @@ impl LocalAgent {
         // Reap it if it is our child, so the observation does not see a zombie.
         let _ = self.pid(key);
         self.refresh_observation();
+        self.forget_replication(key);
         {
             let mut watched = lock(&self.supervision().watched);
             if watched.get(key) != Some(&pid) {
@@ -325,6 +341,7 @@ impl LocalAgent {
         let pid = self.ensure_started(spec).await?;
         self.watch(&spec.key, pid);
         self.refresh_observation();
+        self.forget_replication(&spec.key);
         self.wait_ready(spec, READY_TIMEOUT).await?;
         if let RestartPolicy::RestartAsReplica { primary } = &record.policy {
             let node = NodeRef {

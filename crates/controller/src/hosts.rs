@@ -160,14 +160,19 @@ impl Hosts {
     }
 }
 
-/// How long an agent may be silent before its host counts as unreachable: a few
-/// missed long polls (each holds 2 s), well under the health checks' own budget for
-/// deciding what the other hosts see.
-pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(3);
+/// How long an agent may be silent before its host counts as unreachable: twice
+/// the long poll (which the agent answers within 1 s), so one slow answer on a
+/// loaded host is not silence. Silence alone fails nothing over: the other hosts
+/// are asked first (`reconcile/host_health.rs`), so this bounds how soon a cut host
+/// is noticed, not whether a partition is mistaken for a failure.
+pub const UNREACHABLE_AFTER: Duration = Duration::from_secs(2);
 
-/// Whether `agent` answered within [`UNREACHABLE_AFTER`] (an in-process one always does).
+/// Whether `agent` answers: it did within [`UNREACHABLE_AFTER`] and its host did not
+/// refuse the link's last connection (an agent process that is gone, on a host that
+/// is up, is known at once instead of after the silence; an in-process one always
+/// answers).
 pub(crate) fn answers(agent: &dyn NodeAgent) -> bool {
-    agent.contact_age().is_none_or(|a| a <= UNREACHABLE_AFTER)
+    !agent.link_refused() && agent.contact_age().is_none_or(|a| a <= UNREACHABLE_AFTER)
 }
 
 impl HostEntry {
@@ -339,9 +344,10 @@ impl crate::Controller {
                     zones: self.host_zones(&e.host),
                     link: e.host.link.clone(),
                     address: e.host.address.clone(),
-                    health: match age {
-                        Some(a) if a > UNREACHABLE_AFTER => "unreachable".into(),
-                        _ => "healthy".into(),
+                    health: if answers(e.agent.as_ref()) {
+                        "healthy".into()
+                    } else {
+                        "unreachable".into()
                     },
                     last_contact_ms: age.map(|a| a.as_millis() as u64).unwrap_or(0),
                     nodes,

@@ -63,6 +63,17 @@ struct Inner {
     host_health: Mutex<HashMap<String, reconcile::HostHealth>>,
     /// Clusters a reconcile pass is running for; one pass per cluster at a time.
     inflight: Mutex<HashSet<String>>,
+    /// The node values each parameter group gives, as of the group's contents
+    /// (`reconcile/parameters.rs`): asked for every redis cluster on every pass.
+    node_values: Mutex<
+        HashMap<
+            String,
+            (
+                larder_model::CacheParameterGroup,
+                Arc<larder_model::parameter_apply::NodeValues>,
+            ),
+        >,
+    >,
 }
 
 impl Controller {
@@ -92,6 +103,7 @@ impl Controller {
                 wake: Notify::new(),
                 placement: Mutex::new(()),
                 serving_replicas: Mutex::new(HashMap::new()),
+                node_values: Mutex::new(HashMap::new()),
                 published_versions: Mutex::new(HashMap::new()),
                 inflight: Mutex::new(HashSet::new()),
                 host_health: Mutex::new(HashMap::new()),

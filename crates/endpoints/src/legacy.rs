@@ -55,29 +55,61 @@ pub async fn ensure_legacy_discovery_key(
     addr: &str,
     cfg: &DiscoveryConfig,
 ) -> std::io::Result<bool> {
-    let payload = discovery_payload(cfg);
     let work = async {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let mut stream = BufReader::new(stream);
-        if read_value(&mut stream).await?.as_deref() == Some(payload.as_slice()) {
-            return Ok(false);
-        }
-        let mut request =
-            format!("set {LEGACY_DISCOVERY_KEY} 0 0 {}\r\n", payload.len()).into_bytes();
-        request.extend_from_slice(&payload);
-        request.extend_from_slice(b"\r\n");
-        stream.get_mut().write_all(&request).await?;
-        let mut line = Vec::new();
-        read_line(&mut stream, &mut line).await?;
-        if trim_eol(&line) != b"STORED" {
-            return Err(protocol_error("set of discovery key failed", &line));
-        }
-        Ok(true)
+        check_and_set(&mut stream, cfg).await
     };
     tokio::time::timeout(TIMEOUT, work)
         .await
         .map_err(|_| Error::new(ErrorKind::TimedOut, format!("{addr} did not answer")))?
+}
+
+/// A connection to a memcached node kept for its legacy discovery key.
+pub type LegacyKeyConn = BufReader<TcpStream>;
+
+/// Opens a connection for [`ensure_legacy_discovery_key_on`].
+pub async fn legacy_key_conn(addr: &str) -> std::io::Result<LegacyKeyConn> {
+    let connect = TcpStream::connect(addr);
+    let stream = tokio::time::timeout(TIMEOUT, connect)
+        .await
+        .map_err(|_| Error::new(ErrorKind::TimedOut, format!("{addr} did not answer")))??;
+    stream.set_nodelay(true)?;
+    Ok(BufReader::new(stream))
+}
+
+/// [`ensure_legacy_discovery_key`] over a connection the caller keeps, so a
+/// periodic refresh of every node costs no connection per node and round. After an
+/// error the connection is in an unknown state: drop it.
+pub async fn ensure_legacy_discovery_key_on(
+    conn: &mut LegacyKeyConn,
+    cfg: &DiscoveryConfig,
+) -> std::io::Result<bool> {
+    tokio::time::timeout(TIMEOUT, check_and_set(conn, cfg))
+        .await
+        .map_err(|_| Error::new(ErrorKind::TimedOut, "the node did not answer"))?
+}
+
+/// Reads the key and writes it when it is not the current payload.
+async fn check_and_set(
+    stream: &mut BufReader<TcpStream>,
+    cfg: &DiscoveryConfig,
+) -> std::io::Result<bool> {
+    let payload = discovery_payload(cfg);
+    if read_value(stream).await?.as_deref() == Some(payload.as_slice()) {
+        return Ok(false);
+    }
+    let mut request = format!("set {LEGACY_DISCOVERY_KEY} 0 0 {}\r\n", payload.len()).into_bytes();
+    request.extend_from_slice(&payload);
+    request.extend_from_slice(b"\r\n");
+    stream.get_mut().write_all(&request).await?;
+    let mut line = Vec::new();
+    read_line(stream, &mut line).await?;
+    if trim_eol(&line) != b"STORED" {
+        return Err(protocol_error("set of discovery key failed", &line));
+    }
+    Ok(true)
 }
 
 /// The discovery document is small; a node claiming more is not believed.

@@ -33,6 +33,9 @@ pub use forwarder::{
     EndpointOptions, EndpointRole, KernelSplice, Multiplexing, RedisEndpoint, RedisTargets,
     CONNECT_TIMEOUT, COPY_BUFFER, WAIT_FOR_TARGET,
 };
-pub use legacy::{ensure_legacy_discovery_key, LEGACY_DISCOVERY_KEY};
+pub use legacy::{
+    ensure_legacy_discovery_key, ensure_legacy_discovery_key_on, legacy_key_conn, LegacyKeyConn,
+    LEGACY_DISCOVERY_KEY,
+};
 pub use limits::{ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
 pub use splice::SpliceStats;

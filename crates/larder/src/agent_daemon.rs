@@ -112,6 +112,8 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     // Before the first request: watch the nodes that survived, restart the dead ones
     // the control plane asked to keep alive.
     agent.resume().await;
+    // Replication state is pushed with the observations, not asked for on every pass.
+    agent.watch_replication();
     // Clients of the last routes are served before any control plane says anything.
     agent.restore_endpoints().await;
     let listener = tokio::net::TcpListener::bind(args.listen)

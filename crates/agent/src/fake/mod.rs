@@ -117,6 +117,8 @@ struct State {
     refused_config_sets: HashMap<String, u32>,
     /// The last process id handed out.
     last_pid: u32,
+    /// The agent pushes no replication state (an agent from before it did).
+    pushes_no_replication: bool,
 }
 
 /// The fake agent. Share it as `Arc<FakeAgent>`; it outlives the controllers that
@@ -186,6 +188,16 @@ impl FakeAgent {
         took
     }
 
+    /// The keys of the nodes whose process exists.
+    pub(crate) fn running_keys(&self) -> std::collections::HashSet<String> {
+        let s = self.state();
+        s.nodes
+            .iter()
+            .filter(|(_, n)| n.process != FakeProcess::Dead)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// The restart policy the node was last given.
     pub fn policy(&self, key: &str) -> Option<crate::RestartPolicy> {
         self.state().policies.get(key).cloned()
@@ -238,6 +250,14 @@ impl FakeAgent {
         self.state()
             .refused_config_sets
             .insert(key.to_string(), times);
+    }
+
+    /// Whether the agent pushes its nodes' replication state with its observations
+    /// (it does unless told otherwise: an older agent does not). The pushed state
+    /// is always current, as the real agent's is for everything the control plane
+    /// changed itself.
+    pub fn push_replication(&self, on: bool) {
+        self.state().pushes_no_replication = !on;
     }
 
     /// Makes the next `times` saves of node `key` answer that the node is still saving.
@@ -322,6 +342,34 @@ impl FakeAgent {
         let reply = apply(&mut s, request);
         check(&mut s);
         Some(reply)
+    }
+}
+
+/// What `INFO replication` on node `n` says.
+fn replication_info(s: &State, n: &FakeNode) -> ReplicationInfo {
+    let online_replicas: Vec<HostPort> = s
+        .nodes
+        .values()
+        .filter(|r| r.streams_from(&n.at()))
+        .map(FakeNode::at)
+        .collect();
+    match &n.role {
+        FakeRole::Primary => ReplicationInfo {
+            role: ReplicationRole::Primary,
+            offset: n.offset,
+            primary: None,
+            link_up: false,
+            sync_in_progress: true,
+            online_replicas,
+        },
+        FakeRole::ReplicaOf(primary) => ReplicationInfo {
+            role: ReplicationRole::Replica,
+            offset: n.offset,
+            primary: Some(primary.clone()),
+            link_up: n.link,
+            sync_in_progress: !n.link,
+            online_replicas,
+        },
     }
 }
 
@@ -500,31 +548,7 @@ fn apply(s: &mut State, request: AgentRequest) -> Result<AgentReply, AgentError>
         }
         AgentRequest::ReplicationInfo { node } => {
             let n = node_mut(s, &node)?.clone();
-            let online_replicas: Vec<HostPort> = s
-                .nodes
-                .values()
-                .filter(|r| r.streams_from(&n.at()))
-                .map(FakeNode::at)
-                .collect();
-            let info = match n.role {
-                FakeRole::Primary => ReplicationInfo {
-                    role: ReplicationRole::Primary,
-                    offset: n.offset,
-                    primary: None,
-                    link_up: false,
-                    sync_in_progress: true,
-                    online_replicas: online_replicas.clone(),
-                },
-                FakeRole::ReplicaOf(primary) => ReplicationInfo {
-                    role: ReplicationRole::Replica,
-                    offset: n.offset,
-                    primary: Some(primary),
-                    link_up: n.link,
-                    sync_in_progress: !n.link,
-                    online_replicas,
-                },
-            };
-            Ok(AgentReply::Replication(info))
+            Ok(AgentReply::Replication(replication_info(s, &n)))
         }
         AgentRequest::Replication { node, change } => {
             let n = node_mut(s, &node)?;
@@ -691,5 +715,15 @@ impl NodeAgent for FakeAgent {
             .nodes
             .get(key)
             .is_some_and(|n| n.process != FakeProcess::Dead)
+    }
+
+    fn replication_view(&self, key: &str) -> Option<crate::ReplicationView> {
+        let s = self.state();
+        if s.pushes_no_replication {
+            return None;
+        }
+        // A node that does not answer is not known, as the real agent's reads find.
+        let n = s.nodes.get(key).filter(|n| n.answers())?;
+        Some(crate::ReplicationView::from(&replication_info(&s, n)))
     }
 }

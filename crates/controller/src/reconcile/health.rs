@@ -21,12 +21,27 @@ impl Controller {
     pub async fn health_loop(&self, mut shutdown: watch::Receiver<bool>) {
         let interval = self.settings().health_check_interval;
         let mut failures: HashMap<String, u32> = HashMap::new();
+        // The host checks run on their own clock: a probe round waits for every
+        // host's answer, and a cut host's takes the probe's whole budget (its timeout
+        // plus the link's margin, 1.25 s), which held the host checks, and so the
+        // judgement of that very host, a second late. A host judged lost there fails
+        // its primaries over at once (`fail_over_decided`).
+        let me = self.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = stop.changed() => return,
+                }
+                me.check_hosts().await;
+            }
+        });
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}
                 _ = shutdown.changed() => return,
             }
-            self.check_hosts().await;
             let Ok(groups) = self.store().list_replication_groups() else {
                 continue;
             };
@@ -71,6 +86,24 @@ impl Controller {
             "not answering health checks"
         };
         self.start_automatic_failover(&g.id, &g.primary, reason);
+    }
+
+    /// Fails over every watched primary whose verdict is known without asking (its
+    /// host judged lost, or its process gone) at once, as the next probe round would:
+    /// that round may be held up to a probe's whole budget by the very host that was
+    /// just judged, whose calls hang until they time out.
+    pub(super) fn fail_over_decided(&self) {
+        let Ok(groups) = self.store().list_replication_groups() else {
+            return;
+        };
+        let mut failures = HashMap::new();
+        for g in groups {
+            if let Probe::Decided(Some(verdict)) = self.probe_plan(&g) {
+                if verdict.1 {
+                    self.count_probe(&mut failures, g, Some(verdict));
+                }
+            }
+        }
     }
 
     /// One health probe of a group's primary; `None` when it answered or is not

@@ -128,6 +128,9 @@ impl Controller {
                 .insert(host.host.id.clone(), now);
             if now != before {
                 self.host_changed(&host, before, now, &clusters);
+                if now == HostHealth::Lost {
+                    self.fail_over_decided();
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 //! a daemon crash at every agent request.
 
 use larder_agent::fake::{FakeProcess, FakeRole};
+use larder_agent::NodeAgent;
 
 use super::test_harness::Harness;
 
@@ -190,4 +191,70 @@ async fn a_lost_host_failover_survives_a_crash_at_every_request() {
         budget += 1;
     }
     assert!(budget > 1, "the failover made only {budget} requests");
+}
+
+#[tokio::test]
+async fn a_host_refusing_the_link_with_its_nodes_dead_is_lost_at_the_next_check() {
+    let h = Harness::with_hosts(3).await;
+    let old = h.group().primary;
+    let host = h.host_of(&old);
+    // Its agent process died with its nodes; the host is up and refuses the link
+    // before any silence has grown. The control plane last saw the nodes running.
+    host.refuse_link(true);
+    for m in h.group().members {
+        if h.host_of(&m).address() == host.address() {
+            h.fake.set(&h.key(&m), |n| n.process = FakeProcess::Dead);
+        }
+    }
+    assert_eq!(host.contact_age(), Some(std::time::Duration::ZERO));
+    h.health_round().await;
+    assert!(
+        h.group().failover.is_some(),
+        "no failover started by the first check"
+    );
+    run_loops(&h, 10).await;
+    assert_failed_over_from(&h, &old, host.address());
+    assert_eq!(h.fake.max_primaries(), 1, "two primaries at once");
+    host.refuse_link(false);
+    until_rejoined(&h, &old).await;
+}
+
+#[tokio::test]
+async fn a_host_refusing_the_link_whose_nodes_answer_fails_nothing_over() {
+    let h = Harness::with_hosts(3).await;
+    let old = h.group().primary;
+    let host = h.host_of(&old);
+    // Only its agent process is gone: the nodes serve and the other hosts see them.
+    host.refuse_link(true);
+    run_loops(&h, 10).await;
+    let g = h.group();
+    assert!(g.failover.is_none(), "{:?}", g.failover);
+    assert_eq!(g.primary, old);
+    assert_eq!(h.fake.max_primaries(), 1);
+    assert!(
+        h.events(&old).iter().any(|e| e.contains("no failover")),
+        "events: {:?}",
+        h.events(&old)
+    );
+    host.refuse_link(false);
+    run_loops(&h, 3).await;
+    assert_eq!(h.group().primary, old);
+}
+
+#[tokio::test]
+async fn a_lost_hosts_primary_fails_over_as_the_host_is_judged_not_a_probe_round_later() {
+    let h = Harness::with_hosts(3).await;
+    let old = h.group().primary;
+    power_off(&h, &old);
+    // The host checks alone: the probe round may be stuck on the lost host's calls.
+    h.controller().check_hosts().await;
+    let g = h.group();
+    assert_eq!(
+        g.failover.as_ref().map(|f| f.from.as_str()),
+        Some(old.as_str()),
+        "no failover started when the host was judged lost"
+    );
+    run_loops(&h, 10).await;
+    assert_failed_over_from(&h, &old, h.host_of(&old).address());
+    assert_eq!(h.fake.max_primaries(), 1);
 }

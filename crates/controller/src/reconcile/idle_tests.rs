@@ -178,3 +178,40 @@ async fn a_pass_leaves_the_legacy_keys_to_the_refresh_writing_them_and_writes_th
         .expect("written by the next pass");
     assert_eq!(written.nodes.len(), 1);
 }
+
+#[tokio::test]
+async fn a_settled_group_asks_no_member_for_its_replication_on_a_pass() {
+    let h = Harness::with_group(3).await;
+    let info = |r: &AgentRequest| matches!(r, AgentRequest::ReplicationInfo { .. });
+    let before = count(&h, info);
+    for _ in 0..10 {
+        h.tick().await;
+    }
+    assert_eq!(
+        count(&h, info),
+        before,
+        "asked although the agent pushes it"
+    );
+    // The pushed state still decides: a replica that lost its primary is attached again.
+    let g = h.group();
+    let replica = g.replicas().next().expect("a replica").clone();
+    h.fake.set(&h.key(&replica), |n| {
+        n.role = larder_agent::fake::FakeRole::Primary
+    });
+    h.tick().await;
+    let primary = h.node(&g.primary).at();
+    assert_eq!(
+        h.node(&replica).role,
+        larder_agent::fake::FakeRole::ReplicaOf(primary)
+    );
+}
+
+#[tokio::test]
+async fn an_agent_that_pushes_no_replication_is_asked_for_it_as_before() {
+    let h = Harness::with_group(3).await;
+    h.fake.push_replication(false);
+    let info = |r: &AgentRequest| matches!(r, AgentRequest::ReplicationInfo { .. });
+    let before = count(&h, info);
+    h.tick().await;
+    assert_eq!(count(&h, info), before + 3, "one question per member");
+}

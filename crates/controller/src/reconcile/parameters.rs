@@ -5,6 +5,8 @@
 //! from the next node. Static parameters wait for each node's restart, which starts
 //! it from the group's current values (`node_spec`).
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use larder_model::parameter_apply::{self, ApplyFailure, NodeValues, RESERVED_PERCENT};
 use larder_model::{CacheCluster, CacheNode, ClusterStatus, Event, Fault, NodeStatus};
@@ -13,10 +15,24 @@ use super::nodes::maxmemory_bytes;
 use crate::Controller;
 
 impl Controller {
-    /// The values the cluster's group gives its nodes now.
-    pub(crate) fn desired_node_values(&self, c: &CacheCluster) -> Result<NodeValues, Fault> {
+    /// The values the cluster's group gives its nodes now. Every pass over every
+    /// redis cluster asks, and building them walks the family's whole parameter
+    /// table: they are kept per group and built again only when the group changed.
+    pub(crate) fn desired_node_values(&self, c: &CacheCluster) -> Result<Arc<NodeValues>, Fault> {
         let g = self.parameter_group(&c.cache_parameter_group_name)?;
-        Ok(parameter_apply::node_values(&g))
+        let mut kept = self
+            .inner
+            .node_values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((group, values)) = kept.get(&g.name) {
+            if *group == g {
+                return Ok(values.clone());
+            }
+        }
+        let values = Arc::new(parameter_apply::node_values(&g));
+        kept.insert(g.name.clone(), (g, values.clone()));
+        Ok(values)
     }
 
     /// One step of bringing an available redis cluster's nodes to its group's
@@ -37,6 +53,12 @@ impl Controller {
 
     async fn try_parameter_step(&self, c: &CacheCluster) -> Result<bool, Fault> {
         let desired = self.desired_node_values(c)?;
+        let apply = &c.parameter_apply;
+        if apply.round.is_none() && apply.applied.as_ref().is_none_or(|a| *a == *desired) {
+            // Settled at the group's values, the common case: nothing to compare further.
+            return Ok(false);
+        }
+        let desired = NodeValues::clone(&desired);
         let mut probe = c.parameter_apply.clone();
         if probe.begin(&desired, desired.clone()) {
             // Record-only: the group moved under a round, or the record predates rounds.

@@ -4,7 +4,9 @@
 
 use std::collections::HashSet;
 
-use larder_agent::{HostPort, NodeRef, ReplicationChange, ReplicationRole};
+use larder_agent::{
+    HostPort, NodeAgent, NodeRef, ReplicationChange, ReplicationRole, ReplicationView,
+};
 use larder_endpoints::RedisTargets;
 use larder_model::{
     CacheCluster, CacheNode, ClusterStatus, NodeStatus, ReplicationGroup, ReplicationGroupStatus,
@@ -139,7 +141,7 @@ impl Controller {
             }
             let agent = self.agent_of(&n);
             let node = self.node_ref(&c, &n);
-            let Ok(info) = agent.replication_info(&node).await else {
+            let Some(info) = replication_of(agent.as_ref(), &node).await else {
                 all_linked = false;
                 continue;
             };
@@ -499,4 +501,18 @@ impl Controller {
             None => Vec::new(),
         }
     }
+}
+
+/// A member's replication as its agent last pushed it (no round trip: this is asked
+/// for every member on every pass), or asked for when the agent pushed none (an
+/// older agent, a node it has not read since its start). The agent reads a node
+/// again before it answers a request that changes it, and the link reads its
+/// observation back after such a request, so a pushed state is never older than
+/// the control plane's own last change to the node.
+async fn replication_of(agent: &dyn NodeAgent, node: &NodeRef) -> Option<ReplicationView> {
+    if let Some(view) = agent.replication_view(&node.key) {
+        return Some(view);
+    }
+    let info = agent.replication_info(node).await.ok()?;
+    Some(ReplicationView::from(&info))
 }
