@@ -88,11 +88,6 @@ fn probe(binary: PathBuf, expected: Option<Engine>) -> Option<InstalledEngine> {
     })
 }
 
-/// `(major, minor, patch)` of `N.N.N`, for ordering versions.
-fn version_key(v: &str) -> Vec<u32> {
-    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
-}
-
 /// Every engine binary this host can run: each engine's binary on PATH, then those
 /// named in [`ENGINE_BINARIES_ENV`]; one entry per engine and version, newest first
 /// within an engine (the newest is what a create without EngineVersion gets, as on
@@ -127,9 +122,10 @@ pub fn installed_engines() -> Vec<InstalledEngine> {
         Engine::Memcached => 2,
     };
     out.sort_by(|a, b| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| version_key(&b.version).cmp(&version_key(&a.version)))
+        rank(a).cmp(&rank(b)).then_with(|| {
+            larder_model::engine::version_order(&b.version)
+                .cmp(&larder_model::engine::version_order(&a.version))
+        })
     });
     out
 }
@@ -153,7 +149,10 @@ pub fn binary_for(engine: Engine, version: &str) -> Option<PathBuf> {
 }
 
 fn pick_binary(all: &[InstalledEngine], engine: Engine, version: &str) -> Option<PathBuf> {
-    let same_minor = |a: &str| version_key(a).get(..2) == version_key(version).get(..2);
+    let same_minor = |a: &str| {
+        larder_model::engine::version_order(a).get(..2)
+            == larder_model::engine::version_order(version).get(..2)
+    };
     let of_engine = || all.iter().filter(|e| e.engine == engine);
     of_engine()
         .find(|e| e.version == version)

@@ -62,3 +62,8 @@ impl std::fmt::Display for Engine {
         f.write_str(self.as_str())
     }
 }
+
+/// An engine version `N.N.N` as numbers, for ordering versions (6.2.9 before 6.2.14).
+pub fn version_order(v: &str) -> Vec<u32> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::engine::version_order;
 use crate::Engine;
 
 /// Days after its release by which an update is recommended to be applied.
@@ -38,14 +39,14 @@ impl ServiceUpdate {
     /// Whether something running `engine` at `version` is offered this update: the
     /// same engine and minor version, an older patch.
     pub fn applies_to(&self, engine: Engine, version: &str) -> bool {
-        let (have, want) = (version_order(version), version_order(&self.version));
-        engine == self.engine && have.get(..2) == want.get(..2) && have < want
+        engine == self.engine && is_older_patch(version, &self.version)
     }
 }
 
-/// `N.N.N` as numbers, for ordering versions.
-pub fn version_order(v: &str) -> Vec<u32> {
-    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+/// Whether `have` is an older patch of `want`'s minor version (6.2.7 of 6.2.14).
+pub fn is_older_patch(have: &str, want: &str) -> bool {
+    let (have, want) = (version_order(have), version_order(want));
+    have.get(..2) == want.get(..2) && have < want
 }
 
 /// What was asked of a cluster or group about one service update.

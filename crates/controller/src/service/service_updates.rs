@@ -6,8 +6,9 @@
 //! place from the node's own data otherwise.
 
 use chrono::Utc;
+use larder_model::engine::version_order;
 use larder_model::requests::{ModifyCacheCluster, ModifyReplicationGroup};
-use larder_model::service_update::version_order;
+use larder_model::service_update::is_older_patch;
 use larder_model::{
     CacheCluster, Engine, Fault, ReplicationGroup, ServiceUpdate, UpdateActionStatus, UpdateRecord,
     UpdateState,
@@ -59,6 +60,16 @@ pub struct BatchOutcome {
     pub unprocessed: Vec<(UpdateTarget, Fault)>,
 }
 
+impl BatchOutcome {
+    /// Files what was done with `target`.
+    fn add(&mut self, target: UpdateTarget, done: Result<UpdateActionStatus, Fault>) {
+        match done {
+            Ok(s) => self.processed.push((target, s)),
+            Err(e) => self.unprocessed.push((target, e)),
+        }
+    }
+}
+
 /// The status of `records`' latest word on `name` for a resource running `version`
 /// (`upgrading` if its upgrade to the update's version runs), or `None` when the
 /// update does not concern it.
@@ -95,10 +106,9 @@ impl Controller {
             .iter()
             .filter(|v| v.engine.is_redis_like())
             .filter(|v| {
-                versions.iter().any(|w| {
-                    let (a, b) = (version_order(&v.version), version_order(&w.version));
-                    w.engine == v.engine && a.get(..2) == b.get(..2) && b < a
-                })
+                versions
+                    .iter()
+                    .any(|w| w.engine == v.engine && is_older_patch(&w.version, &v.version))
             })
             .map(|v| (v.engine, v.version.clone()))
             .collect();
@@ -238,17 +248,11 @@ impl Controller {
         let mut out = BatchOutcome::default();
         for id in group_ids.iter().map(|i| i.to_ascii_lowercase()) {
             let target = UpdateTarget::ReplicationGroup(id.clone());
-            match self.apply_to_group(&u, &id) {
-                Ok(s) => out.processed.push((target, s)),
-                Err(e) => out.unprocessed.push((target, e)),
-            }
+            out.add(target, self.apply_to_group(&u, &id));
         }
         for id in cluster_ids.iter().map(|i| i.to_ascii_lowercase()) {
             let target = UpdateTarget::CacheCluster(id.clone());
-            match self.apply_to_cluster(&u, &id) {
-                Ok(s) => out.processed.push((target, s)),
-                Err(e) => out.unprocessed.push((target, e)),
-            }
+            out.add(target, self.apply_to_cluster(&u, &id));
         }
         Ok(out)
     }
@@ -323,10 +327,7 @@ impl Controller {
                 tx.put_replication_group(&g)?;
                 Ok(())
             });
-            match stopped {
-                Ok(()) => out.processed.push((target, UpdateActionStatus::Stopped)),
-                Err(e) => out.unprocessed.push((target, e)),
-            }
+            out.add(target, stopped.map(|()| UpdateActionStatus::Stopped));
         }
         for id in cluster_ids.iter().map(|i| i.to_ascii_lowercase()) {
             let target = UpdateTarget::CacheCluster(id.clone());
@@ -337,10 +338,7 @@ impl Controller {
                     stop(&u, &id, a.status, &mut c.service_updates)
                 })
             });
-            match stopped {
-                Ok(()) => out.processed.push((target, UpdateActionStatus::Stopped)),
-                Err(e) => out.unprocessed.push((target, e)),
-            }
+            out.add(target, stopped.map(|()| UpdateActionStatus::Stopped));
         }
         Ok(out)
     }

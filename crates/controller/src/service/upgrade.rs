@@ -2,6 +2,7 @@
 //! upgrade, and the plan the reconcile loop then carries out node by node
 //! (`reconcile/upgrade.rs`).
 
+use larder_model::engine::version_order;
 use larder_model::{
     CacheParameterGroup, EngineUpgrade, Fault, ReplicationGroup, ReplicationGroupStatus,
     UpgradeStep,
@@ -193,30 +194,20 @@ impl Controller {
             return Ok(None);
         }
         let target = self.engines().resolve(engine, Some(requested))?.clone();
-        if let Some(given) = given_group {
-            // The group to run on the new version, named with the upgrade: it must
-            // be of the new version's family (checked as on a create).
-            let parameter_group = self.resolve_parameter_group(Some(given), &target)?;
-            if larder_model::service_update::version_order(&target.version)
-                < larder_model::service_update::version_order(current)
-            {
-                return Err(Fault::InvalidParameterCombination(format!(
-                    "Cannot downgrade {what} from {current} to {}.",
-                    target.version
-                )));
-            }
-            return Ok(Some(UpgradeTarget {
-                version: target.version,
-                parameter_group,
-            }));
-        }
-        if larder_model::service_update::version_order(&target.version)
-            < larder_model::service_update::version_order(current)
-        {
+        if version_order(&target.version) < version_order(current) {
             return Err(Fault::InvalidParameterCombination(format!(
                 "Cannot downgrade {what} from {current} to {}.",
                 target.version
             )));
+        }
+        if let Some(given) = given_group {
+            // The group to run on the new version, named with the upgrade: it must
+            // be of the new version's family (checked as on a create).
+            let parameter_group = self.resolve_parameter_group(Some(given), &target)?;
+            return Ok(Some(UpgradeTarget {
+                version: target.version,
+                parameter_group,
+            }));
         }
         let current_group = self.parameter_group(group)?;
         let parameter_group = if current_group.family == target.family {
