@@ -8,7 +8,7 @@ use larder_agent::{AgentRequest, ReplicationChange};
 use larder_model::requests::ModifyCacheCluster;
 use larder_model::{ClusterStatus, Engine, Fault};
 
-use super::test_harness::{cluster_request, Harness, QUICK_RETRY};
+use super::test_harness::{cluster_request, group_request, Harness, QUICK_RETRY};
 
 const ID: &str = "solo";
 
@@ -171,30 +171,15 @@ async fn a_new_binary_that_does_not_start_puts_the_old_one_back_on_the_data() {
 #[tokio::test]
 async fn a_group_without_replicas_upgrades_its_lone_member_in_place() {
     use larder_model::requests::{CreateReplicationGroup, ModifyReplicationGroup};
-    use larder_model::{NodeType, ReplicationGroupStatus};
+    use larder_model::ReplicationGroupStatus;
     let h = Harness::new(QUICK_RETRY);
     let c = h.controller();
     c.create_replication_group(CreateReplicationGroup {
         replication_group_id: "one".into(),
         description: "no replica".into(),
-        primary_cluster_id: None,
         automatic_failover: false,
-        multi_az: false,
-        num_cache_clusters: 1,
-        preferred_cache_cluster_azs: Vec::new(),
-        cache_node_type: NodeType::find("cache.t3.micro"),
-        engine: Engine::Redis,
         engine_version: Some("6.2".into()),
-        cache_parameter_group_name: None,
-        cache_subnet_group_name: None,
-        tags: Vec::new(),
-        preferred_maintenance_window: None,
-        port: None,
-        auto_minor_version_upgrade: None,
-        snapshot_retention_limit: None,
-        snapshot_name: None,
-        snapshot_object: None,
-        snapshot_window: None,
+        ..group_request(1, None)
     })
     .expect("create");
     let group = |h: &Harness| {

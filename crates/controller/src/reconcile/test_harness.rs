@@ -194,28 +194,7 @@ impl Harness {
     /// Requests [`GROUP`] with `members` members using parameter group `parameters`
     /// (the family's default when none).
     pub(super) fn create_group_using(&self, members: i64, parameters: Option<&str>) {
-        let req = CreateReplicationGroup {
-            replication_group_id: GROUP.into(),
-            description: "failover tests".into(),
-            primary_cluster_id: None,
-            automatic_failover: true,
-            multi_az: false,
-            num_cache_clusters: members as u32,
-            preferred_cache_cluster_azs: Vec::new(),
-            cache_node_type: NodeType::find("cache.t3.micro"),
-            engine: Engine::Redis,
-            engine_version: None,
-            cache_parameter_group_name: parameters.map(str::to_string),
-            cache_subnet_group_name: None,
-            tags: Vec::new(),
-            preferred_maintenance_window: None,
-            port: None,
-            auto_minor_version_upgrade: None,
-            snapshot_retention_limit: None,
-            snapshot_window: None,
-            snapshot_name: None,
-            snapshot_object: None,
-        };
+        let req = group_request(members, parameters);
         self.controller()
             .create_replication_group(req)
             .expect("create");
@@ -375,6 +354,33 @@ pub(super) fn cluster_request(id: &str, engine: Engine, nodes: u32) -> CreateCac
         cross_az: false,
         preferred_availability_zones: Vec::new(),
         cache_parameter_group_name: None,
+        cache_subnet_group_name: None,
+        tags: Vec::new(),
+        preferred_maintenance_window: None,
+        port: None,
+        auto_minor_version_upgrade: None,
+        snapshot_retention_limit: None,
+        snapshot_window: None,
+        snapshot_name: None,
+        snapshot_object: None,
+    }
+}
+
+/// The request for [`GROUP`] with `members` members using parameter group `parameters`
+/// (the family's default when none), automatic failover on.
+pub(super) fn group_request(members: i64, parameters: Option<&str>) -> CreateReplicationGroup {
+    CreateReplicationGroup {
+        replication_group_id: GROUP.into(),
+        description: "failover tests".into(),
+        primary_cluster_id: None,
+        automatic_failover: true,
+        multi_az: false,
+        num_cache_clusters: members as u32,
+        preferred_cache_cluster_azs: Vec::new(),
+        cache_node_type: NodeType::find("cache.t3.micro"),
+        engine: Engine::Redis,
+        engine_version: None,
+        cache_parameter_group_name: parameters.map(str::to_string),
         cache_subnet_group_name: None,
         tags: Vec::new(),
         preferred_maintenance_window: None,
